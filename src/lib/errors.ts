@@ -1,0 +1,38 @@
+/**
+ * Every error code the service answers with: HTTP status and a message a person can act on.
+ * docs: README.md "Errors" lists the same codes (a unit test keeps them in step).
+ */
+export const ERRORS = {
+  BAD_JSON: { status: 400, message: 'request body is not valid JSON' },
+  BAD_REQUEST: { status: 400, message: 'bad request' },
+  UNAUTHORIZED: { status: 401, message: 'missing or wrong Authorization: Bearer token' },
+  NOT_FOUND: { status: 404, message: 'not found' },
+  NO_SUCH_STREAM: { status: 404, message: 'no such stream, or it is not publishing' },
+  NO_RECORDINGS: { status: 404, message: 'no recording is running' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  CONFLICT: { status: 409, message: 'conflict' },
+  BODY_TOO_LARGE: { status: 413, message: 'request body is larger than 1 MiB' },
+  RANGE_NOT_SATISFIABLE: { status: 416, message: 'requested range is outside the file' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported content type' },
+  INTERNAL: { status: 500, message: 'internal error' },
+  RECORDING_DISABLED: { status: 403, message: 'recording is switched off (record_streams=false)' },
+  UNAVAILABLE: { status: 503, message: 'service is shutting down' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** An error that carries an ErrorCode, an HTTP status and a message meant for the client. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message?: string) {
+    super(message ?? ERRORS[code].message);
+    this.code = code;
+    this.status = ERRORS[code].status;
+  }
+}
+
+/** The message of anything thrown. */
+export function errMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,73 @@
+/** The stream model and the media-host protocol shared by ingest, pipeline and recorder. */
+
+export type VideoCodec = 'H264' | 'H265' | 'VP8' | 'VP9' | 'MJPEG';
+export type AudioCodec = 'AAC' | 'OPUS' | 'PCMA' | 'PCMU' | 'MP3' | 'VORBIS';
+export type Container = 'mp4' | 'webm' | 'ts';
+export type SourceProtocol = 'rtsp' | 'rtmp' | 'webrtc';
+
+export interface Codecs {
+  readonly video: VideoCodec | null;
+  readonly audio: AudioCodec | null;
+}
+
+/** One RTP track pushed by an ingest (WebRTC). */
+export interface RtpTrack {
+  readonly payloadType: number;
+  readonly clockRate: number;
+  /** SDP encoding name, e.g. VP8, H264, opus */
+  readonly encodingName: string;
+  readonly channels?: number;
+}
+
+/** Where media enters a pipeline. */
+export type SourceSpec =
+  /** the pipeline pulls it itself with rtspsrc */
+  | { readonly kind: 'rtsp'; readonly url: string; readonly transport: 'tcp' | 'udp' }
+  /** an FLV byte stream pushed into appsrc "src" */
+  | { readonly kind: 'flv' }
+  /** RTP packets pushed into appsrc "vrtp" (video) and "artp" (audio) */
+  | { readonly kind: 'rtp'; readonly video: RtpTrack | null; readonly audio: RtpTrack | null }
+  /** tests and benches only: GStreamer test sources encoded live to the given codecs */
+  | { readonly kind: 'test'; readonly fps?: number; readonly width?: number; readonly height?: number };
+
+/** What a recording pipeline writes. */
+export interface OutputSpec {
+  readonly container: Container;
+  /** absolute tmp path with one %05d for the fragment number (splitmuxsink location) */
+  readonly location: string;
+  /** 0 = no time rotation */
+  readonly maxSizeTimeNs: number;
+  /** 0 = no size rotation */
+  readonly maxSizeBytes: number;
+  readonly aac: { readonly sampleRate: number; readonly channels: number; readonly bitrateMode: number };
+  readonly webm: { readonly clusterMs: number; readonly clusterBytes: number };
+}
+
+/** Everything the pure pipeline description needs. */
+export interface PipelineInput {
+  readonly source: SourceSpec;
+  readonly codecs: Codecs;
+  /** null: pull and discard (keeps a camera connected and monitored without recording) */
+  readonly output: OutputSpec | null;
+}
+
+// ---- media host protocol (main process <-> host worker process, over fork() IPC, serialization 'advanced')
+
+export type HostRequest =
+  | { readonly t: 'start'; readonly id: string; readonly launch: string; readonly stallMs: number }
+  | { readonly t: 'push'; readonly id: string; readonly src: string; readonly data: Uint8Array }
+  | { readonly t: 'eos'; readonly id: string }
+  | { readonly t: 'stop'; readonly id: string }
+  | { readonly t: 'ping'; readonly seq: number };
+
+export type HostEvent =
+  | { readonly t: 'started'; readonly id: string }
+  | { readonly t: 'fragment-opened'; readonly id: string; readonly location: string; readonly runningTimeNs: number }
+  | { readonly t: 'fragment-closed'; readonly id: string; readonly location: string; readonly runningTimeNs: number }
+  | { readonly t: 'position'; readonly id: string; readonly positionNs: number }
+  | { readonly t: 'stalled'; readonly id: string; readonly silentMs: number }
+  | { readonly t: 'warning'; readonly id: string; readonly message: string; readonly element: string }
+  | { readonly t: 'error'; readonly id: string; readonly message: string; readonly debug: string; readonly element: string }
+  | { readonly t: 'eos'; readonly id: string }
+  | { readonly t: 'stopped'; readonly id: string }
+  | { readonly t: 'pong'; readonly seq: number; readonly pipelines: number; readonly rss: number };
