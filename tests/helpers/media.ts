@@ -1,0 +1,127 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+
+const run = promisify(execFile);
+
+/** Cache folder for generated clips (kept between runs). */
+export const MEDIA_DIR = process.env.EDGEREC_TEST_MEDIA ?? '/tmp/edgerec-test-media';
+
+export type ClipVideo = 'h264' | 'h265' | 'vp8' | 'mjpeg' | null;
+export type ClipAudio = 'aac' | 'opus' | 'pcma' | 'pcmu' | 'mp3' | null;
+
+export interface ClipOptions {
+  video: ClipVideo;
+  audio: ClipAudio;
+  /** seconds, default 6 */
+  seconds?: number;
+  /** default by codecs: mp4 (h264/h265+aac), webm (vp8/opus), mkv (others) */
+  container?: 'mp4' | 'webm' | 'mkv' | 'flv' | 'ts';
+  /** default 640x360 */
+  size?: string;
+  /** default 25 */
+  fps?: number;
+  /** keyframe interval in frames, default 2 s */
+  gop?: number;
+  /** default false: B-frames off so timestamps are simple */
+  bframes?: boolean;
+}
+
+const VIDEO_ARGS: Record<Exclude<ClipVideo, null>, string[]> = {
+  h264: ['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p'],
+  h265: ['-c:v', 'libx265', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1', '-x265-params', 'log-level=error'],
+  vp8: ['-c:v', 'libvpx', '-deadline', 'realtime', '-b:v', '1M'],
+  mjpeg: ['-c:v', 'mjpeg', '-pix_fmt', 'yuvj420p'],
+};
+const AUDIO_ARGS: Record<Exclude<ClipAudio, null>, string[]> = {
+  aac: ['-c:a', 'aac', '-ar', '44100', '-ac', '2'],
+  opus: ['-c:a', 'libopus', '-ar', '48000', '-ac', '2'],
+  pcma: ['-c:a', 'pcm_alaw', '-ar', '8000', '-ac', '1'],
+  pcmu: ['-c:a', 'pcm_mulaw', '-ar', '8000', '-ac', '1'],
+  mp3: ['-c:a', 'libmp3lame', '-ar', '44100', '-ac', '2'],
+};
+
+/** A test clip made with ffmpeg (testsrc2 + sine), cached by its options. Returns its absolute path. */
+export async function makeClip(o: ClipOptions): Promise<string> {
+  const seconds = o.seconds ?? 6;
+  const size = o.size ?? '640x360';
+  const fps = o.fps ?? 25;
+  const gop = o.gop ?? fps * 2;
+  const container =
+    o.container ?? ((o.video === 'vp8' || (o.video === null && o.audio === 'opus')) ? 'webm' : (o.audio === 'pcma' || o.audio === 'pcmu' || o.video === 'mjpeg') ? 'mkv' : 'mp4');
+  const name = `clip-${o.video ?? 'novideo'}-${o.audio ?? 'noaudio'}-${seconds}s-${size}-${fps}-${gop}${o.bframes ? '-b' : ''}.${container}`;
+  const out = join(MEDIA_DIR, name);
+  if (existsSync(out)) return out;
+  mkdirSync(MEDIA_DIR, { recursive: true });
+  const args = ['-hide_banner', '-loglevel', 'error', '-y'];
+  if (o.video) args.push('-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`);
+  if (o.audio) args.push('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000');
+  args.push('-t', String(seconds));
+  if (o.video) {
+    args.push(...VIDEO_ARGS[o.video], '-g', String(gop), '-keyint_min', String(gop));
+    if (o.video === 'h264') args.push('-bf', o.bframes ? '2' : '0', '-sc_threshold', '0');
+  }
+  if (o.audio) args.push(...AUDIO_ARGS[o.audio]);
+  const tmp = `${out}.part.${process.pid}.${container}`;
+  args.push(tmp);
+  await run('ffmpeg', args, { timeout: 120_000 });
+  renameSync(tmp, out);
+  return out;
+}
+
+export interface ProbeStream {
+  codec_type: string;
+  codec_name: string;
+  sample_rate?: string;
+  channels?: number;
+  width?: number;
+  height?: number;
+  duration?: string;
+  start_time?: string;
+}
+export interface ProbeResult {
+  format: { format_name: string; duration?: string; size?: string; start_time?: string };
+  streams: ProbeStream[];
+}
+
+/** ffprobe a file; throws with ffprobe's error text when it reports any error. */
+export async function probe(path: string): Promise<ProbeResult> {
+  const { stdout, stderr } = await run('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', path], {
+    timeout: 60_000,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  if (stderr.trim()) throw new Error(`ffprobe reported errors for ${path}: ${stderr.trim().slice(0, 500)}`);
+  return JSON.parse(stdout) as ProbeResult;
+}
+
+/** Decode the whole file with ffmpeg; resolves to the error output (empty when clean). */
+export async function decodeErrors(path: string): Promise<string> {
+  const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', path, '-f', 'null', '-'], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+  return stderr.trim();
+}
+
+/** Top-level MP4 box types in file order (ftyp, moov, mdat, ...). */
+export async function mp4TopBoxes(path: string): Promise<string[]> {
+  const { open } = await import('node:fs/promises');
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const boxes: string[] = [];
+    let off = 0;
+    const hdr = Buffer.alloc(16);
+    for (let i = 0; i < 10_000 && off + 8 <= size; i++) {
+      await fh.read(hdr, 0, 16, off);
+      let len = hdr.readUInt32BE(0);
+      const type = hdr.toString('latin1', 4, 8);
+      if (len === 1) len = Number(hdr.readBigUInt64BE(8));
+      else if (len === 0) len = size - off;
+      if (len < 8) break;
+      boxes.push(type);
+      off += len;
+    }
+    return boxes;
+  } finally {
+    await fh.close();
+  }
+}
