@@ -1,0 +1,95 @@
+import type { Rotation } from '../conf/types';
+import { AppError } from '../lib/errors';
+import type { RecordingManager } from '../recorder/manager';
+import type { RecordingOverrides } from '../recorder/stream';
+import { handle, readJson, sendJson } from './http';
+import type { Router } from './server';
+
+/** Parse a REST `rotation` value: "20" (seconds), "20M" (megabytes), "disabled". */
+export function parseRotation(v: unknown): Rotation {
+  const s = typeof v === 'number' ? String(v) : v;
+  if (typeof s !== 'string') throw new AppError('BAD_REQUEST', `config.rotation: expected a string like "20", "20M" or "disabled", got ${JSON.stringify(v)}`);
+  const t = s.trim();
+  if (t.toLowerCase() === 'disabled') return { kind: 'disabled' };
+  const m = /^(\d{1,9})(M?)$/i.exec(t);
+  const n = m ? Number(m[1]) : 0;
+  if (!m || n <= 0) throw new AppError('BAD_REQUEST', `config.rotation: "${s}" is not allowed — use N seconds ("20"), N megabytes ("20M") or "disabled"`);
+  return m[2] ? { kind: 'megabytes', megabytes: n } : { kind: 'seconds', seconds: n };
+}
+
+function asObject(body: unknown, what: string): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new AppError('BAD_REQUEST', `${what}: expected a JSON object`);
+  return body as Record<string, unknown>;
+}
+
+function sessionIdOf(body: Record<string, unknown>): string {
+  const id = body.mediaSessionId;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 100) throw new AppError('BAD_REQUEST', 'mediaSessionId: a non-empty string is required (see /rest-api/stream/find_all)');
+  return id;
+}
+
+/** Parse the body of startRecording / recorder/startup. */
+export function parseStartBody(raw: unknown): { mediaSessionId: string; overrides: RecordingOverrides } {
+  const body = asObject(raw, 'body');
+  const mediaSessionId = sessionIdOf(body);
+  const overrides: { template?: string; rotation?: Rotation } = {};
+  if (body.config !== undefined && body.config !== null) {
+    const cfg = asObject(body.config, 'config');
+    if (cfg.fileTemplate !== undefined) {
+      if (typeof cfg.fileTemplate !== 'string' || !cfg.fileTemplate.trim() || cfg.fileTemplate.length > 1024)
+        throw new AppError('BAD_REQUEST', 'config.fileTemplate: a non-empty string of at most 1024 characters is required');
+      overrides.template = cfg.fileTemplate;
+    }
+    if (cfg.rotation !== undefined) overrides.rotation = parseRotation(cfg.rotation);
+  }
+  return { mediaSessionId, overrides };
+}
+
+/** The reference server's recording control calls (POST JSON under /rest-api). */
+export function registerControlRoutes(r: Router, mgr: RecordingManager): void {
+  const start = handle(async (req, res) => {
+    const { mediaSessionId, overrides } = parseStartBody(await readJson(req, undefined));
+    const out = await mgr.startRecording(mediaSessionId, overrides);
+    sendJson(res, 200, { status: 200, mediaSessionId, fileName: out.fileName });
+  });
+  const stop = handle(async (req, res) => {
+    const mediaSessionId = sessionIdOf(asObject(await readJson(req, undefined), 'body'));
+    const out = await mgr.stopRecording(mediaSessionId);
+    sendJson(res, 200, { status: 200, mediaSessionId, fileName: out.fileName });
+  });
+  r.post('/rest-api/stream/startRecording', start);
+  r.post('/rest-api/recorder/startup', start);
+  r.post('/rest-api/stream/stopRecording', stop);
+  r.post('/rest-api/recorder/terminate', stop);
+
+  r.post(
+    '/rest-api/recorder/find_all',
+    handle(async (req, res) => {
+      await readJson(req);
+      const running = mgr.running().map(({ fileName, mediaSessionId }) => ({ fileName, mediaSessionId }));
+      if (running.length === 0) throw new AppError('NO_RECORDINGS');
+      sendJson(res, 200, running);
+    }),
+  );
+  r.post(
+    '/rest-api/stream/find_all',
+    handle(async (req, res) => {
+      await readJson(req);
+      sendJson(res, 200, mgr.findAll());
+    }),
+  );
+  r.post(
+    '/rest-api/stream/find',
+    handle(async (req, res) => {
+      const body = asObject(await readJson(req, undefined), 'body');
+      const name = body.name;
+      const id = body.mediaSessionId;
+      if (name === undefined && id === undefined) throw new AppError('BAD_REQUEST', 'give "name" or "mediaSessionId"');
+      if (name !== undefined && typeof name !== 'string') throw new AppError('BAD_REQUEST', 'name: a string is required');
+      if (id !== undefined && typeof id !== 'string') throw new AppError('BAD_REQUEST', 'mediaSessionId: a string is required');
+      const found = mgr.find({ name: name as string | undefined, mediaSessionId: id as string | undefined });
+      if (found.length === 0) throw new AppError('NO_SUCH_STREAM', `no stream matches ${name !== undefined ? `name "${name}"` : `mediaSessionId ${String(id)}`}`);
+      sendJson(res, 200, found);
+    }),
+  );
+}

@@ -1,0 +1,26 @@
+import { execFile } from 'node:child_process';
+
+/**
+ * Run a short-lived `gst-launch-1.0 -q -e <description>` (remux at finalization, recovery): a separate process,
+ * so its pipeline is freed when it exits (the binding never frees pipelines). Rejects with GStreamer's own error.
+ */
+export function runGstLaunch(description: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'gst-launch-1.0',
+      ['-q', '-e', description],
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024, env: { ...process.env, GST_DEBUG: '0' } },
+      (err, stdout, stderr) => {
+        const text = `${stderr}\n${stdout}`;
+        // gst-launch exits 0 on some errors after -e; its ERROR lines are what count.
+        const m = /ERROR: (.*)/.exec(text);
+        if (err || m) {
+          const reason = m?.[1] ?? (err && 'killed' in err && err.killed ? `timed out after ${timeoutMs} ms` : (err?.message ?? 'failed'));
+          reject(new Error(`gst-launch-1.0 failed: ${reason.trim().slice(0, 400)}`));
+          return;
+        }
+        resolve();
+      },
+    );
+  });
+}

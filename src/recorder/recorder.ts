@@ -1,0 +1,276 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { Conf, Rotation } from '../conf/types';
+import { errMessage } from '../lib/errors';
+import { type Logger, log as rootLog } from '../lib/log';
+import { TypedEmitter } from '../lib/typed-emitter';
+import { describePipeline, extensionFor } from '../pipeline/launch';
+import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
+import type { Container, OutputSpec } from '../pipeline/types';
+import type { RecordingsStore } from '../store/recordings';
+import { expandTemplate } from './naming';
+import type { FragmentFinalizer } from './fragment-finalizer';
+import { chooseContainer } from './container';
+import type { Stream } from './stream';
+
+/** Settings of one recording, resolved from the config and the request. */
+export interface RecordingSettings {
+  readonly template: string;
+  readonly rotation: Rotation;
+}
+
+export interface RecorderOptions {
+  readonly stream: Stream;
+  readonly settings: RecordingSettings;
+  readonly conf: () => Conf;
+  readonly pool: HostPool;
+  readonly store: RecordingsStore;
+  readonly finalizer: FragmentFinalizer;
+  /** ms without media before the pipeline counts as stalled (0 = no watchdog) */
+  readonly stallMs?: number;
+  /** restart the pipeline when its host dies (push sources); pull sources are restarted by their owner */
+  readonly restartOnHostDeath: boolean;
+}
+
+/** Why a recorder's pipeline ended. */
+export interface RecorderExit {
+  readonly reason: 'eos' | 'error' | 'stopped' | 'host-died' | 'stalled';
+  readonly error?: string;
+}
+
+export type RecorderEvents = {
+  /** a fragment was opened (row inserted) */
+  fragment: [{ rowId: number; index: number; fileName: string }];
+  /** media is flowing (position advanced) */
+  progress: [positionMs: number];
+  /** the pipeline ended; the recorder may restart it (host death) unless stopped */
+  exit: [RecorderExit];
+  /** the recorder is done: stopped or ended, every fragment handed to the finalizer */
+  closed: [];
+};
+
+interface OpenFragment {
+  readonly rowId: number;
+  readonly index: number;
+  readonly tmpPath: string;
+  readonly startEpochMs: number;
+}
+
+/** One recording of one stream: runs its pipeline, turns fragments into index rows and finalized files. */
+export class Recorder extends TypedEmitter<RecorderEvents> {
+  readonly id = randomUUID();
+  readonly container: Container;
+  private readonly log: Logger;
+  private handle: PipelineHandle | null = null;
+  private generation = 0;
+  private fragmentCount = 0;
+  private open: OpenFragment | null = null;
+  private baseEpochMs = 0;
+  private lastPositionMs = 0;
+  private stopping = false;
+  private closed = false;
+  private stalled = false;
+  private lastFileName: string;
+  private readonly ended: Promise<void>;
+  private resolveEnded: () => void = () => undefined;
+
+  constructor(private readonly o: RecorderOptions) {
+    super();
+    this.container = chooseContainer(o.stream.codecs(), o.conf().record_h264_to_ts);
+    this.log = rootLog.child({ component: 'recorder', stream: o.stream.name, recording: this.id });
+    this.lastFileName = this.nameFor(null, null);
+    this.ended = new Promise((r) => (this.resolveEnded = r));
+  }
+
+  /** The file name as it stands (unfilled end elements while recording). */
+  fileName(): string {
+    return this.lastFileName;
+  }
+
+  /** True until stop() or the pipeline ended for good. */
+  get active(): boolean {
+    return !this.closed;
+  }
+
+  /** Launch the pipeline. */
+  start(): void {
+    if (this.closed) throw new Error('recorder closed');
+    this.launch();
+  }
+
+  /**
+   * Stop: EOS through the pipeline so the muxer finishes the file; answers within record_stop_timeout even if
+   * the pipeline has not ended by then (then it is stopped hard; the partial fragment is still finalized).
+   */
+  async stop(): Promise<void> {
+    if (this.closed) return;
+    this.stopping = true;
+    const h = this.handle;
+    if (!h) {
+      this.finish();
+      return;
+    }
+    h.eos();
+    const timeoutMs = this.o.conf().record_stop_timeout * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.ended.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.log.warn({ timeoutMs }, 'pipeline did not end in time after EOS; stopping it');
+      h.stop();
+    }
+  }
+
+  /** Resolves once the recorder has closed. */
+  whenClosed(): Promise<void> {
+    return this.ended;
+  }
+
+  private launch(): void {
+    const conf = this.o.conf();
+    const gen = ++this.generation;
+    const tmpPattern = join(conf.record_tmp_dir, `rec-${this.id}-g${gen}-%05d.${extensionFor(this.container)}`);
+    const output: OutputSpec = {
+      container: this.container,
+      location: tmpPattern,
+      maxSizeTimeNs: this.o.settings.rotation.kind === 'seconds' ? this.o.settings.rotation.seconds * 1e9 : 0,
+      maxSizeBytes: this.o.settings.rotation.kind === 'megabytes' ? this.o.settings.rotation.megabytes * 1024 * 1024 : 0,
+      aac: { sampleRate: conf.record_audio_codec_sample_rate, channels: conf.record_audio_codec_channels, bitrateMode: conf.record_fdk_aac_bitrate_mode },
+      webm: { clusterMs: conf.webm_cluster_duration_limit, clusterBytes: conf.webm_cluster_size_limit },
+    };
+    let launch: string;
+    try {
+      launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output });
+    } catch (err) {
+      this.log.error({ err: errMessage(err) }, 'cannot describe a pipeline for this stream');
+      this.emit('exit', { reason: 'error', error: errMessage(err) });
+      this.finish();
+      return;
+    }
+    this.log.debug({ launch: launch.replace(/location=\S*rtsps?:\/\/\S*/g, 'location=***') }, 'launching pipeline');
+    const h = this.o.pool.run(`${this.id}-g${gen}`, launch, { stallMs: this.o.stallMs ?? 0 });
+    this.handle = h;
+    this.baseEpochMs = Date.now();
+    this.stalled = false;
+    let detach: (() => void) | null = null;
+    h.on('started', () => {
+      this.baseEpochMs = Date.now();
+      if (this.o.stream.attach) detach = this.o.stream.attach((src, data) => h.push(src, data));
+      this.o.stream.requestKeyframe?.();
+    });
+    h.on('fragment-opened', (f) => this.onOpened(f.location, f.runningTimeNs));
+    h.on('fragment-closed', (f) => this.onClosed(f.location, f.runningTimeNs));
+    h.on('position', (ns) => {
+      this.lastPositionMs = ns / 1e6;
+      this.emit('progress', this.lastPositionMs);
+    });
+    h.on('stalled', () => {
+      this.stalled = true;
+    });
+    h.on('error', (e) => this.log.warn({ element: e.element, reason: e.message }, 'pipeline error'));
+    h.on('exit', (x) => {
+      detach?.();
+      this.handle = null;
+      // A fragment still open (host died, hard stop) is finalized as it stands: the tmp file is crash-safe.
+      if (this.open) this.closeFragment(this.open, this.baseEpochMs + this.lastPositionMs);
+      const reason = this.stalled && x.reason !== 'host-died' ? 'stalled' : x.reason;
+      this.emit('exit', { reason, error: x.error });
+      if (reason === 'host-died' && this.o.restartOnHostDeath && !this.stopping) {
+        this.log.warn('media host died; resuming the recording in a new file');
+        setTimeout(() => (this.stopping ? this.finish() : this.launch()), 200);
+        return;
+      }
+      this.finish();
+    });
+  }
+
+  private onOpened(location: string, runningTimeNs: number): void {
+    if (this.open) this.closeFragment(this.open, this.baseEpochMs + runningTimeNs / 1e6);
+    const index = ++this.fragmentCount;
+    const startEpochMs = Math.round(this.baseEpochMs + runningTimeNs / 1e6);
+    const codecs = this.o.stream.codecs();
+    const fileName = this.nameFor(index, startEpochMs);
+    this.lastFileName = fileName;
+    const rowId = this.o.store.insert({
+      fileName,
+      path: location,
+      tmpPath: location,
+      streamName: this.o.stream.name,
+      mediaSessionId: this.o.stream.mediaSessionId,
+      sourceProtocol: this.o.stream.protocol,
+      startMs: startEpochMs,
+      audioCodec: codecs.audio,
+      videoCodec: codecs.video,
+      container: this.container,
+      fragmentIndex: index,
+      state: 'recording',
+    });
+    this.open = { rowId, index, tmpPath: location, startEpochMs };
+    this.emit('fragment', { rowId, index, fileName });
+  }
+
+  private onClosed(location: string, runningTimeNs: number): void {
+    const f = this.open;
+    if (!f || f.tmpPath !== location) {
+      this.log.warn({ location }, 'close of a fragment that is not open');
+      return;
+    }
+    this.closeFragment(f, this.baseEpochMs + runningTimeNs / 1e6);
+  }
+
+  private closeFragment(f: OpenFragment, endEpochMs: number): void {
+    this.open = null;
+    const end = Math.max(f.startEpochMs, Math.round(endEpochMs));
+    this.o.finalizer.submit({
+      rowId: f.rowId,
+      tmpPath: f.tmpPath,
+      container: this.container,
+      codecs: this.o.stream.codecs(),
+      streamName: this.o.stream.name,
+      name: (endMs) => this.nameFor(f.index, f.startEpochMs, endMs),
+      startMs: f.startEpochMs,
+      endMs: end,
+    });
+  }
+
+  /** The file name for fragment `index` (null: not rotating) from start/end epoch ms (null: not known yet). */
+  private nameFor(index: number | null, startEpochMs: number | null, endEpochMs?: number): string {
+    const conf = this.o.conf();
+    const s = this.o.stream;
+    const codecs = s.codecs();
+    const rotating = this.o.settings.rotation.kind !== 'disabled';
+    const known = endEpochMs !== undefined && startEpochMs !== null;
+    return expandTemplate(
+      this.o.settings.template,
+      {
+        streamName: s.name,
+        sessionId: s.sessionId,
+        mediaSessionId: s.mediaSessionId,
+        login: s.login,
+        audioCodec: codecs.audio ?? undefined,
+        videoCodec: codecs.video ?? undefined,
+        startTime: startEpochMs === null ? undefined : s.streamClock(startEpochMs),
+        startTimeMillis: startEpochMs ?? undefined,
+        endTime: known ? s.streamClock(endEpochMs) : undefined,
+        endTimeMillis: known ? endEpochMs : undefined,
+        duration: known && this.container === 'mp4' ? endEpochMs - startEpochMs : undefined,
+      },
+      {
+        exclude: conf.exclude_record_name_characters,
+        encoding: conf.encode_record_name,
+        fragmentIndex: rotating && conf.record_rotation_index_enabled && index !== null ? index : null,
+        extension: extensionFor(this.container),
+      },
+    );
+  }
+
+  private finish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.resolveEnded();
+    this.emit('closed');
+  }
+}
