@@ -11,6 +11,7 @@ for g in video render; do getent group $g >/dev/null || groupadd --system $g; do
 
 mkdir -p "$dest" "$dest/records" /var/lib/edgerec/tmp
 cp -a "$src/dist" "$src/node_modules" "$src/package.json" "$src/scripts" "$src/README.md" "$dest/"
+mkdir -p "$dest/src/api" && cp -a "$src/src/api/page" "$dest/src/api/"
 mkdir -p "$dest/conf"
 if [ ! -f "$dest/conf/edgerec.properties" ]; then
   cp "$src/conf/edgerec.properties" "$dest/conf/edgerec.properties"

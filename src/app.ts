@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { HttpServer } from './api/server';
 import { registerHealthRoutes } from './api/health-routes';
+import { startEngine } from './engine';
 import { ConfWatcher } from './conf/watch';
 import { loadConf } from './conf/parse';
 import type { ConfDiff } from './conf/diff';
@@ -84,8 +85,10 @@ export class App {
     if (every > 0) this.watchdog = setInterval(() => this.pingWatchdog(), every);
   }
 
-  /** Hook for the recording engine and ingests; extended as parts land. */
-  protected async startEngine(_conf: Conf): Promise<void> {}
+  /** The recording engine and the ingests (src/engine.ts). */
+  private async startEngine(_conf: Conf): Promise<void> {
+    await startEngine(this);
+  }
 
   /** Add a part (stopped in reverse order of adding). */
   addPart(part: Part): void {

@@ -1,0 +1,114 @@
+import type { App, Part } from './app';
+import { registerFileRoutes } from './api/files';
+import { handle, sendJson } from './api/http';
+import { registerPageRoutes } from './api/page-routes';
+import { registerRecordingsRoutes } from './api/recordings-routes';
+import { registerControlRoutes } from './api/rest';
+import { registerWhipRoutes } from './api/whip-routes';
+import type { ConfDiff } from './conf/diff';
+import type { Conf } from './conf/types';
+import { RtmpIngest, type RtmpPublish } from './ingest/rtmp';
+import { RtmpStream } from './ingest/rtmp-stream';
+import { RtspCameras } from './ingest/rtsp';
+import { WhipIngest, type WhipPublish } from './ingest/whip';
+import { WhipStream } from './ingest/whip-stream';
+import { log } from './lib/log';
+import { HostPool } from './pipeline/host-pool';
+import { FragmentFinalizer } from './recorder/fragment-finalizer';
+import { RecordingManager } from './recorder/manager';
+import { Metrics } from './system/metrics';
+
+/** Builds the recording engine and the ingests on a started App, registers their routes and parts. */
+export async function startEngine(app: App): Promise<void> {
+  const conf = (): Conf => app.config;
+  const store = app.store;
+  const http = app.http;
+  if (!store || !http) throw new Error('engine needs the store and the HTTP server');
+
+  const pool = new HostPool({ size: conf().media_host_count });
+  await pool.start();
+  app.addPart({ name: 'media-hosts', close: () => pool.close(), health: () => ({ mediaHosts: pool.stats() }) });
+
+  const finalizer = new FragmentFinalizer(conf, store);
+  const manager = new RecordingManager({ conf, pool, store, finalizer });
+  const metrics = new Metrics({
+    streams: () => manager.counts().streams,
+    recordingsActive: () => manager.counts().recordingsActive,
+    dirs: () => ({ record: conf().record_dir, tmp: conf().record_tmp_dir }),
+    hosts: () => pool.stats().length,
+  });
+  finalizer.on('finalized', (f) => {
+    metrics.filesFinalized.inc();
+    metrics.bytesWritten.inc(f.bytes);
+    metrics.finalizeSeconds.observe(f.ms / 1000);
+  });
+  finalizer.on('failed', () => metrics.filesFailed.inc());
+  const managerPart: Part = {
+    name: 'recordings',
+    applyConf: (c: Conf, diff: ConfDiff) => {
+      if (diff.changedKeys.includes('file_recorder_thread_pool_max_size')) finalizer.setConcurrency(c.file_recorder_thread_pool_max_size);
+      return manager.applyConf(c);
+    },
+    close: () => manager.close(),
+    health: () => ({ streams: manager.counts(), finalizeQueue: finalizer.queued }),
+  };
+  app.addPart(managerPart);
+
+  // RTMP publishers
+  const rtmpStreams = new Map<string, RtmpStream>();
+  const rtmp = new RtmpIngest({ port: conf().rtmp_port, bind: conf().rest_bind, publishToken: () => conf().publish_auth_token, log });
+  rtmp.on('publish', (pub: RtmpPublish) => {
+    const s = new RtmpStream(pub);
+    rtmpStreams.set(pub.id, s);
+    const flag = pub.query.record;
+    const record = flag === 'true' ? true : flag === 'false' ? false : conf().record_flash_published_streams;
+    manager.addStream(s, { record });
+  });
+  rtmp.on('unpublish', (pub: RtmpPublish) => {
+    const s = rtmpStreams.get(pub.id);
+    if (!s) return;
+    rtmpStreams.delete(pub.id);
+    void manager.removeStream(s.mediaSessionId).finally(() => s.end());
+  });
+  rtmp.on('rejected', () => metrics.publishRejected.inc({ protocol: 'rtmp' }));
+  await rtmp.start();
+  log.info({ rtmpPort: rtmp.port }, 'rtmp listening');
+  app.addPart({ name: 'rtmp', close: () => rtmp.close(), health: () => ({ rtmp: { port: rtmp.port, publishing: rtmpStreams.size } }) });
+
+  // WebRTC (WHIP) publishers
+  const whipStreams = new Map<string, WhipStream>();
+  const whip = new WhipIngest({ portRange: conf().webrtc_ice_port_range, publicIp: conf().webrtc_public_ip, loopback: true, log });
+  whip.on('publish', (pub: WhipPublish) => {
+    const s = new WhipStream(pub);
+    whipStreams.set(pub.id, s);
+    manager.addStream(s, { record: pub.record ?? conf().record_webrtc_streams });
+  });
+  whip.on('unpublish', (pub: WhipPublish) => {
+    const s = whipStreams.get(pub.id);
+    if (!s) return;
+    whipStreams.delete(pub.id);
+    void manager.removeStream(s.mediaSessionId).finally(() => s.end());
+  });
+  app.addPart({ name: 'whip', close: () => whip.close(), health: () => ({ webrtc: { publishing: whipStreams.size } }) });
+
+  // RTSP cameras (last: they start pulling at once)
+  const cameras = new RtspCameras({ conf, pool, store, finalizer, onReconnect: (name) => metrics.reconnects.inc({ stream: name }) }, manager);
+  cameras.start();
+  app.addPart({ name: 'rtsp', applyConf: (c, d) => cameras.applyConf(c, d), close: () => cameras.close(), health: () => cameras.health() });
+
+  const r = http.router;
+  registerControlRoutes(r, manager);
+  registerRecordingsRoutes(r, store, conf);
+  registerFileRoutes(r, conf, null);
+  registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);
+  registerPageRoutes(r);
+  r.get(
+    '/metrics',
+    handle(async (_req, res) => {
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
+      res.end(text);
+    }),
+  );
+  r.get('/rest-api/streams', handle((_req, res) => sendJson(res, 200, manager.findAll())));
+}

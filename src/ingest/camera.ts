@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import type { CameraConf, Conf } from '../conf/types';
+import { errMessage } from '../lib/errors';
+import { type Logger, log as rootLog, redactUrl } from '../lib/log';
+import { describePipeline } from '../pipeline/launch';
+import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
+import type { Codecs, SourceSpec } from '../pipeline/types';
+import type { FragmentFinalizer } from '../recorder/fragment-finalizer';
+import type { PullController } from '../recorder/manager';
+import { Recorder, type RecordingSettings } from '../recorder/recorder';
+import type { Stream, StreamStatus } from '../recorder/stream';
+import type { RecordingsStore } from '../store/recordings';
+import { Backoff } from './backoff';
+import { describeRtsp } from './rtsp-describe';
+
+export interface CameraOptions {
+  readonly conf: () => Conf;
+  readonly pool: HostPool;
+  readonly store: RecordingsStore;
+  readonly finalizer: FragmentFinalizer;
+  /** counted in metrics */
+  readonly onReconnect?: (name: string) => void;
+}
+
+/**
+ * One RTSP camera, supervised for months: learn its codecs (DESCRIBE), pull it in a pipeline that records or
+ * only monitors, and on any loss (refused, killed, frozen, new SPS) end the file cleanly and reconnect with a
+ * backoff that grows to a cap. The media session id stays the same across reconnects.
+ */
+export class Camera implements Stream, PullController {
+  readonly mediaSessionId = randomUUID();
+  readonly protocol = 'rtsp' as const;
+  readonly sessionId: string;
+  readonly login = '';
+  readonly startedAt = Date.now();
+  private cam: CameraConf;
+  private readonly log: Logger;
+  private readonly backoff: Backoff;
+  private state: StreamStatus = 'connecting';
+  private detected: Codecs = { video: null, audio: null };
+  private attempts = 0;
+  private lastError: string | null = null;
+  private connectedAt: number | null = null;
+  private desired: RecordingSettings | null = null;
+  private rec: Recorder | null = null;
+  private monitor: PipelineHandle | null = null;
+  private stopping = false;
+  private wake: (() => void) | null = null;
+  private loopDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    cam: CameraConf,
+    private readonly o: CameraOptions,
+  ) {
+    this.cam = cam;
+    this.sessionId = Buffer.from(this.mediaSessionId).toString('base64').slice(0, 60);
+    this.log = rootLog.child({ component: 'camera', stream: cam.name });
+    const c = o.conf();
+    this.backoff = new Backoff({ minMs: c.rtsp_reconnect_min_delay * 1000, maxMs: c.rtsp_reconnect_max_delay * 1000 });
+  }
+
+  get name(): string {
+    return this.cam.name;
+  }
+
+  codecs(): Codecs {
+    return this.detected;
+  }
+
+  status(): StreamStatus {
+    return this.state;
+  }
+
+  source(): SourceSpec {
+    return { kind: 'rtsp', url: this.cam.url, transport: this.cam.transport };
+  }
+
+  streamClock(epochMs: number): number {
+    return epochMs;
+  }
+
+  details(): Record<string, unknown> {
+    return {
+      url: redactUrl(this.cam.url),
+      transport: this.cam.transport,
+      connectedAt: this.connectedAt,
+      reconnectAttempts: this.attempts,
+      lastError: this.lastError,
+    };
+  }
+
+  recorder(): Recorder | null {
+    return this.rec?.active ? this.rec : null;
+  }
+
+  /** Record with these settings, or only monitor (null); the running pipeline is swapped at once. */
+  async setRecording(settings: RecordingSettings | null): Promise<void> {
+    this.desired = settings;
+    await this.endCurrent();
+  }
+
+  /** Start the supervision loop. */
+  start(): void {
+    this.loopDone = this.loop();
+  }
+
+  /** The camera's config changed (URL, transport...): reconnect with it. */
+  async update(cam: CameraConf): Promise<void> {
+    this.cam = cam;
+    this.backoff.reset();
+    await this.endCurrent();
+  }
+
+  /** Stop for good: the recording finalizes. Safe twice. */
+  async close(): Promise<void> {
+    this.stopping = true;
+    await this.endCurrent();
+    this.wake?.();
+    await this.loopDone;
+    this.state = 'stopped';
+  }
+
+  private async endCurrent(): Promise<void> {
+    const rec = this.rec;
+    const mon = this.monitor;
+    if (rec) await rec.stop();
+    if (mon) {
+      mon.eos();
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          mon.stop();
+          r();
+        }, 3000);
+        mon.once('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  private async loop(): Promise<void> {
+    for (let i = 0; !this.stopping && i < Number.MAX_SAFE_INTEGER; i++) {
+      const t0 = Date.now();
+      const ok = await this.runOnce().catch((err: unknown) => {
+        this.lastError = errMessage(err);
+        return false;
+      });
+      if (this.stopping) break;
+      // A connection that lived a while resets the backoff; a switch between record and monitor reconnects at once.
+      if (ok === 'switch') continue;
+      if (this.connectedAt !== null && Date.now() - t0 > 10_000) this.backoff.reset();
+      this.connectedAt = null;
+      this.state = 'reconnecting';
+      this.attempts++;
+      this.o.onReconnect?.(this.cam.name);
+      const delay = this.backoff.next();
+      // Log the first failures and then only every 10th, so a dead camera never floods the log.
+      if (this.attempts <= 3 || this.attempts % 10 === 0)
+        this.log.warn({ attempt: this.attempts, delayMs: delay, reason: this.lastError }, 'camera lost; reconnecting');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, delay);
+        this.wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this.wake = null;
+    }
+  }
+
+  /** One connection: DESCRIBE, then a pipeline until it ends. Returns 'switch' when ended to change mode. */
+  private async runOnce(): Promise<boolean | 'switch'> {
+    this.state = this.attempts === 0 ? 'connecting' : 'reconnecting';
+    const d = await describeRtsp(this.cam.url, { timeoutMs: 5000 });
+    if (!d.codecs.video && !d.codecs.audio) throw new Error('the camera offers no media we can record');
+    this.detected = d.codecs;
+    if (this.stopping) return false;
+    const settings = this.desired;
+    const stallMs = this.o.conf().rtsp_stall_timeout * 1000;
+    const progress = () => {
+      if (this.state !== 'connected') {
+        this.state = 'connected';
+        this.connectedAt = Date.now();
+        if (this.attempts > 0) this.log.info({ attempts: this.attempts }, 'camera back');
+        this.attempts = 0;
+        this.lastError = null;
+      }
+    };
+    if (settings) {
+      const rec = new Recorder({
+        stream: this,
+        settings,
+        conf: this.o.conf,
+        pool: this.o.pool,
+        store: this.o.store,
+        finalizer: this.o.finalizer,
+        stallMs,
+        restartOnHostDeath: false,
+      });
+      this.rec = rec;
+      rec.on('progress', progress);
+      let exitReason = '';
+      rec.on('exit', (x) => {
+        exitReason = x.reason;
+        if (x.reason !== 'stopped' && x.reason !== 'eos') this.lastError = x.error ?? x.reason;
+        else if (x.reason === 'eos' && !this.stopping) this.lastError = 'the camera ended the stream';
+      });
+      rec.start();
+      await rec.whenClosed();
+      this.rec = null;
+      if (exitReason === 'stalled') this.lastError = `no media for ${stallMs} ms`;
+      return this.desired !== settings ? 'switch' : true;
+    }
+    const launch = describePipeline({ source: this.source(), codecs: this.detected, output: null });
+    const h = this.o.pool.run(`cam-${this.mediaSessionId}-${Date.now()}`, launch, { stallMs });
+    this.monitor = h;
+    h.on('position', progress);
+    await new Promise<void>((r) =>
+      h.once('exit', (x) => {
+        if (x.reason !== 'stopped') this.lastError = x.error ?? x.reason;
+        r();
+      }),
+    );
+    this.monitor = null;
+    return this.desired !== settings ? 'switch' : true;
+  }
+}

@@ -1,0 +1,136 @@
+/** One FLV tag with its 11-byte header and trailing PreviousTagSize, as bytes ready to re-send. */
+export interface FlvTag {
+  /** 8 audio, 9 video, 18 script */
+  readonly type: number;
+  /** ms */
+  readonly timestamp: number;
+  readonly bytes: Buffer;
+  /** video keyframe (not a sequence header) */
+  readonly keyframe: boolean;
+  /** AVC/HEVC/AAC sequence header (decoder configuration) */
+  readonly sequenceHeader: boolean;
+}
+
+const HEADER_LEN = 9 + 4;
+
+/**
+ * Splits an FLV byte stream into its header and tags (pure, incremental). Keeps what a new consumer needs to
+ * start cleanly: the header, the last metadata tag, the sequence headers and the tags since the last keyframe.
+ */
+export class FlvParser {
+  private buf: Buffer = Buffer.alloc(0);
+  private header: Buffer | null = null;
+  private metadata: FlvTag | null = null;
+  private videoConfig: FlvTag | null = null;
+  private audioConfig: FlvTag | null = null;
+  private gop: FlvTag[] = [];
+  private gopBytes = 0;
+  /** bytes the GOP cache may hold; past that it is dropped until the next keyframe */
+  constructor(private readonly maxGopBytes = 16 * 1024 * 1024) {}
+
+  /** Feed bytes; returns the complete tags found (the FLV header is kept, not returned). */
+  push(chunk: Buffer): FlvTag[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: FlvTag[] = [];
+    if (!this.header) {
+      if (this.buf.length < HEADER_LEN) return out;
+      if (this.buf.toString('latin1', 0, 3) !== 'FLV') throw new Error('not an FLV stream (no FLV signature)');
+      const dataOffset = this.buf.readUInt32BE(5);
+      if (this.buf.length < dataOffset + 4) return out;
+      this.header = Buffer.from(this.buf.subarray(0, dataOffset + 4));
+      this.buf = this.buf.subarray(dataOffset + 4);
+    }
+    for (let i = 0; i < 100_000 && this.buf.length >= 11; i++) {
+      const size = this.buf.readUIntBE(1, 3);
+      const total = 11 + size + 4;
+      if (this.buf.length < total) break;
+      const bytes = Buffer.from(this.buf.subarray(0, total));
+      this.buf = this.buf.subarray(total);
+      const type = bytes[0] ?? 0;
+      const timestamp = (bytes.readUIntBE(4, 3) | ((bytes[7] ?? 0) << 24)) >>> 0;
+      const b0 = bytes[11] ?? 0;
+      const b1 = bytes[12] ?? 0;
+      let keyframe = false;
+      let sequenceHeader = false;
+      if (type === 9 && size >= 2) {
+        keyframe = b0 >> 4 === 1;
+        sequenceHeader = (b0 & 0x0f) >= 7 && b1 === 0; // AVC / HEVC packet type 0
+      } else if (type === 8 && size >= 2) {
+        sequenceHeader = b0 >> 4 === 10 && b1 === 0; // AAC packet type 0
+      }
+      const tag: FlvTag = { type, timestamp, bytes, keyframe: keyframe && !sequenceHeader, sequenceHeader };
+      this.remember(tag);
+      out.push(tag);
+    }
+    return out;
+  }
+
+  /** The FLV file header (13 bytes), once it arrived. */
+  headerBytes(): Buffer | null {
+    return this.header;
+  }
+
+  /** What a consumer joining now must get after the header: metadata, sequence headers, the current GOP. */
+  startTags(): FlvTag[] {
+    const out: FlvTag[] = [];
+    for (const t of [this.metadata, this.videoConfig, this.audioConfig]) if (t) out.push(t);
+    return out.concat(this.gop);
+  }
+
+  /** FLV header flags: has video / has audio, once the header arrived. */
+  flags(): { video: boolean; audio: boolean } | null {
+    if (!this.header) return null;
+    const f = this.header[4] ?? 0;
+    return { video: (f & 1) !== 0, audio: (f & 4) !== 0 };
+  }
+
+  /** The sequence-header tags seen (codec ids are in their first byte). */
+  configs(): { video: FlvTag | null; audio: FlvTag | null } {
+    return { video: this.videoConfig, audio: this.audioConfig };
+  }
+
+  private remember(tag: FlvTag): void {
+    if (tag.type === 18) {
+      this.metadata = tag;
+      return;
+    }
+    if (tag.sequenceHeader) {
+      if (tag.type === 9) this.videoConfig = tag;
+      else this.audioConfig = tag;
+      return;
+    }
+    if (tag.keyframe) {
+      this.gop = [];
+      this.gopBytes = 0;
+    }
+    // Audio-only streams have no keyframes: keep a short tail instead.
+    if (!this.videoConfig && tag.type === 8 && this.gop.length > 50) {
+      const dropped = this.gop.shift();
+      this.gopBytes -= dropped?.bytes.length ?? 0;
+    }
+    if (this.videoConfig && this.gop.length === 0 && !tag.keyframe) return; // wait for a keyframe
+    if (this.gopBytes + tag.bytes.length > this.maxGopBytes) {
+      this.gop = [];
+      this.gopBytes = 0;
+      return;
+    }
+    this.gop.push(tag);
+    this.gopBytes += tag.bytes.length;
+  }
+}
+
+/** A copy of a tag's bytes with its timestamp moved back by `base` ms (never below 0). */
+export function rebaseTag(tag: FlvTag, base: number): Buffer {
+  const ts = Math.max(0, tag.timestamp - base);
+  const b = Buffer.from(tag.bytes);
+  b.writeUIntBE(ts & 0xffffff, 4, 3);
+  b[7] = (ts >>> 24) & 0xff;
+  return b;
+}
+
+/** Codecs from the FLV sequence headers / first tags: video codec id 7 = H.264, 12 = H.265; sound format 10 = AAC, 2 = MP3. */
+export function flvCodecs(video: FlvTag | null, audio: FlvTag | null): { video: 'H264' | 'H265' | null; audio: 'AAC' | 'MP3' | null } {
+  const vid = video ? (video.bytes[11] ?? 0) & 0x0f : 0;
+  const aud = audio ? (audio.bytes[11] ?? 0) >> 4 : -1;
+  return { video: vid === 7 ? 'H264' : vid === 12 ? 'H265' : null, audio: aud === 10 ? 'AAC' : aud === 2 ? 'MP3' : null };
+}

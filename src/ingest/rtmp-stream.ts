@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { log } from '../lib/log';
+import type { Codecs, SourceSpec } from '../pipeline/types';
+import type { PushFn, Stream, StreamStatus } from '../recorder/stream';
+import { FlvParser, type FlvTag, flvCodecs, rebaseTag } from './flv';
+import type { RtmpPublish } from './rtmp';
+
+interface Consumer {
+  readonly push: PushFn;
+  /** timestamp of the first media tag sent, subtracted from every later one */
+  base: number | null;
+  headerSent: boolean;
+  /** a keyframe (or, audio-only, any audio) has been sent: media before it is skipped */
+  started: boolean;
+}
+
+/** An RTMP publish as a Stream: an FLV byte stream pushed into appsrc "src", each consumer starting at 0. */
+export class RtmpStream implements Stream {
+  readonly mediaSessionId = randomUUID();
+  readonly protocol = 'rtmp' as const;
+  readonly name: string;
+  readonly sessionId: string;
+  readonly login: string;
+  readonly startedAt: number;
+  private readonly parser = new FlvParser();
+  private readonly consumers = new Set<Consumer>();
+  private ended = false;
+  private bytesIn = 0;
+  private lastDataAt = 0;
+
+  constructor(private readonly pub: RtmpPublish) {
+    this.name = pub.name;
+    this.sessionId = Buffer.from(pub.id).toString('base64');
+    this.login = pub.login;
+    this.startedAt = pub.startedAt;
+    pub.onData((chunk) => this.onData(chunk));
+  }
+
+  codecs(): Codecs {
+    const fromPub = this.pub.codecs();
+    const cfg = this.parser.configs();
+    const fromFlv = flvCodecs(cfg.video, cfg.audio);
+    return { video: fromPub?.video ?? fromFlv.video, audio: fromPub?.audio ?? fromFlv.audio };
+  }
+
+  status(): StreamStatus {
+    return this.ended ? 'stopped' : 'publishing';
+  }
+
+  source(): SourceSpec {
+    return { kind: 'flv' };
+  }
+
+  /** RTMP's own clock starts at 0 when the publish starts. */
+  streamClock(epochMs: number): number {
+    return Math.max(0, epochMs - this.startedAt);
+  }
+
+  details(): Record<string, unknown> {
+    return { app: this.pub.app, ip: this.pub.ip, bytesIn: this.bytesIn, lastDataAt: this.lastDataAt };
+  }
+
+  /** The FLV header, metadata and sequence headers at t=0, then the cached GOP and the live tags rebased to 0. */
+  attach(push: PushFn): () => void {
+    const c: Consumer = { push, base: null, headerSent: false, started: false };
+    this.sendStart(c);
+    this.consumers.add(c);
+    return () => this.consumers.delete(c);
+  }
+
+  /** The publisher is gone. */
+  end(): void {
+    this.ended = true;
+    this.consumers.clear();
+  }
+
+  private sendStart(c: Consumer): void {
+    const header = this.parser.headerBytes();
+    if (!header) return;
+    c.push('src', header);
+    c.headerSent = true;
+    for (const t of this.parser.startTags()) this.send(c, t);
+  }
+
+  private send(c: Consumer, t: FlvTag): void {
+    if (t.type === 18 || t.sequenceHeader) {
+      c.push('src', rebaseTag(t, t.timestamp));
+      return;
+    }
+    if (!c.started) {
+      const audioOnly = this.parser.configs().video === null && t.type === 8;
+      if (!(t.type === 9 && t.keyframe) && !audioOnly) return;
+      c.started = true;
+    }
+    c.base ??= t.timestamp;
+    c.push('src', rebaseTag(t, c.base));
+  }
+
+  private onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length;
+    this.lastDataAt = Date.now();
+    let tags: FlvTag[];
+    try {
+      tags = this.parser.push(chunk);
+    } catch (err) {
+      log.error({ err, stream: this.name }, 'bad FLV from the publisher; closing it');
+      this.pub.close();
+      return;
+    }
+    for (const c of this.consumers) {
+      if (!c.headerSent) {
+        // attached before the header arrived: the parser state now holds these tags already
+        this.sendStart(c);
+        continue;
+      }
+      for (const t of tags) this.send(c, t);
+    }
+  }
+}
