@@ -48,8 +48,8 @@ export function oneOf<T extends string>(values: readonly T[]): ValueParser<T> {
   return (raw) => values.find((v) => v.toLowerCase() === raw.toLowerCase());
 }
 
-/** Any text, including empty. */
-export const text: ValueParser<string> = (raw) => raw;
+/** Any text without control characters, including empty. */
+export const text: ValueParser<string> = (raw) => (/[\x00-\x1f\x7f]/.test(raw) ? undefined : raw);
 
 /** A TCP/UDP port; 0 lets the OS pick. */
 export const port: ValueParser<number> = int(0, 65535);

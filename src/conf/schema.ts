@@ -1,0 +1,192 @@
+import { join } from 'node:path';
+import type { CameraConf, Conf } from './types';
+import * as v from './values';
+
+/** The keys of Conf that are plain properties (everything but the camera groups). */
+export type GlobalKey = Exclude<keyof Conf, 'cameras'>;
+
+/** The global values, as parsed (fallbacks see the other keys). */
+export type GlobalValues = { readonly [K in GlobalKey]: Conf[K] };
+
+/** One configuration key: how it parses, its default, unit and docs. */
+export interface KeySpec<T> {
+  /** the default as written in the properties file */
+  readonly def: string;
+  /** unit of the value, '' when none */
+  readonly unit: string;
+  /** one line: what it does */
+  readonly doc: string;
+  /** what is allowed, for error messages */
+  readonly allowed: string;
+  readonly parse: v.ValueParser<T>;
+  /** the value is never shown in messages */
+  readonly secret?: boolean;
+  /** the value used when the parsed value is '' (derived from other keys) */
+  readonly fallback?: (c: GlobalValues) => T;
+}
+
+type Schema = { readonly [K in GlobalKey]: KeySpec<Conf[K]> };
+
+const BOOL = 'true or false';
+const AAC_RATES = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000];
+const TEMPLATE_ALLOWED = `non-empty text with elements ${v.TEMPLATE_ELEMENTS.map((e) => `{${e}}`).join(' ')}`;
+const ROTATION_ALLOWED = 'N (seconds), NM (megabytes) or disabled';
+const PORT = '0–65535 (0: the OS picks)';
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+function b(def: 'true' | 'false', doc: string): KeySpec<boolean> {
+  return { def, unit: '', doc, allowed: BOOL, parse: v.bool };
+}
+function n(def: number, unit: string, min: number, max: number, doc: string): KeySpec<number> {
+  return { def: String(def), unit, doc, allowed: `a whole number ${min}–${max}`, parse: v.int(min, max) };
+}
+function secs(def: number, min: number, max: number, doc: string): KeySpec<number> {
+  return { def: String(def), unit: 's', doc, allowed: `seconds ${min}–${max} (decimals allowed)`, parse: v.decimal(min, max) };
+}
+
+/** Every global key, declared once, in the order of conf/edgerec.properties. */
+export const SCHEMA: Schema = {
+  record_streams: b('true', 'master switch; false records nothing, not even on request'),
+  record_flash_published_streams: b('true', 'record RTMP publishes'),
+  record_rtsp_streams: b('true', 'record pulled RTSP cameras'),
+  record_webrtc_streams: b('false', "record WebRTC (WHIP) publishes by default; a publisher's own record flag overrides"),
+  record_h264_to_ts: b('false', 'H.264 goes into MPEG-TS (ADTS AAC) instead of MP4'),
+  stream_record_policy_template: {
+    def: 'stream-{mediaSessionId}-{login}', unit: '', doc: 'file name template (elements are cut to their maximum length)',
+    allowed: TEMPLATE_ALLOWED, parse: v.template,
+  },
+  encode_record_name: {
+    def: 'false', unit: '', doc: 'encode the whole templated name', allowed: 'false, true,HEX or true,BASE64', parse: v.nameEncoding,
+  },
+  exclude_record_name_characters: {
+    def: '/', unit: '', doc: 'characters removed from the templated name', allowed: 'any characters but control characters (empty: none)', parse: v.text,
+  },
+  record_rotation: {
+    def: 'disabled', unit: '', doc: 'cut recordings into fragments by duration or size (at keyframes)', allowed: ROTATION_ALLOWED,
+    parse: v.rotation,
+  },
+  record_rotation_index_enabled: b('true', 'append _1, _2, ... to fragment names'),
+  record_audio_buffer_max_size: n(100, 'packets', 0, 100000, 'audio packets held to align audio with video at start'),
+  on_record_hook_script: {
+    def: 'scripts/on_record_hook.sh', unit: '', doc: 'run without a shell after each finished file with $1 stream name, $2 absolute path',
+    allowed: 'a path (relative to the install folder) or empty for no hook', parse: v.optionalPath,
+  },
+  on_record_hook_timeout: secs(30, 0.1, 3600, 'the hook is killed after this'),
+  record_dir: {
+    def: 'records', unit: '', doc: 'where finished files live', allowed: 'a folder path (relative to the install folder)', parse: v.dirPath,
+  },
+  record_tmp_dir: {
+    def: '', unit: '', doc: 'where files are written while recording; empty = record_dir',
+    allowed: 'a folder path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => c.record_dir,
+  },
+  record_audio_codec_sample_rate: {
+    def: '44100', unit: 'Hz', doc: 'AAC sample rate when audio is (re)encoded', allowed: AAC_RATES.join(', '),
+    parse: v.oneOfNumbers(AAC_RATES),
+  },
+  record_audio_codec_channels: n(2, '', 1, 2, 'AAC channels when audio is (re)encoded'),
+  record_fdk_aac_bitrate_mode: n(5, '', 0, 5, '0 = CBR, 1–5 = VBR quality; mapped onto the AAC encoder available'),
+  mp4_container_moov_first: b('true', 'moov box before mdat (progressive download)'),
+  mp4_container_moov_first_reserve_space: b('false', 'reserve moov space at file start instead of rewriting at the end'),
+  mp4_container_moov_reserved_space_size: n(2048, 'KiB', 1, 1048576, 'moov space reserved; when it fills, the file rotates'),
+  file_recorder_thread_pool_max_size: n(4, '', 1, 64, 'files finalized (moved/copied/hook) at once'),
+  webm_cluster_duration_limit: n(100000, 'ms', 1, 3600000, 'a WebM cluster is flushed when it is this long'),
+  webm_cluster_size_limit: n(131072, 'bytes', 1024, 268435456, 'a WebM cluster is flushed when it is this big'),
+  record_stop_timeout: secs(15, 0.1, 3600, 'a stop answers within this even if finalizing goes on'),
+  record_response_content_disposition_header_value: {
+    def: 'inline', unit: '', doc: 'Content-Disposition of downloaded files', allowed: 'inline or attachment',
+    parse: v.oneOf(['inline', 'attachment'] as const),
+  },
+  mp4_cutter_dir: {
+    def: '', unit: '', doc: 'where time-range cuts are kept; empty = record_dir',
+    allowed: 'a folder path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => c.record_dir,
+  },
+  rest_port: { def: '8081', unit: '', doc: 'TCP port of REST, file server, WHIP and web page', allowed: PORT, parse: v.port },
+  rest_bind: {
+    def: '0.0.0.0', unit: '', doc: 'address the REST port listens on', allowed: 'an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::) or localhost',
+    parse: v.bindAddress,
+  },
+  rtmp_port: { def: '1935', unit: '', doc: 'TCP port of RTMP ingest', allowed: PORT, parse: v.port },
+  webrtc_ice_port_range: {
+    def: '31000-31999', unit: '', doc: 'UDP ports for WebRTC media', allowed: 'A-B with 0 ≤ A ≤ B ≤ 65535', parse: v.portRange,
+  },
+  webrtc_public_ip: {
+    def: '', unit: '', doc: 'address announced to WebRTC peers; empty = auto', allowed: 'an IPv4 or IPv6 address, or empty (auto)',
+    parse: v.optionalIp,
+  },
+  rest_auth_token: {
+    def: '', unit: '', doc: 'when set, every REST and file request needs Authorization: Bearer <token>',
+    allowed: 'empty (off) or visible ASCII characters without spaces', parse: v.token, secret: true,
+  },
+  publish_auth_token: {
+    def: '', unit: '', doc: 'when set, RTMP (?token=) and WHIP (Bearer) publishers must present it',
+    allowed: 'empty (off) or visible ASCII characters without spaces', parse: v.token, secret: true,
+  },
+  record_retention_days: n(0, 'days', 0, 36500, 'delete finished files older than this; 0 = off'),
+  record_min_free_percent: n(10, '%', 0, 99, 'delete oldest finished files while the record disk has less free space than this'),
+  db_path: {
+    def: '', unit: '', doc: 'SQLite index of recordings; empty = <record_dir>/edgerec.db',
+    allowed: 'a file path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => join(c.record_dir, 'edgerec.db'),
+  },
+  media_host_count: n(2, '', 1, 64, 'number of GStreamer host processes'),
+  rtsp_reconnect_min_delay: secs(1, 0.1, 3600, 'first delay before an RTSP camera is pulled again'),
+  rtsp_reconnect_max_delay: secs(30, 0.1, 3600, 'cap of the growing RTSP reconnect delay'),
+  rtsp_stall_timeout: secs(5, 0.5, 3600, 'time without media before a camera counts as lost'),
+  log_level: { def: 'info', unit: '', doc: 'log verbosity', allowed: LEVELS.join(', '), parse: v.oneOf(LEVELS) },
+};
+
+/** The fields of one camera.<name>.* group; null = use the global setting. */
+export type CameraField = Exclude<keyof CameraConf, 'name'>;
+
+/** Every camera.<name>.<field>, declared once. */
+export const CAMERA_SCHEMA: { readonly [K in CameraField]: KeySpec<CameraConf[K]> } = {
+  url: {
+    def: '', unit: '', doc: 'RTSP URL to pull (required; may hold user:password)', allowed: 'an rtsp:// or rtsps:// URL with a host',
+    parse: v.rtspUrl,
+  },
+  transport: { def: 'tcp', unit: '', doc: 'RTP transport', allowed: 'tcp or udp', parse: v.oneOf(['tcp', 'udp'] as const) },
+  record: b('true', 'record this camera'),
+  template: {
+    def: '', unit: '', doc: 'file name template for this camera; empty = stream_record_policy_template', allowed: `${TEMPLATE_ALLOWED}, or empty`,
+    parse: (raw, ctx) => (raw === '' ? null : v.template(raw, ctx)),
+  },
+  rotation: {
+    def: '', unit: '', doc: 'record_rotation for this camera; empty = record_rotation', allowed: `${ROTATION_ALLOWED}, or empty`,
+    parse: (raw, ctx) => (raw === '' ? null : v.rotation(raw, ctx)),
+  },
+};
+
+/** Keys of the reference server that name its own implementations: accepted, ignored with a warning. */
+export const IGNORED_KEYS: Readonly<Record<string, string>> = {
+  webm_java_writer_enable: 'it picks a WebM writer of the reference server; edgerec always muxes with GStreamer',
+};
+
+/** The text of conf/edgerec.properties: every key commented out with its default and doc. */
+export function renderDefaultProperties(): string {
+  const out = [
+    '# edgerec configuration: key=value lines, # or ! comments. Every key is listed commented out with its default;',
+    '# uncomment a line to change it. Edits apply within a second without a restart (SIGHUP reloads too);',
+    '# an invalid edit is refused and the running configuration kept. Relative paths are from the install folder.',
+    '# Generated by renderDefaultProperties() in src/conf/schema.ts.',
+  ];
+  const entry = (key: string, s: KeySpec<unknown>, example?: string) => {
+    const unit = s.unit ? ` Unit: ${s.unit}.` : '';
+    out.push('', `# ${s.doc}.${unit} Allowed: ${s.allowed}.`, `#${key}=${example ?? s.def}`);
+  };
+  for (const [key, s] of Object.entries(SCHEMA) as [string, KeySpec<unknown>][]) entry(key, s);
+  out.push(
+    '',
+    '# RTSP cameras: one camera.<name>.* group each (name: 1–64 of A-Z a-z 0-9 _ -), recorded as stream <name>.',
+  );
+  const example: Record<CameraField, string> = {
+    url: 'rtsp://user:password@192.168.1.64:554/Streaming/Channels/101',
+    transport: 'tcp',
+    record: 'true',
+    template: '{streamName}-{startTimeMillis}-{endTimeMillis}',
+    rotation: '600',
+  };
+  for (const [field, s] of Object.entries(CAMERA_SCHEMA) as [CameraField, KeySpec<unknown>][]) {
+    entry(`camera.lobby.${field}`, s, example[field]);
+  }
+  out.push('', `# Accepted and ignored (reference server implementation switches): ${Object.keys(IGNORED_KEYS).join(', ')}.`, '');
+  return out.join('\n');
+}

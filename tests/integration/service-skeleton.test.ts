@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { waitFor } from '../helpers/proc';
+import { type Service, startService } from '../helpers/service';
+
+interface Health {
+  status: string;
+  version: string;
+  config: { ok: boolean; loadedAt: number; lastError: { message: string; at: number } | null; warnings: string[] };
+  disk: { record: { freeBytes: number; totalBytes: number; freePercent: number }; tmp: { freeBytes: number } };
+  cpu: { loadPercent: number } | null;
+  memory: { totalBytes: number } | null;
+}
+
+async function health(s: Service): Promise<Health> {
+  const r = await s.json('/rest-api/health');
+  assert.equal(r.status, 200);
+  return r.body as Health;
+}
+
+test('the service starts, answers health with real figures, survives bad input, reloads, and stops cleanly', async (t) => {
+  const s = await startService();
+  t.after(() => s.stop('SIGKILL'));
+
+  const h = await health(s);
+  assert.equal(h.version, JSON.parse(readFileSync('package.json', 'utf8')).version);
+  assert.equal(h.config.ok, true);
+  assert.ok(h.disk.record.freeBytes > 0 && h.disk.record.totalBytes >= h.disk.record.freeBytes, 'real disk figures');
+  assert.ok(h.disk.tmp.freeBytes > 0);
+  assert.ok(h.memory && h.memory.totalBytes > 0);
+
+  await t.test('bad HTTP input gets 400/404/413 and the service keeps answering', async () => {
+    const nf = await s.json('/no/such/route');
+    assert.equal(nf.status, 404);
+    assert.equal((nf.body as { status: number }).status, 404);
+    const bad = await fetch(`${s.base}/rest-api/stream/find`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name": ' });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /not valid JSON/);
+    const big = await fetch(`${s.base}/rest-api/stream/find`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"name":"${'x'.repeat(1100 * 1024)}"}` });
+    assert.equal(big.status, 413);
+    const wrongType = await s.post('/rest-api/stream/find', ['a']);
+    assert.equal(wrongType.status, 400);
+    const raw = await fetch(`${s.base}/rest-api/health`, { method: 'GET', headers: { range: 'garbage' } });
+    assert.equal(raw.status, 200);
+    assert.equal((await health(s)).status, 'ok');
+  });
+
+  await t.test('a valid edit shows in health within 1 s; an invalid one is refused and reported until fixed', async () => {
+    const base = readFileSync(s.confPath, 'utf8');
+    s.writeConf(`${base}\nsome_unknown_key=1\n`);
+    const t0 = Date.now();
+    await waitFor('the edit to apply', async () => (await health(s)).config.warnings.some((w) => w.includes('some_unknown_key')), 1500, 50);
+    assert.ok(Date.now() - t0 <= 1500);
+    s.writeConf(`${base}\nrecord_rotation=20X\n`);
+    const refused = await waitFor('the refusal', async () => {
+      const c = (await health(s)).config;
+      return c.ok ? null : c;
+    }, 1500, 50);
+    assert.match(refused.lastError?.message ?? '', /record_rotation/);
+    assert.equal((await health(s)).status, 'degraded');
+    s.writeConf(`${base}\nrecord_rotation=30\n`);
+    await waitFor('a valid edit to clear the refusal', async () => (await health(s)).config.ok, 1500, 50);
+  });
+
+  await t.test('SIGHUP reloads', async () => {
+    const before = s.logs().filter((l) => l.msg === 'reloading config').length;
+    process.kill(s.proc.pid, 'SIGHUP');
+    await waitFor('the reload log line', () => s.logs().filter((l) => l.msg === 'reloading config' && l.reason === 'SIGHUP').length > before, 3000);
+    assert.equal((await health(s)).status, 'ok');
+  });
+
+  await t.test('SIGTERM exits 0 within the bound', async () => {
+    const t0 = Date.now();
+    process.kill(s.proc.pid, 'SIGTERM');
+    const x = await s.proc.exited;
+    assert.equal(x.code, 0, s.proc.output().slice(-2000));
+    assert.ok(Date.now() - t0 < 20_000, 'stopped within record_stop_timeout + margin');
+  });
+});
+
+test('a bad config at start exits 78 with a message naming the key', async () => {
+  const err = await startService({ conf: 'rest_port=banana\n' }).then(
+    () => null,
+    (e: unknown) => e as Error,
+  );
+  assert.ok(err, 'the service must not start');
+  assert.match(err.message, /exited 78/);
+  assert.match(err.message, /rest_port/);
+});
