@@ -1,0 +1,249 @@
+import type { Socket } from 'node:net';
+import { decodeAmf0Data } from 'node-media-server/src/protocol/amf.js';
+import type { Logger } from '../lib/log';
+import { errMessage } from '../lib/errors';
+import type { Codecs } from '../pipeline/types';
+import { CodecTracker, flvHeader, flvTag, isSequenceHeader, scriptPayload } from './rtmp-flv';
+
+/** One accepted RTMP publisher, as the rest of edgerec sees it. */
+export interface RtmpPublish {
+  /** our session id (UUID) */
+  readonly id: string;
+  /** RTMP application, e.g. `live` */
+  readonly app: string;
+  /** stream name: the last path segment of the RTMP URL, without the query */
+  readonly name: string;
+  /** the publish URL's query, without `token` */
+  readonly query: Readonly<Record<string, string>>;
+  /** peer address (no port) */
+  readonly ip: string;
+  /** `?login=` when given, else '' */
+  readonly login: string;
+  /** epoch ms when the publish was accepted */
+  readonly startedAt: number;
+  /**
+   * Video/audio codecs (null for an absent track). The ingest announces a publish only once its first tags made
+   * them known, so this is non-null from the `publish` event on.
+   */
+  codecs(): Codecs | null;
+  /**
+   * `cb` gets a complete FLV byte stream, one FLV header or whole tag per call, every chunk a fresh copy, safe to
+   * keep. Subscribed during the `publish` event: the header, then every tag from the first (metadata, sequence
+   * headers, the media that arrived while the codecs were worked out). Later: the header, metadata and sequence
+   * headers, then live tags.
+   */
+  onData(cb: (chunk: Buffer) => void): void;
+  /** `cb` once when the publish ends (publisher left, vanished, was kicked, or the ingest closed) */
+  onEnd(cb: () => void): void;
+  /**
+   * Stop reading from the publisher's socket: TCP flow control then holds the publisher back, so a consumer slower
+   * than the publisher (or a publisher faster than real time) costs no memory here. The idle timeout is off while paused.
+   */
+  pause(): void;
+  /** Read again after pause(). */
+  resume(): void;
+  /** counters: FLV bytes and tags produced so far, whether reading is paused */
+  stats(): { bytes: number; tags: number; paused: boolean };
+  /** Kick the publisher (its socket is destroyed; `onEnd` and the ingest's `unpublish` follow). */
+  close(): void;
+}
+
+/** What an RtmpSession needs to become a publish. */
+export interface PublishInit {
+  readonly id: string;
+  readonly app: string;
+  readonly name: string;
+  readonly query: Record<string, string>;
+  readonly ip: string;
+  readonly login: string;
+  readonly socket: Socket;
+  readonly idleTimeoutMs: number;
+  readonly log: Logger;
+  /** called once when the codecs are known: the ingest announces the publish */
+  readonly onReady: (pub: Publish) => void;
+}
+
+/** bytes of tags held while the codecs are worked out (normally well under 1 s of media); past it they count as known */
+const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+
+/** onMetaData as an AMF0 string: the only data message forwarded into the FLV stream. */
+const ON_METADATA = Buffer.concat([Buffer.from([0x02, 0x00, 0x0a]), Buffer.from('onMetaData', 'latin1')]);
+
+/** An accepted publish: turns RTMP media messages into FLV tags for its consumers. */
+export class Publish implements RtmpPublish {
+  readonly id: string;
+  readonly app: string;
+  readonly name: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly ip: string;
+  readonly login: string;
+  readonly startedAt = Date.now();
+  private readonly socket: Socket;
+  private readonly idleTimeoutMs: number;
+  private readonly log: Logger;
+  private readonly onReady: (pub: Publish) => void;
+  private readonly tracker = new CodecTracker();
+  private dataCbs: ((chunk: Buffer) => void)[] = [];
+  private endCbs: (() => void)[] = [];
+  /** tags from the first until the publish is announced; null after */
+  private pending: Buffer[] | null = [];
+  private pendingBytes = 0;
+  private wasAnnounced = false;
+  /** kept so a late subscriber still gets a decodable start */
+  private metadataTag: Buffer | null = null;
+  private audioConfigTag: Buffer | null = null;
+  private videoConfigTag: Buffer | null = null;
+  private ended = false;
+  private paused = false;
+  private bytes = 0;
+  private tags = 0;
+
+  constructor(init: PublishInit) {
+    this.id = init.id;
+    this.app = init.app;
+    this.name = init.name;
+    this.query = Object.freeze({ ...init.query });
+    this.ip = init.ip;
+    this.login = init.login;
+    this.socket = init.socket;
+    this.idleTimeoutMs = init.idleTimeoutMs;
+    this.log = init.log;
+    this.onReady = init.onReady;
+  }
+
+  /** The codecs are known and `publish` was emitted. */
+  get announced(): boolean {
+    return this.wasAnnounced;
+  }
+
+  codecs(): Codecs | null {
+    return this.tracker.codecs();
+  }
+
+  onData(cb: (chunk: Buffer) => void): void {
+    if (this.ended) return;
+    this.dataCbs.push(cb);
+    this.call(cb, flvHeader(this.tracker.codecs()));
+    const first = this.dataCbs.length === 1;
+    const start = this.pending ?? [this.metadataTag, this.audioConfigTag, this.videoConfigTag];
+    for (const t of start) if (t) this.call(cb, first && this.pending ? t : Buffer.from(t));
+  }
+
+  onEnd(cb: () => void): void {
+    if (this.ended) cb();
+    else this.endCbs.push(cb);
+  }
+
+  pause(): void {
+    if (this.paused || this.ended) return;
+    this.paused = true;
+    this.socket.setTimeout(0);
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.paused || this.ended) return;
+    this.paused = false;
+    this.socket.setTimeout(this.idleTimeoutMs);
+    this.socket.resume();
+  }
+
+  stats(): { bytes: number; tags: number; paused: boolean } {
+    return { bytes: this.bytes, tags: this.tags, paused: this.paused };
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  /** A media or data message from the RTMP parser; `data` is NMS's reused buffer, valid for `size` bytes. */
+  packet(type: number, timestamp: number, data: Buffer, size: number): void {
+    if (this.ended) return;
+    let payload = data.subarray(0, size);
+    if (type === 18) {
+      payload = scriptPayload(payload);
+      if (!payload.subarray(0, ON_METADATA.length).equals(ON_METADATA)) return; // onFI, |RtmpSampleAccess, ...
+      // only the first goes out: some publishers (librtmp/GStreamer) repeat it every few frames, and a script
+      // tag past t=0 is read as a subtitle track by ffmpeg
+      if (this.metadataTag) return;
+      this.readMetadata(payload);
+      this.metadataTag = flvTag(18, timestamp, payload);
+      this.deliver(this.metadataTag);
+      return;
+    }
+    if (type !== 8 && type !== 9) return; // AMF3 data (15) and anything else has no place in FLV
+    if (payload.length === 0) return;
+    const tag = flvTag(type, timestamp, payload);
+    if (isSequenceHeader(type, payload)) {
+      if (type === 8) this.audioConfigTag = tag;
+      else this.videoConfigTag = tag;
+    }
+    const known = this.tracker.tag(type, timestamp, payload) ?? (this.pendingBytes > MAX_PENDING_BYTES ? this.tracker.settle() : null);
+    this.deliver(tag);
+    if (known) this.announce(known);
+  }
+
+  /** The publisher is gone: tell the end callbacks once, drop every consumer. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const cbs = this.endCbs;
+    this.dataCbs = [];
+    this.endCbs = [];
+    this.pending = null;
+    for (const cb of cbs) {
+      try {
+        cb();
+      } catch (err) {
+        this.log.error({ err, stream: this.name }, 'RTMP onEnd callback threw');
+      }
+    }
+  }
+
+  private readMetadata(payload: Buffer): void {
+    try {
+      const m = decodeAmf0Data(payload);
+      if (m.dataObj && typeof m.dataObj === 'object') this.tracker.metadata(m.dataObj as Record<string, unknown>);
+    } catch (err) {
+      this.log.debug({ stream: this.name, reason: errMessage(err) }, 'unreadable RTMP metadata');
+    }
+  }
+
+  /** Codecs known: subscribers added by the `publish` listeners get the held tags, then live ones. */
+  private announce(c: Codecs): void {
+    if (c.video === null && c.audio === null) {
+      this.log.warn({ stream: this.name }, 'RTMP publish carries no codec we can record (video H264/H265/VP9, audio AAC/MP3/Opus/G.711)');
+    }
+    this.wasAnnounced = true;
+    try {
+      this.onReady(this);
+    } finally {
+      this.pending = null;
+      this.pendingBytes = 0;
+    }
+  }
+
+  private deliver(tag: Buffer): void {
+    this.bytes += tag.length;
+    this.tags++;
+    if (this.pending) {
+      this.pending.push(tag);
+      this.pendingBytes += tag.length;
+      return;
+    }
+    const cbs = this.dataCbs;
+    // one consumer (the usual case) gets the tag itself; more get their own copies
+    for (let i = 0; i < cbs.length; i++) {
+      const cb = cbs[i];
+      if (cb) this.call(cb, i === 0 ? tag : Buffer.from(tag));
+    }
+  }
+
+  private call(cb: (chunk: Buffer) => void, chunk: Buffer): void {
+    try {
+      cb(chunk);
+    } catch (err) {
+      this.log.error({ err, stream: this.name }, 'RTMP onData callback threw');
+    }
+  }
+}

@@ -1,0 +1,267 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import nmsLogger from 'node-media-server/src/core/logger.js';
+import Rtmp from 'node-media-server/src/protocol/rtmp.js';
+import { errMessage } from '../lib/errors';
+import type { Logger } from '../lib/log';
+import { TypedEmitter } from '../lib/typed-emitter';
+import { Publish, type RtmpPublish } from './rtmp-publish';
+
+export type { RtmpPublish } from './rtmp-publish';
+
+/** Options of RtmpIngest. */
+export interface RtmpIngestOptions {
+  /** TCP port; 0 lets the OS choose (see `port` after start) */
+  readonly port: number;
+  /** listen address, default 0.0.0.0 */
+  readonly bind?: string;
+  /** read at every publish (hot-reloadable); non-empty: publishers must send `?token=<it>` */
+  readonly publishToken: () => string;
+  readonly log: Logger;
+  /** ms without a byte from a connection before it is dropped (a publisher whose network vanished); default 15000 */
+  readonly idleTimeoutMs?: number;
+  /** concurrent TCP connections accepted, default 256 */
+  readonly maxConnections?: number;
+}
+
+/** A publisher that was refused (the token never appears here). */
+export interface RtmpRejection {
+  /** peer address:port */
+  readonly ip: string;
+  /** /app/name without the query */
+  readonly path: string;
+  readonly reason: string;
+}
+
+/** Events of RtmpIngest. */
+export type RtmpIngestEvents = {
+  /** a publisher was accepted and its first tags made its codecs known; subscribe to onData() in the listener */
+  publish: [pub: RtmpPublish];
+  /** it ended: left, vanished (TCP reset, kill -9, idle timeout), was kicked, or the ingest closed */
+  unpublish: [pub: RtmpPublish];
+  rejected: [rejection: RtmpRejection];
+};
+
+/** Stream names go into file names: keep them plain. */
+const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
+const APP_RE = /^[A-Za-z0-9_.\-/]{0,128}$/;
+/** payload bytes NMS's parser may hold per connection (it allocates a message's full length up front) */
+const MAX_PARSER_BYTES = 32 * 1024 * 1024;
+const MAX_CHUNK_STREAMS = 64;
+
+/**
+ * RTMP ingest built on node-media-server's protocol layer only (handshake, chunks, AMF commands): the socket,
+ * admission (token, duplicate names), FLV output and lifecycle are ours, so no NMS server, store, HTTP port,
+ * recorder or process.exit() is involved, port 0 works, and a refusal happens before "Publish.Start".
+ * Playing is not offered. Stream names are unique across apps while publishing.
+ */
+export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
+  private readonly log: Logger;
+  private readonly idleTimeoutMs: number;
+  private server: Server | null = null;
+  private readonly sockets = new Set<Socket>();
+  private readonly publishing = new Map<string, Publish>();
+  private closing: Promise<void> | null = null;
+  private boundPort: number;
+
+  constructor(private readonly o: RtmpIngestOptions) {
+    super();
+    this.log = o.log.child({ component: 'rtmp' });
+    this.idleTimeoutMs = o.idleTimeoutMs ?? 15_000;
+    this.boundPort = o.port;
+  }
+
+  /** The listening port (the OS's choice when started with 0). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** The publishes running now (announced ones). */
+  publishes(): RtmpPublish[] {
+    return [...this.publishing.values()].filter((p) => p.announced);
+  }
+
+  /** Listens; rejects (never exits the process) when the port is busy or the address is wrong. */
+  async start(): Promise<void> {
+    if (this.server || this.closing) throw new Error('RtmpIngest.start() called twice or after close()');
+    routeNmsLogger(this.o.log);
+    const bind = this.o.bind ?? '0.0.0.0';
+    const server = createServer((s) => this.onConnection(s));
+    server.maxConnections = this.o.maxConnections ?? 256;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        this.server = null;
+        server.close();
+        const why = err.code === 'EADDRINUSE' ? 'the port is already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
+        reject(new Error(`RTMP ingest cannot listen on ${bind}:${this.o.port} (rtmp_port=${this.o.port}): ${why}`));
+      };
+      server.once('error', onError);
+      server.listen(this.o.port, bind, () => {
+        server.off('error', onError);
+        server.on('error', (err) => this.log.error({ err }, 'RTMP server error'));
+        const a = server.address();
+        if (a && typeof a === 'object') this.boundPort = a.port;
+        resolve();
+      });
+    });
+  }
+
+  /** Stops listening and ends every connection (each publish gets onEnd and `unpublish`); safe twice. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const server = this.server;
+      const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      for (const s of this.sockets) s.destroy();
+      await closed;
+      // socket 'close' handlers have run by now; this only guards against a missed one
+      for (const p of [...this.publishing.values()]) this.endPublish(p);
+    })();
+    return this.closing;
+  }
+
+  private onConnection(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const ip = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
+    const peer = `${ip}:${socket.remotePort ?? 0}`;
+    this.sockets.add(socket);
+    const rtmp = new Rtmp();
+    let pub: Publish | null = null;
+    let done = false; // refused or failed: ignore the rest of its bytes
+    socket.setTimeout(this.idleTimeoutMs);
+    socket.on('timeout', () => {
+      this.log.warn({ ip: peer, stream: pub?.name, idleMs: this.idleTimeoutMs }, 'RTMP connection idle; dropping it');
+      socket.destroy();
+    });
+    socket.on('error', (err) => this.log.debug({ ip: peer, reason: err.message }, 'RTMP socket error'));
+
+    const refuse = (path: string, reason: string, code: string) => {
+      done = true;
+      this.log.warn({ ip: peer, path, reason }, 'RTMP publisher refused');
+      try {
+        rtmp.sendStatusMessage(rtmp.parserPacket.header.stream_id, 'error', code, reason);
+      } catch {
+        /* the answer is a courtesy */
+      }
+      socket.end(() => socket.destroy());
+      setTimeout(() => socket.destroy(), 1000).unref();
+      this.emit('rejected', { ip: peer, path, reason });
+    };
+
+    rtmp.onOutputCallback = (b) => {
+      if (!socket.destroyed && socket.writable) socket.write(b);
+    };
+    rtmp.onConnectCallback = () => {};
+    rtmp.onPushCallback = () => {};
+    rtmp.onPlayCallback = () => {};
+    rtmp.onPlay = (msg) => refuse(`/${rtmp.streamApp}/${String(msg.streamName ?? '').split('?')[0]}`, 'playing is not offered, only publishing', 'NetStream.Play.Failed');
+    rtmp.onDeleteStream = () => {
+      if (pub) socket.end(); // the publisher said it is done; 'close' ends the publish
+    };
+    const origAlloc = Rtmp.prototype.packetAlloc.bind(rtmp);
+    rtmp.packetAlloc = () => {
+      const pp = rtmp.parserPacket;
+      if (pp.header.length > pp.capacity) {
+        let total = pp.header.length;
+        for (const p of rtmp.inPackets.values()) if (p !== pp) total += p.capacity;
+        if (total > MAX_PARSER_BYTES || rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new Error(`RTMP message too large or too many chunk streams (${total} bytes, ${rtmp.inPackets.size} streams)`);
+      }
+      origAlloc();
+    };
+    const origPublish = Rtmp.prototype.onPublish.bind(rtmp);
+    rtmp.onPublish = (msg) => {
+      if (pub || done) return;
+      const r = this.admit(rtmp.streamApp, String(msg.streamName ?? ''));
+      if ('reason' in r) {
+        refuse(r.path, r.reason, r.code);
+        return;
+      }
+      origPublish(msg); // answers NetStream.Publish.Start
+      const onReady = (p: Publish) => {
+        const c = p.codecs();
+        this.log.info({ id: p.id, stream: p.name, app: p.app, ip: peer, login: p.login, video: c?.video, audio: c?.audio }, 'RTMP publish started');
+        this.emit('publish', p);
+      };
+      pub = new Publish({ id: randomUUID(), app: r.app, name: r.name, query: r.query, ip, login: r.query.login ?? '', socket, idleTimeoutMs: this.idleTimeoutMs, log: this.log, onReady });
+      this.publishing.set(pub.name, pub); // the name is taken from here on, announced or not
+    };
+    rtmp.onPacketCallback = (p) => {
+      if (pub && !done) pub.packet(p.codec_type, p.dts, p.data, p.size);
+    };
+
+    socket.on('data', (data: Buffer) => {
+      if (done) return;
+      try {
+        const err = rtmp.parserData(data);
+        if (err) throw new Error(err);
+      } catch (err) {
+        done = true;
+        this.log.warn({ ip: peer, stream: pub?.name, reason: errMessage(err) }, 'RTMP protocol error; dropping the connection');
+        socket.destroy();
+      }
+    });
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      if (pub) this.endPublish(pub);
+    });
+  }
+
+  /** Whether a publish of `app`/`streamName` (`name?query`) may start: token, name rules, one publisher per name. */
+  private admit(
+    rawApp: string,
+    streamName: string,
+  ): { app: string; name: string; query: Record<string, string> } | { path: string; reason: string; code: string } {
+    const q = streamName.indexOf('?');
+    const pathPart = q < 0 ? streamName : streamName.slice(0, q);
+    const params = new URLSearchParams(q < 0 ? '' : streamName.slice(q + 1));
+    const app = rawApp.split('?')[0] ?? '';
+    const name = pathPart.split('/').pop() ?? '';
+    const path = `/${app}/${pathPart}`;
+    if (this.closing) return { path, reason: 'the server is shutting down', code: 'NetStream.Publish.Failed' };
+    const want = this.o.publishToken();
+    if (want) {
+      const got = params.get('token');
+      if (!got) return { path, reason: 'publish token missing (add ?token=...)', code: 'NetStream.Publish.Unauthorized' };
+      if (!sameSecret(got, want)) return { path, reason: 'publish token wrong', code: 'NetStream.Publish.Unauthorized' };
+    }
+    if (!NAME_RE.test(name)) return { path, reason: 'stream name invalid: use 1-128 of A-Z a-z 0-9 _ - . (not starting with .)', code: 'NetStream.Publish.BadName' };
+    if (!APP_RE.test(app)) return { path, reason: 'application name invalid: use A-Z a-z 0-9 _ - . /', code: 'NetStream.Publish.BadName' };
+    if (this.publishing.has(name)) return { path, reason: `stream ${name} is already publishing`, code: 'NetStream.Publish.BadName' };
+    const query: Record<string, string> = {};
+    for (const [k, v] of params) if (k !== 'token' && !(k in query)) query[k] = v;
+    return { app, name, query };
+  }
+
+  private endPublish(pub: Publish): void {
+    if (this.publishing.get(pub.name) !== pub) return;
+    this.publishing.delete(pub.name);
+    pub.end();
+    const s = pub.stats();
+    if (!pub.announced) {
+      this.log.info({ id: pub.id, stream: pub.name, bytes: s.bytes }, 'RTMP publisher left before its codecs were known');
+      return;
+    }
+    this.log.info({ id: pub.id, stream: pub.name, bytes: s.bytes, tags: s.tags, ms: Date.now() - pub.startedAt }, 'RTMP publish ended');
+    this.emit('unpublish', pub);
+  }
+}
+
+/** Constant-time comparison of two secrets. */
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** node-media-server's logger is process-wide and prints with console.log: send it to pino instead. */
+function routeNmsLogger(log: Logger): void {
+  const nms = log.child({ component: 'node-media-server' });
+  nmsLogger.level = nms.isLevelEnabled('debug') ? 'trace' : 'warn';
+  nmsLogger.log = (message: string, level = 'info') => {
+    if (level === 'warn' || level === 'error') nms.warn(message);
+    else nms.debug(message);
+  };
+}
