@@ -25,7 +25,8 @@ export class TypedEmitter<Events extends Record<string, unknown[]>> {
   }
 
   emit<K extends keyof Events & string>(event: K, ...args: Events[K]): void {
-    for (const fn of this.ee.listeners(event)) {
+    // rawListeners: once() wrappers remove themselves when called.
+    for (const fn of this.ee.rawListeners(event)) {
       try {
         (fn as (...a: Events[K]) => void)(...args);
       } catch (err) {

@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { useH264, useOPUS, useSdesMid, useVP8, type PeerConfig, type RTCRtpCodecParameters } from 'werift';
+import { AppError } from '../lib/errors';
+import type { Logger } from '../lib/log';
+import { TypedEmitter } from '../lib/typed-emitter';
+import { planOffer, type OfferPlan } from './whip-sdp';
+import { WhipSession, type WhipPublish } from './whip-session';
+
+export type { WhipPublish } from './whip-session';
+
+/** How WhipIngest listens for media. */
+export interface WhipIngestOptions {
+  /** UDP ports for ICE (webrtc_ice_port_range) */
+  readonly portRange: { readonly min: number; readonly max: number };
+  /** address announced as an extra host candidate (webrtc_public_ip); '' = the interfaces' addresses only */
+  readonly publicIp: string;
+  /** also offer 127.0.0.1 (tests, a publisher on the same box) */
+  readonly loopback: boolean;
+  readonly log: Logger;
+  /** ms without RTP before a publish is considered gone; default 5000 */
+  readonly idleTimeoutMs?: number;
+  /** ms after the answer for the first RTP packet to arrive; default 15000 */
+  readonly connectTimeoutMs?: number;
+  /** ms allowed for ICE gathering; default 5000 */
+  readonly gatherTimeoutMs?: number;
+}
+
+/** Events of WhipIngest. */
+export type WhipIngestEvents = {
+  /** media is flowing: the first RTP packet of each accepted track arrived */
+  publish: [pub: WhipPublish];
+  /** the publish ended: DELETE, ICE/DTLS failure, the publisher vanished, close() */
+  unpublish: [pub: WhipPublish, reason: string];
+};
+
+/** Who is publishing, from the WHIP request. */
+export interface WhipSessionRequest {
+  /** the publisher's own record flag; undefined = the config decides */
+  readonly record?: boolean;
+  readonly login?: string;
+  readonly ip?: string;
+}
+
+/** WHIP (RFC 9725) ingest without HTTP: offers in, answers out, publishes as events. Routes live elsewhere. */
+export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
+  private readonly sessions = new Map<string, WhipSession>();
+  private readonly byName = new Map<string, WhipSession>();
+  /** ICE gathering is serialized: werift probes a free port then binds it, and two sessions at once could pick the same one */
+  private gathering: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(private readonly o: WhipIngestOptions) {
+    super();
+    if (!(o.portRange.min > 0 && o.portRange.max > o.portRange.min && o.portRange.max <= 65535)) {
+      throw new AppError('BAD_REQUEST', `bad ICE port range ${o.portRange.min}-${o.portRange.max}: need 1 <= min < max <= 65535`);
+    }
+    this.log = o.log.child({ component: 'whip' });
+  }
+
+  /** Answer a WHIP offer: throws AppError BAD_REQUEST (offer we cannot take), CONFLICT (name already publishing), UNAVAILABLE (closing). */
+  async createSession(name: string, offerSdp: string, opts: WhipSessionRequest = {}): Promise<{ id: string; answerSdp: string }> {
+    if (this.closed) throw new AppError('UNAVAILABLE');
+    if (!name || /[/\\\0]/.test(name)) throw new AppError('BAD_REQUEST', `bad stream name "${name}": it must be non-empty, without / \\ or NUL`);
+    const plan = planOffer(offerSdp);
+    if (this.byName.has(name)) throw new AppError('CONFLICT', `stream "${name}" is already publishing: DELETE its WHIP session first or use another name`);
+    const id = randomUUID();
+    const session = new WhipSession({
+      id,
+      name,
+      login: opts.login ?? '',
+      ip: opts.ip ?? '',
+      ...(opts.record !== undefined ? { record: opts.record } : {}),
+      peerConfig: this.peerConfig(plan),
+      log: this.log,
+      idleTimeoutMs: this.o.idleTimeoutMs ?? 5000,
+      connectTimeoutMs: this.o.connectTimeoutMs ?? 15_000,
+      onPublish: (s) => this.emit('publish', s),
+      onEnd: (s, reason, published) => this.onEnd(s, reason, published),
+    });
+    this.sessions.set(id, session);
+    this.byName.set(name, session);
+    try {
+      const answering = this.gathering.then(() => session.answer(offerSdp, this.o.gatherTimeoutMs ?? 5000));
+      this.gathering = answering.catch(() => undefined);
+      const answerSdp = await answering;
+      if (session.acceptedKinds().length === 0) {
+        throw new AppError('BAD_REQUEST', 'the WHIP offer was answered with no accepted media section; accepted: VP8 or H.264 video, Opus audio');
+      }
+      this.log.info({ stream: name, session: id, ip: opts.ip, kinds: session.acceptedKinds() }, 'whip session answered');
+      return { id, answerSdp };
+    } catch (err) {
+      session.end('offer refused');
+      if (err instanceof AppError) throw err;
+      throw new AppError('BAD_REQUEST', `the WHIP offer could not be applied [stream:${name}, reason:${err instanceof Error ? err.message : String(err)}]`);
+    }
+  }
+
+  /** End a session (WHIP DELETE); false when there is no such session. */
+  deleteSession(id: string): boolean {
+    const s = this.sessions.get(id);
+    if (!s) return false;
+    s.end('deleted');
+    return true;
+  }
+
+  /** The publishing session of a name, if any. */
+  sessionOf(name: string): WhipPublish | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Number of live sessions (answered or publishing). */
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** End every session and refuse new ones; resolves when their sockets are closed (at most 5 s); safe twice. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.sessions.values()];
+    for (const s of all) s.end('shutdown');
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(all.map((s) => s.closing)), new Promise((r) => (timer = setTimeout(r, 5000)))]);
+    clearTimeout(timer);
+  }
+
+  private onEnd(s: WhipSession, reason: string, published: boolean): void {
+    this.sessions.delete(s.id);
+    if (this.byName.get(s.name) === s) this.byName.delete(s.name);
+    if (published) this.emit('unpublish', s, reason);
+  }
+
+  /** werift settings for one offer: only the codecs we record, in the publisher's order; NACK + PLI, no TWCC; no public STUN. */
+  private peerConfig(plan: OfferPlan): Partial<PeerConfig> {
+    const video: RTCRtpCodecParameters[] = plan.video.map((c) =>
+      c.name.toUpperCase() === 'H264' ? useH264({ parameters: c.fmtp || 'packetization-mode=1;profile-level-id=42e01f' }) : useVP8(),
+    );
+    const audio: RTCRtpCodecParameters[] = plan.audio.map(() => useOPUS());
+    const hosts: string[] = [];
+    if (this.o.loopback) hosts.push('127.0.0.1');
+    if (this.o.publicIp) hosts.push(this.o.publicIp);
+    return {
+      codecs: { video, audio },
+      headerExtensions: { video: [useSdesMid()], audio: [useSdesMid()] },
+      iceServers: [],
+      icePortRange: [this.o.portRange.min, this.o.portRange.max],
+      ...(hosts.length > 0 ? { iceAdditionalHostAddresses: hosts } : {}),
+    };
+  }
+}
