@@ -1,4 +1,5 @@
 import type { App, Part } from './app';
+import { createCutter } from './api/cutter';
 import { registerFileRoutes } from './api/files';
 import { handle, sendJson } from './api/http';
 import { registerPageRoutes } from './api/page-routes';
@@ -17,6 +18,8 @@ import { HostPool } from './pipeline/host-pool';
 import { FragmentFinalizer } from './recorder/fragment-finalizer';
 import { RecordingManager } from './recorder/manager';
 import { Metrics } from './system/metrics';
+import { recoverAtStart } from './store/recover';
+import { Retention } from './store/retention';
 
 /** Builds the recording engine and the ingests on a started App, registers their routes and parts. */
 export async function startEngine(app: App): Promise<void> {
@@ -43,6 +46,12 @@ export async function startEngine(app: App): Promise<void> {
     metrics.finalizeSeconds.observe(f.ms / 1000);
   });
   finalizer.on('failed', () => metrics.filesFailed.inc());
+  // Before anything records: what a crash or power loss left behind becomes playable files.
+  await recoverAtStart(conf(), store, finalizer);
+  const retention = new Retention(conf, store);
+  retention.start();
+  app.addPart(retention);
+
   const managerPart: Part = {
     name: 'recordings',
     applyConf: (c: Conf, diff: ConfDiff) => {
@@ -89,7 +98,7 @@ export async function startEngine(app: App): Promise<void> {
     whipStreams.delete(pub.id);
     void manager.removeStream(s.mediaSessionId).finally(() => s.end());
   });
-  app.addPart({ name: 'whip', close: () => whip.close(), health: () => ({ webrtc: { publishing: whipStreams.size } }) });
+  app.addPart({ name: 'whip', close: async () => whip.close(), health: () => ({ webrtc: { publishing: whipStreams.size } }) });
 
   // RTSP cameras (last: they start pulling at once)
   const cameras = new RtspCameras({ conf, pool, store, finalizer, onReconnect: (name) => metrics.reconnects.inc({ stream: name }) }, manager);
@@ -99,7 +108,7 @@ export async function startEngine(app: App): Promise<void> {
   const r = http.router;
   registerControlRoutes(r, manager);
   registerRecordingsRoutes(r, store, conf);
-  registerFileRoutes(r, conf, null);
+  registerFileRoutes(r, conf, createCutter({ cutDir: () => conf().mp4_cutter_dir }));
   registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);
   registerPageRoutes(r);
   r.get(

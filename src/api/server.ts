@@ -34,6 +34,7 @@ export class HttpServer {
   private readonly app: polka.Polka;
   private closing = false;
   private readonly sockets = new Set<import('node:net').Socket>();
+  private readonly registered: { method: string; path: string }[] = [];
 
   constructor(private readonly opts: HttpServerOptions) {
     this.app = polka({
@@ -41,7 +42,7 @@ export class HttpServer {
       onError: (err: unknown, _req: unknown, res: ServerResponse) => sendError(res, err),
       onNoMatch: (req: Req, res: ServerResponse) => sendError(res, new AppError('NOT_FOUND', `no such route: ${req.method ?? ''} ${req.path ?? req.url ?? ''}`)),
     } as polka.Options);
-    this.app.use((req: Req, res: ServerResponse, next: () => void) => {
+    const gate = (req: Req, res: ServerResponse, next: () => void) => {
       if (this.closing) {
         res.setHeader('Connection', 'close');
         sendError(res, new AppError('UNAVAILABLE'));
@@ -53,7 +54,8 @@ export class HttpServer {
         return;
       }
       next();
-    });
+    };
+    this.app.use(gate as unknown as polka.Middleware);
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
@@ -69,8 +71,14 @@ export class HttpServer {
     const bind = (m: string) => (p: string, h: Handler) => {
       const fn = a[m];
       if (fn) fn.call(this.app, p, h);
+      this.registered.push({ method: m.toUpperCase(), path: p });
     };
     return { get: bind('get'), post: bind('post'), delete: bind('delete'), head: bind('head'), options: bind('options'), patch: bind('patch') };
+  }
+
+  /** Every route registered so far (method, polka path pattern). */
+  routes(): readonly { method: string; path: string }[] {
+    return this.registered;
   }
 
   /** Listen; resolves with the bound port (0 asks the OS for one). */

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { createCutter } from '../../src/api/cutter';
+import { bytesRead, resetBytesRead } from '../../src/api/mp4-boxes';
+import { cutMp4 } from '../../src/api/mp4-cut';
+import { AppError } from '../../src/lib/errors';
+import { decodeErrors, makeClip, MEDIA_DIR, mp4TopBoxes, probe } from '../helpers/media';
+
+const run = promisify(execFile);
+const GOP_S = 2;
+
+/** Remux with GStreamer's mp4mux, as our recorder writes (moov first with faststart, else last). */
+async function gstRemux(src: string, audio: boolean, faststart: boolean): Promise<string> {
+  const out = src.replace(/\.mp4$/, `-gst${faststart ? '-fs' : ''}.mp4`);
+  if (existsSync(out)) return out;
+  const part = `${out}.part.${process.pid}.mp4`;
+  const desc = `filesrc location=${src} ! qtdemux name=d d.video_0 ! queue ! h264parse ! mp4mux name=m faststart=${faststart} ! filesink location=${part}` + (audio ? ' d.audio_0 ! queue ! aacparse ! m.' : '');
+  await run('gst-launch-1.0', ['-q', ...desc.split(' ')], { timeout: 60_000 });
+  renameSync(part, out);
+  return out;
+}
+
+async function videoPackets(path: string): Promise<Array<{ pts: number; dts: number; key: boolean }>> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_packets', '-show_entries', 'packet=pts,dts,flags', '-of', 'csv=p=0', path], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout.trim().split('\n').map((l) => {
+    const [pts = '', dts = '', flags = ''] = l.split(',');
+    return { pts: Number(pts), dts: Number(dts), key: flags.startsWith('K') };
+  });
+}
+
+async function firstFrameIsKey(path: string): Promise<boolean> {
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_frames', '-read_intervals', '%+#1', '-show_entries', 'frame=key_frame', '-of', 'csv=p=0', path]);
+  return stdout.trim().split(/[\n,]/)[0] === '1';
+}
+
+/** Checks every cut must pass; returns the video and audio durations. */
+async function checkPlayable(path: string, hasAudio: boolean): Promise<{ video: number; audio: number | null }> {
+  const p = await probe(path);
+  assert.equal(await decodeErrors(path), '', `decode errors in ${path}`);
+  const boxes = await mp4TopBoxes(path);
+  assert.ok(boxes.indexOf('moov') >= 0 && boxes.indexOf('moov') < boxes.indexOf('mdat'), `moov before mdat: ${boxes.join(',')}`);
+  assert.equal(await firstFrameIsKey(path), true, 'first video frame is a keyframe');
+  const v = p.streams.find((s) => s.codec_type === 'video');
+  const a = p.streams.find((s) => s.codec_type === 'audio');
+  assert.ok(v, 'video stream');
+  assert.equal(a !== undefined, hasAudio, 'audio stream presence');
+  const video = Number(v.duration);
+  const audio = a ? Number(a.duration) : null;
+  if (audio !== null) assert.ok(Math.abs(audio - video) <= 0.1, `audio ${audio} s vs video ${video} s`);
+  return { video, audio };
+}
+
+describe('cutMp4 on real files', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgerec-cut-'));
+  let ff = '';
+  let gstFs = '';
+  let bGst = '';
+  let videoOnly = '';
+  before(async () => {
+    ff = await makeClip({ video: 'h264', audio: 'aac', seconds: 120, size: '320x180' });
+    gstFs = await gstRemux(ff, true, true);
+    const b = await makeClip({ video: 'h264', audio: 'aac', seconds: 120, size: '320x180', bframes: true });
+    bGst = await gstRemux(b, true, false); // moov last
+    videoOnly = await gstRemux(await makeClip({ video: 'h264', audio: null, seconds: 120, size: '320x180' }), false, true);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  for (const kind of ['ffmpeg', 'gst-faststart', 'gst-bframes-moov-last'] as const) {
+    it(`start=30&end=60 of a ${kind} file plays, starts on a keyframe, lasts 30-32 s`, async () => {
+      const src = kind === 'ffmpeg' ? ff : kind === 'gst-faststart' ? gstFs : bGst;
+      const out = join(dir, `${kind}-30-60.mp4`);
+      const r = await cutMp4(src, out, 30, 60);
+      assert.ok(r.startS <= 30 && r.startS > 30 - GOP_S, `cut starts at ${r.startS}`);
+      const d = await checkPlayable(out, true);
+      assert.ok(d.video >= 30 - 0.1 && d.video <= 30 + GOP_S, `video ${d.video} s`);
+      assert.ok(Math.abs(d.video - (60 - r.startS)) < 0.1, `duration ${d.video} matches start ${r.startS}`);
+      assert.equal(r.bytes, statSync(out).size);
+      assert.ok(!existsSync(`${out}.part`));
+    });
+  }
+
+  it('a B-frame cut from mid-GOP keeps timestamps monotonic and unique', async () => {
+    const out = join(dir, 'b-31-61.5.mp4');
+    const r = await cutMp4(bGst, out, 31, 61.5);
+    assert.equal(r.startS, 30);
+    const d = await checkPlayable(out, true);
+    assert.ok(Math.abs(d.video - 31.5) < 0.05, `video ${d.video}`);
+    const pk = await videoPackets(out);
+    assert.ok(pk.some((p) => p.pts !== p.dts), 'the clip really has B-frames');
+    for (let i = 1; i < pk.length; i++) assert.ok((pk[i]?.dts ?? 0) > (pk[i - 1]?.dts ?? 0), `dts increases at packet ${i}`);
+    assert.equal(new Set(pk.map((p) => p.pts)).size, pk.length, 'no duplicate pts');
+    assert.ok(pk.every((p) => p.pts >= 0), 'no negative pts');
+  });
+
+  it('start only, end only, start 0, end past the end', async () => {
+    const cases: Array<[number | null, number | null, number, number]> = [
+      [30, null, 90, 90 + GOP_S],
+      [null, 60, 60, 60],
+      [0, 10, 10, 10],
+      [100, 500, 20, 20],
+    ];
+    for (const [s, e, lo, hi] of cases) {
+      const out = join(dir, `ff-${s}-${e}.mp4`);
+      await cutMp4(ff, out, s, e);
+      const d = await checkPlayable(out, true);
+      assert.ok(d.video >= lo - 0.1 && d.video <= hi + 0.1, `start ${s} end ${e}: video ${d.video} s`);
+    }
+  });
+
+  it('video-only file', async () => {
+    const out = join(dir, 'vo.mp4');
+    await cutMp4(videoOnly, out, 45, 75);
+    const d = await checkPlayable(out, false);
+    assert.ok(d.video >= 29.9 && d.video <= 30 + GOP_S, `video ${d.video}`);
+  });
+
+  it('audio-only file: cut to the sample, trimmed by the edit list', async () => {
+    const src = await makeClip({ video: null, audio: 'aac', seconds: 120 });
+    const out = join(dir, 'ao.mp4');
+    const r = await cutMp4(src, out, 30.5, 60);
+    assert.equal(r.startS, 30.5);
+    const p = await probe(out);
+    assert.equal(await decodeErrors(out), '');
+    assert.deepEqual(p.streams.map((s) => s.codec_type), ['audio']);
+    assert.ok(Math.abs(Number(p.streams[0]?.duration) - 29.5) < 0.05, `audio ${p.streams[0]?.duration}`);
+  });
+
+  it('start past the end is a BAD_REQUEST naming the duration', async () => {
+    await assert.rejects(cutMp4(ff, join(dir, 'x.mp4'), 200, null), (e: unknown) => e instanceof AppError && e.code === 'BAD_REQUEST' && /duration 120/.test(e.message));
+    assert.ok(!existsSync(join(dir, 'x.mp4')));
+  });
+
+  it('fragmented and unparseable inputs are refused with a reason', async () => {
+    const frag = join(MEDIA_DIR, 'clip-cut-fragmented.mp4');
+    if (!existsSync(frag)) await run('ffmpeg', ['-v', 'error', '-y', '-i', ff, '-t', '10', '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov', frag]);
+    await assert.rejects(cutMp4(frag, join(dir, 'f.mp4'), 1, 2), /fragmented MP4 .* not supported/);
+    const junk = join(dir, 'junk.mp4');
+    writeFileSync(junk, Buffer.from('this is not an mp4 file at all, just some text'));
+    await assert.rejects(cutMp4(junk, join(dir, 'j.mp4'), 1, 2), (e: unknown) => e instanceof AppError && e.code === 'INTERNAL' && /unparseable MP4 \[reason: /.test(e.message));
+  });
+
+  it('a 30 s cut of a 120 s file reads less than 40 % of it', async () => {
+    for (const src of [gstFs, bGst]) {
+      resetBytesRead();
+      await cutMp4(src, join(dir, 'count.mp4'), 30, 60);
+      const ratio = bytesRead() / statSync(src).size;
+      assert.ok(ratio < 0.4 && ratio > 0.2, `read ${(ratio * 100).toFixed(1)} % of ${src}`);
+    }
+  });
+
+  it('createCutter builds once for concurrent requests and reuses the file', async () => {
+    let builds = 0;
+    const cutDir = join(dir, 'cuts');
+    const cutter = createCutter({ cutDir: () => cutDir, cut: async (...a) => { builds++; return cutMp4(...a); } });
+    const [p1, p2] = await Promise.all([cutter(gstFs, 30, 60), cutter(gstFs, 30, 60)]);
+    assert.equal(p1, p2);
+    assert.equal(builds, 1);
+    assert.equal(p1, join(cutDir, 'clip-h264-aac-120s-320x180-25-50-gst-fs-s30-e60.mp4'));
+    const m1 = statSync(p1).mtimeMs;
+    assert.equal(await cutter(gstFs, 30, 60), p1);
+    assert.equal(builds, 1, 'reused');
+    assert.equal(statSync(p1).mtimeMs, m1);
+    assert.equal(await cutter(gstFs, 30.5, null), join(cutDir, 'clip-h264-aac-120s-320x180-25-50-gst-fs-s30.5.mp4'));
+    assert.equal(builds, 2);
+    await checkPlayable(join(cutDir, 'clip-h264-aac-120s-320x180-25-50-gst-fs-s30.5.mp4'), true);
+  });
+});
