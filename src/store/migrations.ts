@@ -1,0 +1,88 @@
+/** One schema step: applied once, in its own transaction, in version order. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/**
+ * Upper bound (ms, inclusive) of end_ms - start_ms for span classes 0..7; class 8 is anything longer.
+ * Part of schema 1 (recordings.span_class): change it only with a new migration.
+ */
+export const SPAN_CLASS_LIMITS_MS: readonly number[] = [15e3, 60e3, 240e3, 900e3, 3600e3, 4 * 3600e3, 16 * 3600e3, 64 * 3600e3];
+
+/** Number of span classes (the last one unbounded). */
+export const SPAN_CLASSES = SPAN_CLASS_LIMITS_MS.length + 1;
+
+const SPAN_CLASS_SQL = `CASE WHEN end_ms IS NULL THEN NULL ${SPAN_CLASS_LIMITS_MS.map((l, c) => `WHEN end_ms - start_ms <= ${l} THEN ${c}`).join(' ')} ELSE ${SPAN_CLASS_LIMITS_MS.length} END`;
+
+/*
+ * How "files overlapping [from, to)" stays an index range scan at 1M rows (see RecordingsStore.list).
+ * A finished row overlaps `from` only if it started at most its own length before it. Bounding the scan with the
+ * longest file of all would let one 3-day file (record_rotation=disabled is the default) make every query read
+ * 3 days of every camera's 10 s files. So finished rows are grouped by length into span classes (factor ~4,
+ * span_class, a generated column) and list() reads each class from its own range
+ * [from - class limit, to) of one index, merging the classes in (start_ms, id) order: per class it reads at most
+ * ~4 files per stream that end before `from`. The unbounded last class uses the longest file, found with one seek
+ * in recordings_span (an expression index, so it is exact and shrinks when retention deletes a long file).
+ * end_ms trails the list indexes so `end_ms > from` is checked in the index, before the table row is read.
+ * The list indexes lead with stream_name and/or state when the query filters on them, so a rare state (failed)
+ * over a long range is still a short range. Rows still open (end_ms null: recording, or failed before an end
+ * was known) overlap everything after their start; they come from the small partial index recordings_open.
+ * recording_stats keeps counts and bytes per state by trigger so health and metrics never scan the table.
+ */
+const M1 = `
+CREATE TABLE recordings (
+  id INTEGER PRIMARY KEY,
+  file_name TEXT NOT NULL,
+  path TEXT NOT NULL,
+  tmp_path TEXT,
+  stream_name TEXT NOT NULL,
+  media_session_id TEXT NOT NULL,
+  source_protocol TEXT NOT NULL CHECK (source_protocol IN ('rtsp', 'rtmp', 'webrtc')),
+  start_ms INTEGER NOT NULL,
+  end_ms INTEGER CHECK (end_ms IS NULL OR end_ms >= start_ms),
+  duration_ms INTEGER,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  audio_codec TEXT,
+  video_codec TEXT,
+  container TEXT NOT NULL CHECK (container IN ('mp4', 'webm', 'ts')),
+  fragment_index INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('recording', 'finalizing', 'complete', 'recovered', 'failed')),
+  error TEXT,
+  created_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  span_class INTEGER GENERATED ALWAYS AS (${SPAN_CLASS_SQL}) VIRTUAL
+) STRICT;
+
+CREATE INDEX recordings_list ON recordings (span_class, start_ms, id, end_ms);
+CREATE INDEX recordings_list_stream ON recordings (stream_name, span_class, start_ms, id, end_ms);
+CREATE INDEX recordings_list_state ON recordings (state, span_class, start_ms, id, end_ms);
+CREATE INDEX recordings_list_stream_state ON recordings (stream_name, state, span_class, start_ms, id, end_ms);
+CREATE INDEX recordings_span ON recordings (end_ms - start_ms) WHERE end_ms IS NOT NULL;
+CREATE INDEX recordings_open ON recordings (start_ms, id) WHERE end_ms IS NULL;
+CREATE INDEX recordings_done_end ON recordings (end_ms, id) WHERE state IN ('complete', 'recovered');
+CREATE INDEX recordings_tmp_path ON recordings (tmp_path) WHERE tmp_path IS NOT NULL;
+
+CREATE TABLE recording_stats (
+  state TEXT PRIMARY KEY,
+  count INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO recording_stats (state, count, bytes) VALUES
+  ('recording', 0, 0), ('finalizing', 0, 0), ('complete', 0, 0), ('recovered', 0, 0), ('failed', 0, 0);
+
+CREATE TRIGGER recordings_stats_insert AFTER INSERT ON recordings BEGIN
+  UPDATE recording_stats SET count = count + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
+END;
+CREATE TRIGGER recordings_stats_delete AFTER DELETE ON recordings BEGIN
+  UPDATE recording_stats SET count = count - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
+END;
+CREATE TRIGGER recordings_stats_update AFTER UPDATE OF state, bytes ON recordings BEGIN
+  UPDATE recording_stats SET count = count - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
+  UPDATE recording_stats SET count = count + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
+END;
+`;
+
+/** Every schema step, oldest first; append only — never edit a released one. */
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'recordings index', sql: M1 }];
