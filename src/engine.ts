@@ -2,6 +2,7 @@ import type { App, Part } from './app';
 import { createCutter } from './api/cutter';
 import { registerFileRoutes } from './api/files';
 import { handle, sendJson } from './api/http';
+import { registerOpenApiRoutes } from './api/openapi-routes';
 import { registerPageRoutes } from './api/page-routes';
 import { registerRecordingsRoutes } from './api/recordings-routes';
 import { registerControlRoutes } from './api/rest';
@@ -111,6 +112,7 @@ export async function startEngine(app: App): Promise<void> {
   registerFileRoutes(r, conf, createCutter({ cutDir: () => conf().mp4_cutter_dir }));
   registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);
   registerPageRoutes(r);
+  registerOpenApiRoutes(r, app.version);
   r.get(
     '/metrics',
     handle(async (_req, res) => {

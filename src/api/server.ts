@@ -56,6 +56,8 @@ export class HttpServer {
       next();
     };
     this.app.use(gate as unknown as polka.Middleware);
+    // polka attaches its handler only in its own listen(); we listen on the node server ourselves
+    this.server.on('request', (req, res) => this.app.handler(req as polka.Request, res));
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { gstLaunchArgv } from './launch';
 
 /**
  * Run a short-lived `gst-launch-1.0 -q -e <description>` (remux at finalization, recovery): a separate process,
@@ -8,7 +9,7 @@ export function runGstLaunch(description: string, timeoutMs: number): Promise<vo
   return new Promise((resolve, reject) => {
     execFile(
       'gst-launch-1.0',
-      ['-q', '-e', description],
+      ['-q', '-e', ...gstLaunchArgv(description)],
       { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024, env: { ...process.env, GST_DEBUG: '0' } },
       (err, stdout, stderr) => {
         const text = `${stderr}\n${stdout}`;

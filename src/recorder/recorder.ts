@@ -262,7 +262,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
         exclude: conf.exclude_record_name_characters,
         encoding: conf.encode_record_name,
         fragmentIndex: rotating && conf.record_rotation_index_enabled && index !== null ? index : null,
-        extension: extensionFor(this.container),
+        extension: this.container,
       },
     );
   }
