@@ -169,7 +169,7 @@ export class App {
           path: this.opts.confPath,
           loadedAt: st?.loadedAt ?? this.startedAt,
           lastError: st?.lastError ?? null,
-          warnings: this.warnings,
+          warnings: this.watcher?.warnings() ?? this.warnings,
         };
       },
       dirs: () => ({ recordDir: this.config.record_dir, tmpDir: this.config.record_tmp_dir }),

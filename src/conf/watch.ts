@@ -49,6 +49,7 @@ export class ConfWatcher extends TypedEmitter<ConfWatcherEvents> {
   private pendingSince = 0;
   private lastError: ConfWatcherState['lastError'] = null;
   private loadedAt = 0;
+  private lastWarnings: readonly string[] = [];
   private closing: Promise<void> | null = null;
 
   constructor(opts: ConfWatcherOptions) {
@@ -68,6 +69,7 @@ export class ConfWatcher extends TypedEmitter<ConfWatcherEvents> {
     this.conf = conf;
     this.text = text;
     this.loadedAt = Date.now();
+    this.lastWarnings = warnings;
     for (const w of warnings) this.emit('warning', w);
 
     const fsw = watch(this.dir, {
@@ -116,10 +118,16 @@ export class ConfWatcher extends TypedEmitter<ConfWatcherEvents> {
     this.text = text;
     this.lastError = null;
     this.loadedAt = Date.now();
+    this.lastWarnings = parsed.warnings;
     if (fresh) for (const w of parsed.warnings) this.emit('warning', w);
     const diff = diffConf(prev, parsed.conf);
     if (!diff.empty) this.emit('change', parsed.conf, diff, parsed.warnings);
     return true;
+  }
+
+  /** Warnings of the config in use (unknown keys, ignored keys...). */
+  warnings(): readonly string[] {
+    return this.lastWarnings;
   }
 
   /** The config in use (the last valid one). */
