@@ -1,0 +1,98 @@
+import { testAudioEncoder, testVideoEncoder } from './launch-codec';
+import type { AudioCodec, RtpTrack, SourceSpec, VideoCodec } from './types';
+
+/** Where each track of a source comes out as an encoded elementary stream, ready for `! parser ! ...`. */
+export interface SourceTaps {
+  /** elements that start the pipeline and are not part of a track chain (rtspsrc, appsrc+flvdemux) */
+  readonly head: string;
+  readonly video: string | null;
+  readonly audio: string | null;
+  /** RTP sources: PTS only, no DTS (H.264/H.265 need a timestamper before mp4mux) */
+  readonly fromRtp: boolean;
+}
+
+const RTP_VIDEO_DEPAY: Record<VideoCodec, string> = {
+  H264: 'rtph264depay',
+  H265: 'rtph265depay',
+  VP8: 'rtpvp8depay',
+  VP9: 'rtpvp9depay',
+  MJPEG: 'rtpjpegdepay',
+};
+const RTP_AUDIO_DEPAY: Record<AudioCodec, string> = {
+  // MPEG4-GENERIC, what RTSP cameras send; an MP4A-LATM camera would need rtpmp4adepay
+  AAC: 'rtpmp4gdepay',
+  OPUS: 'rtpopusdepay',
+  PCMA: 'rtppcmadepay',
+  PCMU: 'rtppcmudepay',
+  MP3: 'rtpmpadepay',
+  VORBIS: 'rtpvorbisdepay',
+};
+
+/** A gst-launch property value in double quotes (backslash and quote escaped), safe for paths and URLs. */
+export function quote(value: string): string {
+  return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** The caps of one RTP track pushed by an ingest. */
+export function rtpCaps(media: 'video' | 'audio', t: RtpTrack): string {
+  const ch = media === 'audio' && t.channels && t.encodingName.toUpperCase() !== 'OPUS' ? `,encoding-params=(string)${t.channels}` : '';
+  return `application/x-rtp,media=(string)${media},clock-rate=(int)${t.clockRate},encoding-name=(string)${t.encodingName.toUpperCase()},payload=(int)${t.payloadType}${ch}`;
+}
+
+/**
+ * The taps of `source` for the given codecs. `depay=false` (nothing recorded) leaves RTP undepayloaded:
+ * the tracks only go to fakesinks.
+ */
+export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: AudioCodec | null, depay: boolean): SourceTaps {
+  switch (source.kind) {
+    case 'rtsp': {
+      const latency = source.transport === 'tcp' ? 0 : 200;
+      // buffer-mode=none: RTP timestamps only, so time rotation cuts exact segments (NOTES); RTCP stays on for SR.
+      const head = `rtspsrc name=src location=${quote(source.url)} protocols=${source.transport} latency=${latency} buffer-mode=none`;
+      const tap = (media: 'video' | 'audio', depayer: string) => `src. ! application/x-rtp,media=${media}${depay ? ` ! ${depayer}` : ''}`;
+      return {
+        head,
+        video: video ? tap('video', RTP_VIDEO_DEPAY[video]) : null,
+        audio: audio ? tap('audio', RTP_AUDIO_DEPAY[audio]) : null,
+        fromRtp: true,
+      };
+    }
+    case 'flv': {
+      if (video && video !== 'H264') throw new Error(`video codec ${video} cannot come from FLV [allowed: H264]`);
+      if (audio && audio !== 'AAC' && audio !== 'MP3') throw new Error(`audio codec ${audio} cannot come from FLV [allowed: AAC, MP3]`);
+      // a demuxer feeding a muxer needs a queue per branch or it deadlocks (NOTES)
+      return {
+        head: 'appsrc name=src is-live=true format=time caps=video/x-flv ! flvdemux name=demux',
+        video: video ? 'demux.video ! queue' : null,
+        audio: audio ? 'demux.audio ! queue' : null,
+        fromRtp: false,
+      };
+    }
+    case 'rtp': {
+      if (video && !source.video) throw new Error(`video codec ${video} was given but the RTP source has no video track`);
+      if (audio && !source.audio) throw new Error(`audio codec ${audio} was given but the RTP source has no audio track`);
+      const tap = (name: string, media: 'video' | 'audio', t: RtpTrack, depayer: string) =>
+        `appsrc name=${name} is-live=true do-timestamp=true format=time caps=${quote(rtpCaps(media, t))}` +
+        (depay ? ` ! rtpjitterbuffer ! ${depayer}` : '');
+      return {
+        head: '',
+        video: video && source.video ? tap('vrtp', 'video', source.video, RTP_VIDEO_DEPAY[video]) : null,
+        audio: audio && source.audio ? tap('artp', 'audio', source.audio, RTP_AUDIO_DEPAY[audio]) : null,
+        fromRtp: true,
+      };
+    }
+    case 'test': {
+      const fps = source.fps ?? 25;
+      const w = source.width ?? 640;
+      const h = source.height ?? 360;
+      return {
+        head: '',
+        video: video
+          ? `videotestsrc is-live=true pattern=smpte ! video/x-raw,width=${w},height=${h},framerate=${fps}/1,format=I420 ! ${testVideoEncoder(video, fps)}`
+          : null,
+        audio: audio ? `audiotestsrc is-live=true wave=sine freq=440 ! audioconvert ! audioresample ! ${testAudioEncoder(audio)}` : null,
+        fromRtp: false,
+      };
+    }
+  }
+}

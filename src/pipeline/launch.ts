@@ -1,0 +1,123 @@
+import { DEFAULT_H264_ENCODER, audioToMux, checkCombo, recordedCodecs, videoToMux } from './launch-codec';
+import { quote, sourceTaps } from './launch-source';
+import type { Codecs, Container, OutputSpec, PipelineInput } from './types';
+
+export { audioBitrate, checkCombo, recordedCodecs, DEFAULT_H264_ENCODER } from './launch-codec';
+export { quote } from './launch-source';
+
+/** Options of describePipeline. */
+export interface DescribeOptions {
+  /** gst-launch fragment that encodes raw video to H.264 (MJPEG sources); default x264enc, ultrafast, zerolatency */
+  readonly h264Encoder?: string;
+}
+
+const MUXER: Record<Container, string> = { mp4: 'mp4mux', ts: 'mpegtsmux', webm: 'webmmux' };
+
+/** File extension (no dot) of a container. */
+export function extensionFor(container: Container): string {
+  return container;
+}
+
+/** Join non-empty pipeline parts with links. */
+function chain(...parts: string[]): string {
+  return parts.filter((p) => p !== '').join(' ! ');
+}
+
+/** The muxer settings handed to splitmuxsink as muxer-properties (numbers typed so they are not parsed as int). */
+function muxerProperties(out: OutputSpec): string | null {
+  switch (out.container) {
+    case 'mp4':
+      // fragmented MP4: still playable (and remuxable) after a SIGKILL, see NOTES
+      return 'properties,fragment-duration=(uint)1000';
+    case 'webm': {
+      // webmmux has no cluster size limit; webm.clusterBytes cannot be applied
+      if (out.webm.clusterMs <= 0) return null;
+      const max = out.webm.clusterMs * 1_000_000;
+      return `properties,max-cluster-duration=(gint64)${max},min-cluster-duration=(gint64)${Math.min(max, 500_000_000)}`;
+    }
+    case 'ts':
+      return null;
+  }
+}
+
+/** The splitmuxsink named "mux" that writes (and rotates) the recording. */
+function recordingSink(out: OutputSpec): string {
+  if (!out.location.includes('%05d')) throw new Error(`output location ${out.location} has no %05d fragment number`);
+  const props = muxerProperties(out);
+  const parts = [
+    'splitmuxsink name=mux async-finalize=true',
+    `muxer-factory=${MUXER[out.container]}`,
+    props ? `muxer-properties=${quote(props)}` : '',
+    `location=${quote(out.location)}`,
+    out.maxSizeTimeNs > 0 ? `max-size-time=${Math.round(out.maxSizeTimeNs)}` : '',
+    out.maxSizeBytes > 0 ? `max-size-bytes=${Math.round(out.maxSizeBytes)}` : '',
+  ];
+  return parts.filter((p) => p !== '').join(' ');
+}
+
+/**
+ * The gst-launch description of a pipeline: source → (parse | transcode) → splitmuxsink "mux" writing
+ * `output.location`, or fakesinks when `output` is null. Throws when the codecs cannot go into the container.
+ */
+export function describePipeline(input: PipelineInput, opts: DescribeOptions = {}): string {
+  const { source, codecs, output } = input;
+  if (!codecs.video && !codecs.audio) throw new Error('the stream has neither video nor audio: nothing to record or monitor');
+  if (!output) {
+    const taps = sourceTaps(source, codecs.video, codecs.audio, false);
+    const sinks = [taps.video, taps.audio].filter((t): t is string => t !== null).map((t) => chain(t, 'fakesink sync=false async=false'));
+    return [taps.head, ...sinks].filter((p) => p !== '').join(' ');
+  }
+  checkCombo(codecs, output.container);
+  const taps = sourceTaps(source, codecs.video, codecs.audio, true);
+  const h264Encoder = opts.h264Encoder ?? DEFAULT_H264_ENCODER;
+  const parts = [taps.head];
+  if (codecs.video && taps.video) {
+    parts.push(chain(taps.video, videoToMux(codecs.video, output.container, taps.fromRtp, h264Encoder), 'mux.video'));
+  }
+  if (codecs.audio && taps.audio) {
+    parts.push(chain(taps.audio, audioToMux(codecs.audio, output.container, output.aac), 'mux.audio_0'));
+  }
+  parts.push(recordingSink(output));
+  return parts.filter((p) => p !== '').join(' ');
+}
+
+/** Options of describeRemux. */
+export interface RemuxOptions {
+  /** MP4: moov before mdat (progressive download); else moov after mdat */
+  readonly moovFirst: boolean;
+}
+
+/**
+ * A `gst-launch-1.0 -q -e` description that rewrites a finished (or crash-truncated) tmp fragment `src` into
+ * `dst` without re-encoding: fragmented MP4 → plain MP4; WebM → WebM with cues and duration. Null: a move is enough (TS).
+ * `codecs` are the stream's codecs (as given to describePipeline).
+ */
+export function describeRemux(src: string, dst: string, container: Container, codecs: Codecs, opts: RemuxOptions): string | null {
+  if (container === 'ts') return null;
+  checkCombo(codecs, container);
+  const rec = recordedCodecs(codecs, container);
+  const parts: string[] = [];
+  if (container === 'mp4') {
+    parts.push(`filesrc location=${quote(src)} ! qtdemux name=d`);
+    if (rec.video === 'H264') parts.push('d.video_0 ! queue ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! mux.video_0');
+    if (rec.video === 'H265') parts.push('d.video_0 ! queue ! h265parse ! video/x-h265,stream-format=hvc1,alignment=au ! mux.video_0');
+    if (rec.audio) parts.push('d.audio_0 ! queue ! aacparse ! mux.audio_0');
+    // faststart stages the media next to dst (not in /tmp, which may be small) and moves it after the moov
+    const mux = opts.moovFirst ? `mp4mux name=mux faststart=true faststart-file=${quote(`${dst}.faststart`)}` : 'mp4mux name=mux';
+    parts.push(`${mux} ! filesink location=${quote(dst)}`);
+  } else {
+    parts.push(`filesrc location=${quote(src)} ! matroskademux name=d`);
+    if (rec.video) parts.push('d.video_0 ! queue ! mux.video_0');
+    if (rec.audio) parts.push('d.audio_0 ! queue ! mux.audio_0');
+    parts.push(`webmmux name=mux ! filesink location=${quote(dst)}`);
+  }
+  return parts.join(' ');
+}
+
+/**
+ * argv for `gst-launch-1.0` holding `description`: gst-launch escapes spaces inside each argument, so a
+ * description passed as ONE argument is a syntax error; split on spaces (quoted values rejoin exactly).
+ */
+export function gstLaunchArgv(description: string): string[] {
+  return description.split(' ');
+}
