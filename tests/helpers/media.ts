@@ -30,7 +30,7 @@ export interface ClipOptions {
 
 const VIDEO_ARGS: Record<Exclude<ClipVideo, null>, string[]> = {
   h264: ['-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p'],
-  h265: ['-c:v', 'libx265', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1', '-x265-params', 'log-level=error'],
+  h265: ['-c:v', 'libx265', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1', '-x265-params', 'log-level=error:bframes=0'],
   vp8: ['-c:v', 'libvpx', '-deadline', 'realtime', '-b:v', '1M'],
   mjpeg: ['-c:v', 'mjpeg', '-pix_fmt', 'yuvj420p'],
 };
@@ -50,7 +50,7 @@ export async function makeClip(o: ClipOptions): Promise<string> {
   const gop = o.gop ?? fps * 2;
   const container =
     o.container ?? ((o.video === 'vp8' || (o.video === null && o.audio === 'opus')) ? 'webm' : (o.audio === 'pcma' || o.audio === 'pcmu' || o.video === 'mjpeg') ? 'mkv' : 'mp4');
-  const name = `clip-${o.video ?? 'novideo'}-${o.audio ?? 'noaudio'}-${seconds}s-${size}-${fps}-${gop}${o.bframes ? '-b' : ''}.${container}`;
+  const name = `clip-${o.video ?? 'novideo'}-${o.audio ?? 'noaudio'}-${seconds}s-${size}-${fps}-${gop}${o.bframes ? '-b' : ''}${o.video === 'h265' ? '-nob' : ''}.${container}`;
   const out = join(MEDIA_DIR, name);
   if (existsSync(out)) return out;
   mkdirSync(MEDIA_DIR, { recursive: true });
