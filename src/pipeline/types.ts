@@ -54,7 +54,8 @@ export interface PipelineInput {
 // ---- media host protocol (main process <-> host worker process, over fork() IPC, serialization 'advanced')
 
 export type HostRequest =
-  | { readonly t: 'start'; readonly id: string; readonly launch: string; readonly stallMs: number }
+  /** stallMs 0 = no stall watchdog; eosTimeoutMs: how long to wait for EOS after asking for it (default 8000) */
+  | { readonly t: 'start'; readonly id: string; readonly launch: string; readonly stallMs: number; readonly eosTimeoutMs?: number }
   | { readonly t: 'push'; readonly id: string; readonly src: string; readonly data: Uint8Array }
   | { readonly t: 'eos'; readonly id: string }
   | { readonly t: 'stop'; readonly id: string }
@@ -70,4 +71,6 @@ export type HostEvent =
   | { readonly t: 'error'; readonly id: string; readonly message: string; readonly debug: string; readonly element: string }
   | { readonly t: 'eos'; readonly id: string }
   | { readonly t: 'stopped'; readonly id: string }
-  | { readonly t: 'pong'; readonly seq: number; readonly pipelines: number; readonly rss: number };
+  | { readonly t: 'pong'; readonly seq: number; readonly pipelines: number; readonly rss: number }
+  /** the host is about to exit on an uncaught exception */
+  | { readonly t: 'fatal'; readonly message: string };

@@ -1,0 +1,272 @@
+/**
+ * Media host worker: the child process (forked by MediaHost) that runs GStreamer pipelines. HostRequest in,
+ * HostEvent out, over the IPC channel. A crash here loses only this host's pipelines, never the service.
+ */
+import { Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
+import { errMessage } from '../lib/errors';
+import { log as rootLog } from '../lib/log';
+import type { HostEvent, HostRequest } from './types';
+
+const POSITION_INTERVAL_MS = 1000;
+const DEFAULT_EOS_TIMEOUT_MS = 8000;
+/** after a bus error, how long an EOS may take before the pipeline is stopped */
+const ERROR_EOS_TIMEOUT_MS = 3000;
+/** after pause() (which makes the bus speak so stop() can run in the bus callback), how long before stop() from outside */
+const STOP_FALLBACK_MS = 2000;
+/** appsrc has no back-pressure: above this many queued bytes, pushed data is dropped (and reported once) */
+const MAX_APPSRC_BYTES = 64 * 1024 * 1024;
+const PARENT_GONE_EXIT_MS = 4000;
+
+const log = rootLog.child({ component: 'media-host-worker', pid: process.pid });
+
+interface Running {
+  readonly id: string;
+  readonly pipeline: Pipeline;
+  readonly stallMs: number;
+  readonly eosTimeoutMs: number;
+  /** appsrc elements by name, null when there is none by that name (looked up once) */
+  readonly srcs: Map<string, AppSrc | null>;
+  /** appsrc names currently dropping data, with the bytes dropped so far */
+  readonly overflowing: Map<string, number>;
+  lastPosNs: number;
+  lastAdvanceAt: number;
+  eosRequested: boolean;
+  stopRequested: boolean;
+  errored: boolean;
+  done: boolean;
+  timer: NodeJS.Timeout | null;
+}
+
+const running = new Map<string, Running>();
+
+function send(ev: HostEvent): void {
+  if (!process.send || !process.connected) return;
+  process.send(ev, (err: Error | null) => {
+    if (err) log.debug({ err: errMessage(err) }, 'could not send an event to the parent');
+  });
+}
+
+function start(req: Extract<HostRequest, { t: 'start' }>): void {
+  if (running.has(req.id)) {
+    log.error({ id: req.id }, 'a pipeline with this id is already running; start ignored');
+    return;
+  }
+  let pipeline: Pipeline;
+  try {
+    pipeline = new Pipeline(req.launch);
+  } catch (err) {
+    send({ t: 'error', id: req.id, message: `invalid pipeline description: ${errMessage(err)}`, debug: '', element: 'parse' });
+    send({ t: 'stopped', id: req.id });
+    return;
+  }
+  const r: Running = {
+    id: req.id,
+    pipeline,
+    stallMs: Math.max(0, req.stallMs),
+    eosTimeoutMs: req.eosTimeoutMs ?? DEFAULT_EOS_TIMEOUT_MS,
+    srcs: new Map(),
+    overflowing: new Map(),
+    lastPosNs: -1,
+    lastAdvanceAt: Date.now(),
+    eosRequested: false,
+    stopRequested: false,
+    errored: false,
+    done: false,
+    timer: null,
+  };
+  running.set(req.id, r);
+  // pollBus and play() in the same tick: the poll loop ends if it sees state NULL after a callback.
+  pipeline.pollBus((m) => onBus(r, m));
+  pipeline.play();
+  send({ t: 'started', id: r.id });
+}
+
+function onBus(r: Running, m: BusMessage): void {
+  if (r.done) return;
+  if (r.stopRequested) {
+    finish(r);
+    return;
+  }
+  switch (m.type) {
+    case 'element':
+      if (m.name === 'splitmuxsink-fragment-opened' || m.name === 'splitmuxsink-fragment-closed') {
+        const t = m.name === 'splitmuxsink-fragment-opened' ? 'fragment-opened' : 'fragment-closed';
+        // running-time is a guint64: the binding hands it over as a decimal string
+        send({ t, id: r.id, location: String(m.location ?? ''), runningTimeNs: Number(m['running-time'] ?? 0) });
+      }
+      return;
+    case 'warning':
+      send({ t: 'warning', id: r.id, message: lastLine(m.debug) || 'warning', element: m._src_element_name });
+      return;
+    case 'error':
+      send({ t: 'error', id: r.id, message: m.message ?? 'error', debug: m.debug ?? '', element: m._src_element_name });
+      if (!r.errored) {
+        r.errored = true;
+        // an EOS lets the muxer finish what it has; if the error stopped the flow, the fallback stops it
+        if (!r.eosRequested) requestEos(r, ERROR_EOS_TIMEOUT_MS);
+        else armFallback(r, ERROR_EOS_TIMEOUT_MS);
+      }
+      return;
+    case 'eos':
+      send({ t: 'eos', id: r.id });
+      finish(r);
+      return;
+    default:
+      return;
+  }
+}
+
+/** Stop and report; from within the bus callback, so the binding's bus poll ends and frees its pool thread. */
+function finish(r: Running): void {
+  if (r.done) return;
+  r.done = true;
+  if (r.timer) clearTimeout(r.timer);
+  r.timer = null;
+  running.delete(r.id);
+  r.pipeline.stop();
+  send({ t: 'stopped', id: r.id });
+}
+
+function requestEos(r: Running, timeoutMs: number): void {
+  if (r.done || r.stopRequested) return;
+  if (!r.eosRequested) {
+    r.eosRequested = true;
+    r.pipeline.sendEOS();
+  }
+  armFallback(r, timeoutMs);
+}
+
+function armFallback(r: Running, timeoutMs: number): void {
+  if (r.timer) clearTimeout(r.timer);
+  r.timer = setTimeout(() => {
+    log.warn({ id: r.id, timeoutMs }, 'no EOS in time; stopping the pipeline');
+    requestStop(r);
+  }, timeoutMs);
+}
+
+function requestStop(r: Running): void {
+  if (r.done || r.stopRequested) return;
+  r.stopRequested = true;
+  if (r.timer) clearTimeout(r.timer);
+  // pause() posts state-changed messages: onBus then calls stop() from the bus callback (NOTES: stop() elsewhere can hang exit)
+  r.pipeline.pause();
+  r.timer = setTimeout(() => {
+    log.warn({ id: r.id }, 'no bus message after pause; stopping from outside the bus callback (one pool thread stays blocked)');
+    finish(r);
+  }, STOP_FALLBACK_MS);
+}
+
+function push(req: Extract<HostRequest, { t: 'push' }>): void {
+  const r = running.get(req.id);
+  if (!r || r.done || r.eosRequested || r.stopRequested) return;
+  let src = r.srcs.get(req.src);
+  if (src === undefined) {
+    const el = r.pipeline.findChild(req.src);
+    src = el && typeof el.push === 'function' ? (el as AppSrc) : null;
+    r.srcs.set(req.src, src);
+    if (!src) send({ t: 'warning', id: r.id, message: `no appsrc named "${req.src}" in the pipeline; its data is dropped`, element: req.src });
+  }
+  if (!src) return;
+  const level = Number(src['current-level-bytes'] ?? 0);
+  const dropped = r.overflowing.get(req.src);
+  if (level > MAX_APPSRC_BYTES) {
+    if (dropped === undefined) {
+      const message = `appsrc holds ${level} bytes (limit ${MAX_APPSRC_BYTES}): the pipeline is slower than its input; dropping pushed data`;
+      send({ t: 'warning', id: r.id, message, element: req.src });
+    }
+    r.overflowing.set(req.src, (dropped ?? 0) + req.data.byteLength);
+    return;
+  }
+  if (dropped !== undefined && level < MAX_APPSRC_BYTES / 2) {
+    r.overflowing.delete(req.src);
+    send({ t: 'warning', id: r.id, message: `appsrc drained; ${dropped} bytes were dropped`, element: req.src });
+  }
+  const d = req.data;
+  // the binding copies the bytes; never pass a number as PTS (aborts the process)
+  src.push(Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+}
+
+function watch(): void {
+  const now = Date.now();
+  for (const r of running.values()) {
+    if (r.done || r.stopRequested) continue;
+    const s = r.pipeline.queryPosition();
+    if (s >= 0) {
+      const ns = Math.round(s * 1e9);
+      send({ t: 'position', id: r.id, positionNs: ns });
+      if (ns > r.lastPosNs) {
+        r.lastPosNs = ns;
+        r.lastAdvanceAt = now;
+      }
+    }
+    const silentMs = now - r.lastAdvanceAt;
+    if (r.stallMs > 0 && !r.eosRequested && silentMs >= r.stallMs) {
+      log.warn({ id: r.id, silentMs }, 'pipeline position stopped advancing; sending EOS');
+      send({ t: 'stalled', id: r.id, silentMs });
+      requestEos(r, r.eosTimeoutMs);
+    }
+  }
+}
+
+function onRequest(req: HostRequest): void {
+  switch (req.t) {
+    case 'start':
+      return start(req);
+    case 'push':
+      return push(req);
+    case 'eos': {
+      const r = running.get(req.id);
+      if (r) requestEos(r, r.eosTimeoutMs);
+      return;
+    }
+    case 'stop': {
+      const r = running.get(req.id);
+      if (r) requestStop(r);
+      return;
+    }
+    case 'ping':
+      send({ t: 'pong', seq: req.seq, pipelines: running.size, rss: process.memoryUsage.rss() });
+      return;
+  }
+}
+
+/** The parent is gone: finish what can be finished (bounded), then exit so no orphan stays behind. */
+function parentGone(): void {
+  for (const r of running.values()) requestEos(r, PARENT_GONE_EXIT_MS / 2);
+  const deadline = Date.now() + PARENT_GONE_EXIT_MS;
+  const t = setInterval(() => {
+    if (running.size === 0 || Date.now() > deadline) process.exit(0);
+  }, 50);
+  t.unref();
+  setTimeout(() => process.exit(0), PARENT_GONE_EXIT_MS + 200);
+}
+
+function lastLine(text: string | undefined): string {
+  const lines = (text ?? '').trim().split('\n');
+  return (lines[lines.length - 1] ?? '').trim();
+}
+
+function main(): void {
+  if (!process.send) {
+    log.error('host-worker must be started by MediaHost (child_process.fork with an IPC channel)');
+    process.exit(2);
+  }
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err: errMessage(err), stack: err.stack }, 'uncaught exception in the media host');
+    setTimeout(() => process.exit(1), 500);
+    if (process.send && process.connected) process.send({ t: 'fatal', message: errMessage(err) } satisfies HostEvent, () => process.exit(1));
+    else process.exit(1);
+  });
+  process.on('message', (m) => {
+    try {
+      onRequest(m as HostRequest);
+    } catch (err) {
+      log.error({ err: errMessage(err), t: (m as { t?: unknown }).t }, 'request failed');
+    }
+  });
+  process.on('disconnect', parentGone);
+  setInterval(watch, POSITION_INTERVAL_MS);
+  log.debug({ threads: process.env.UV_THREADPOOL_SIZE }, 'media host ready');
+}
+
+main();

@@ -1,0 +1,294 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { errMessage } from '../lib/errors';
+import { log as rootLog } from '../lib/log';
+import { TypedEmitter } from '../lib/typed-emitter';
+import { PipelineHandle, type HostLink } from './pipeline-handle';
+import type { HostEvent, HostRequest } from './types';
+
+/** The compiled worker next to this file. */
+export const DEFAULT_WORKER_PATH = join(__dirname, 'host-worker.js');
+
+/** Per-pipeline options. */
+export interface RunOptions {
+  /** EOS after this long without the position advancing; 0 = off. Must exceed the source's GOP (splitmuxsink holds a GOP). */
+  readonly stallMs?: number;
+  /** how long an EOS may take before the pipeline is stopped; default 8000 */
+  readonly eosTimeoutMs?: number;
+}
+
+export interface MediaHostOptions {
+  /** default: host-worker.js next to this file */
+  readonly workerPath?: string;
+  /** pipelines created before the host drains and exits (pipelines are never freed); default 64 */
+  readonly maxPipelines?: number;
+  /** default 2000 */
+  readonly pingIntervalMs?: number;
+  /** a ping unanswered this long gets the host SIGKILLed; default 8000 */
+  readonly pingTimeoutMs?: number;
+  /** IPC bytes queued to the worker above which push() drops data; default 16 MiB */
+  readonly maxPendingBytes?: number;
+  /** default 15000 */
+  readonly startTimeoutMs?: number;
+}
+
+/** How a host process ended; `expected` when it was closed or drained. */
+export interface HostExit {
+  readonly expected: boolean;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly error?: string;
+}
+
+export interface MediaHostEvents extends Record<string, unknown[]> {
+  /** maxPipelines were created: no new pipelines; the host exits after its last one */
+  draining: [];
+  exit: [HostExit];
+}
+
+type State = 'new' | 'starting' | 'ready' | 'closing' | 'exited';
+
+/** One supervised media host process (host-worker.js) and the pipelines running in it. */
+export class MediaHost extends TypedEmitter<MediaHostEvents> {
+  private readonly o: Required<MediaHostOptions>;
+  private child: ChildProcess | null = null;
+  private state: State = 'new';
+  private readonly handles = new Map<string, PipelineHandle>();
+  private created = 0;
+  private rssBytes = 0;
+  private pendingBytes = 0;
+  private pingSeq = 0;
+  private pingSentAt: number | null = null;
+  private pingTimer: NodeJS.Timeout | null = null;
+  private expectedExit = false;
+  private fatal: string | null = null;
+  private exited: Promise<void> | null = null;
+  private readonly link: HostLink;
+
+  constructor(options: MediaHostOptions = {}) {
+    super();
+    this.o = {
+      workerPath: options.workerPath ?? DEFAULT_WORKER_PATH,
+      maxPipelines: options.maxPipelines ?? 64,
+      pingIntervalMs: options.pingIntervalMs ?? 2000,
+      pingTimeoutMs: options.pingTimeoutMs ?? 8000,
+      maxPendingBytes: options.maxPendingBytes ?? 16 * 1024 * 1024,
+      startTimeoutMs: options.startTimeoutMs ?? 15_000,
+    };
+    this.link = {
+      pid: () => this.pid,
+      send: (req) => this.send(req),
+      overloaded: () => this.pendingBytes > this.o.maxPendingBytes,
+    };
+  }
+
+  /** Fork the worker; resolves when it answers a first ping (GStreamer loaded). */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`media host start() called twice [state:${this.state}]`);
+    this.state = 'starting';
+    // Each running pipeline's bus poll holds a libuv pool thread; the pool is sized before the child's first async call.
+    const threads = Math.min(1024, 4 + 2 * this.o.maxPipelines);
+    const child = fork(this.o.workerPath, [], {
+      serialization: 'advanced',
+      env: { ...process.env, UV_THREADPOOL_SIZE: String(threads) },
+      // an allow-list: inheriting -e/-p/--test/--inspect would re-run the parent's code or clash on ports
+      execArgv: process.execArgv.filter((a) => /^--(max-old-space-size|max-semi-space-size|enable-source-maps|stack-size)\b/.test(a)),
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child = child;
+    const log = rootLog.child({ component: 'media-host', pid: child.pid });
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.onExit(code, signal);
+        resolve();
+      });
+    });
+    child.on('error', (err) => log.error({ err: errMessage(err) }, 'media host process error'));
+    child.on('message', (m) => this.onEvent(m as HostEvent));
+    const ready = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`media host did not answer within ${this.o.startTimeoutMs} ms [pid:${child.pid}]`)), this.o.startTimeoutMs);
+      const onPong = (m: unknown) => {
+        if ((m as HostEvent).t !== 'pong') return;
+        clearTimeout(timer);
+        child.off('message', onPong);
+        resolve();
+      };
+      child.on('message', onPong);
+      void this.exited?.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`media host exited while starting${this.fatal ? `: ${this.fatal}` : ''} [pid:${child.pid}]`));
+      });
+    });
+    this.ping();
+    try {
+      await ready;
+    } catch (err) {
+      this.kill();
+      throw err;
+    }
+    if (this.state !== 'starting') throw new Error(`media host closed while starting [pid:${child.pid}]`);
+    this.state = 'ready';
+    this.pingTimer = setInterval(() => this.ping(), this.o.pingIntervalMs);
+    this.pingTimer.unref();
+    log.info({ threads }, 'media host started');
+  }
+
+  /** Start a pipeline in this host. Failures arrive as the handle's `error`/`exit` events, never as a throw. */
+  run(id: string, launch: string, opts: RunOptions = {}): PipelineHandle {
+    const h = new PipelineHandle(id);
+    this.runHandle(h, launch, opts);
+    return h;
+  }
+
+  /** Start a pipeline for a handle made elsewhere (the pool's queue). */
+  runHandle(h: PipelineHandle, launch: string, opts: RunOptions = {}): void {
+    const refuse = (error: string): void => {
+      setImmediate(() => h.end({ reason: 'error', error }));
+    };
+    if (this.state !== 'ready') return refuse(`media host is not running [state:${this.state}]`);
+    if (this.draining) return refuse(`media host is draining [created:${this.created}]`);
+    if (this.handles.has(h.id)) return refuse(`a pipeline with this id is already running [id:${h.id}]`);
+    this.handles.set(h.id, h);
+    this.created++;
+    h.bind(this.link);
+    const sent = this.send({ t: 'start', id: h.id, launch, stallMs: opts.stallMs ?? 0, eosTimeoutMs: opts.eosTimeoutMs });
+    if (!sent) {
+      this.handles.delete(h.id);
+      setImmediate(() => h.end({ reason: 'host-died', error: 'media host IPC channel is closed' }));
+    }
+    if (this.created === this.o.maxPipelines) this.emit('draining');
+  }
+
+  /** True when a pipeline with this id runs here. */
+  has(id: string): boolean {
+    return this.handles.has(id);
+  }
+
+  /** OS process id (0 before start). */
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+
+  /** Pipelines running now. */
+  get pipelines(): number {
+    return this.handles.size;
+  }
+
+  /** Pipelines created over the host's life. */
+  get createdCount(): number {
+    return this.created;
+  }
+
+  /** True once maxPipelines were created: takes no new pipelines. */
+  get draining(): boolean {
+    return this.created >= this.o.maxPipelines;
+  }
+
+  /** Ready and not draining. */
+  get accepting(): boolean {
+    return this.state === 'ready' && !this.draining;
+  }
+
+  /** Resident set size of the worker in bytes, as of its last pong. */
+  get rss(): number {
+    return this.rssBytes;
+  }
+
+  /** EOS to every pipeline, wait for them (bounded by timeoutMs), then end the process (SIGKILL if it lingers). */
+  async close(timeoutMs = 8000): Promise<void> {
+    if (this.state === 'new') {
+      this.state = 'exited';
+      return;
+    }
+    this.expectedExit = true;
+    if (this.state !== 'exited' && this.state !== 'closing') {
+      this.state = 'closing';
+      for (const h of this.handles.values()) h.eos();
+      const deadline = Date.now() + timeoutMs;
+      while (this.handles.size > 0 && this.child?.exitCode === null && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      this.retire();
+    }
+    await this.exited;
+  }
+
+  /** SIGKILL the process; its pipelines end with 'host-died'. */
+  kill(): void {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+
+  private retire(): void {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    this.expectedExit = true;
+    this.state = 'closing';
+    if (child.connected) child.disconnect(); // the worker exits when its IPC channel closes
+    setTimeout(() => this.kill(), 3000).unref();
+  }
+
+  private send(req: HostRequest): boolean {
+    const child = this.child;
+    if (!child || !child.connected) return false;
+    const bytes = req.t === 'push' ? req.data.byteLength : 0;
+    this.pendingBytes += bytes;
+    try {
+      child.send(req, (err) => {
+        this.pendingBytes -= bytes;
+        if (err) rootLog.debug({ err: errMessage(err), pid: child.pid }, 'IPC send failed');
+      });
+      return true;
+    } catch (err) {
+      this.pendingBytes -= bytes;
+      rootLog.debug({ err: errMessage(err), pid: child.pid }, 'IPC send threw');
+      return false;
+    }
+  }
+
+  private ping(): void {
+    if (this.pingSentAt !== null) {
+      if (Date.now() - this.pingSentAt > this.o.pingTimeoutMs) {
+        rootLog.error({ component: 'media-host', pid: this.pid, timeoutMs: this.o.pingTimeoutMs }, 'media host does not answer; killing it');
+        this.fatal ??= `media host did not answer a ping within ${this.o.pingTimeoutMs} ms`;
+        this.kill();
+      }
+      return;
+    }
+    if (this.send({ t: 'ping', seq: ++this.pingSeq })) this.pingSentAt = Date.now();
+  }
+
+  private onEvent(ev: HostEvent): void {
+    switch (ev.t) {
+      case 'pong':
+        this.pingSentAt = null;
+        this.rssBytes = ev.rss;
+        return;
+      case 'fatal':
+        this.fatal = ev.message;
+        return;
+      default: {
+        const h = this.handles.get(ev.id);
+        if (!h) return;
+        if (ev.t === 'stopped') this.handles.delete(ev.id);
+        h.deliver(ev);
+        if (this.handles.size === 0 && this.draining && this.state === 'ready') this.retire();
+      }
+    }
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    const expected = this.expectedExit && this.fatal === null;
+    this.state = 'exited';
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+    const error = this.fatal ?? `media host exited [pid:${this.pid}, code:${code}, signal:${signal}]`;
+    const log = rootLog.child({ component: 'media-host', pid: this.pid });
+    if (expected) log.info({ code, signal }, 'media host exited');
+    else log.error({ code, signal, reason: error }, 'media host died');
+    const handles = [...this.handles.values()];
+    this.handles.clear();
+    // a close() whose pipelines did not finish in time is not a death
+    for (const h of handles) h.end(expected ? { reason: 'stopped', error: 'media host closed' } : { reason: 'host-died', error });
+    this.emit('exit', { expected, code, signal, error: expected ? undefined : error });
+  }
+}
