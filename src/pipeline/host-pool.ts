@@ -13,6 +13,7 @@ const log = rootLog.child({ component: 'host-pool' });
 const STABLE_MS = 30_000;
 const MAX_BACKOFF_MS = 10_000;
 
+/** HostPool settings. */
 export interface HostPoolOptions {
   /** number of host processes kept running */
   readonly size: number;

@@ -17,6 +17,7 @@ export interface RunOptions {
   readonly eosTimeoutMs?: number;
 }
 
+/** MediaHost settings; every field has a default. */
 export interface MediaHostOptions {
   /** default: host-worker.js next to this file */
   readonly workerPath?: string;
@@ -40,6 +41,7 @@ export interface HostExit {
   readonly error?: string;
 }
 
+/** Events of a MediaHost (the pool listens to them). */
 export interface MediaHostEvents extends Record<string, unknown[]> {
   /** maxPipelines were created: no new pipelines; the host exits after its last one */
   draining: [];

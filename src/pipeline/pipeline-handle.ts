@@ -14,6 +14,7 @@ export interface PipelineExit {
   readonly error?: string;
 }
 
+/** Events of a PipelineHandle. */
 export interface PipelineHandleEvents extends Record<string, unknown[]> {
   started: [];
   'fragment-opened': [Fragment];

@@ -1,0 +1,295 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HostPool, type Fragment, type HostPoolOptions, type PipelineExit, type PipelineHandle } from '../../src/pipeline/host-pool';
+import { makeClip, probe } from '../helpers/media';
+import { start, waitFor } from '../helpers/proc';
+
+const MUX = 'async-finalize=true muxer-factory=mp4mux muxer-properties="properties,fragment-duration=1000"';
+
+/** A live H.264 test pattern recorded by splitmuxsink into dir/<prefix>%05d.mp4. */
+function liveLaunch(dir: string, prefix: string, maxSizeTimeNs: number): string {
+  return (
+    'videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ' +
+    '! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! h264parse ' +
+    `! splitmuxsink name=mux max-size-time=${maxSizeTimeNs} ${MUX} location=${dir}/${prefix}%05d.mp4`
+  );
+}
+
+/** FLV bytes pushed into appsrc "src", demuxed and recorded to one MP4. */
+function flvLaunch(dir: string, prefix: string): string {
+  return (
+    'appsrc name=src is-live=true format=time caps=video/x-flv ! flvdemux name=demux ' +
+    'demux.video ! queue ! h264parse ! mux.video demux.audio ! queue ! aacparse ! mux.audio_0 ' +
+    `splitmuxsink name=mux ${MUX} location=${dir}/${prefix}%05d.mp4`
+  );
+}
+
+interface Tracked {
+  readonly h: PipelineHandle;
+  readonly opened: Fragment[];
+  readonly closed: Fragment[];
+  readonly errors: string[];
+  started: boolean;
+  stalled: boolean;
+  positionNs: number;
+  exit: PipelineExit | null;
+  exitAt: number;
+}
+
+function track(h: PipelineHandle): Tracked {
+  const t: Tracked = { h, opened: [], closed: [], errors: [], started: false, stalled: false, positionNs: -1, exit: null, exitAt: 0 };
+  h.on('started', () => (t.started = true));
+  h.on('fragment-opened', (f) => t.opened.push(f));
+  h.on('fragment-closed', (f) => t.closed.push(f));
+  h.on('position', (ns) => (t.positionNs = ns));
+  h.on('stalled', () => (t.stalled = true));
+  h.on('error', (e) => t.errors.push(`${e.element}: ${e.message}`));
+  h.on('exit', (x) => {
+    assert.equal(t.exit, null, 'exit emitted twice');
+    t.exit = x;
+    t.exitAt = Date.now();
+  });
+  return t;
+}
+
+/** True while the process exists and is not a zombie (an orphan's reaper may be slow). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** A started pool, closed after the test; any host PID it ever had is SIGKILLed if still there. */
+async function openPool(t: TestContext, o: HostPoolOptions): Promise<HostPool> {
+  const pool = new HostPool(o);
+  const pids = new Set<number>();
+  const note = setInterval(() => pool.stats().forEach((s) => pids.add(s.pid)), 200);
+  t.after(async () => {
+    clearInterval(note);
+    await pool.close();
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  await pool.start();
+  pool.stats().forEach((s) => pids.add(s.pid));
+  return pool;
+}
+
+function tmp(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'edgerec-host-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Push a file into appsrc `src` in chunks of `chunk` bytes, one chunk every `everyMs` (0: as fast as the loop turns). */
+async function pushFile(h: PipelineHandle, data: Buffer, chunk: number, everyMs: number, untilByte = data.length): Promise<number> {
+  let sent = 0;
+  for (let off = 0; off < untilByte && off < 100_000_000; off += chunk) {
+    if (h.push('src', data.subarray(off, Math.min(off + chunk, untilByte)))) sent++;
+    await new Promise((r) => (everyMs > 0 ? setTimeout(r, everyMs) : setImmediate(r)));
+  }
+  return sent;
+}
+
+test('records rotating fragments, ends on eos, every fragment plays', async (t) => {
+  const dir = tmp(t);
+  const pool = await openPool(t, { size: 1 });
+  const a = track(pool.run('rot', liveLaunch(dir, 'f', 1_000_000_000)));
+  await waitFor('two closed fragments', () => a.closed.length >= 2, 20_000);
+  assert.ok(a.started);
+  assert.ok(a.positionNs > 0, 'position events arrive');
+  a.h.eos();
+  await waitFor('exit', () => a.exit, 15_000);
+  assert.deepEqual(a.exit, { reason: 'eos' });
+  assert.equal(a.closed.length, a.opened.length, 'every opened fragment is closed by EOS');
+  assert.deepEqual(
+    a.opened.map((f) => f.location),
+    a.opened.map((_, i) => join(dir, `f${String(i).padStart(5, '0')}.mp4`)),
+  );
+  for (let i = 1; i < a.closed.length; i++) assert.ok((a.closed[i]?.runningTimeNs ?? 0) > (a.closed[i - 1]?.runningTimeNs ?? 0));
+  for (const [i, f] of a.closed.entries()) {
+    const p = await probe(f.location);
+    assert.equal(p.streams[0]?.codec_name, 'h264', f.location);
+    // the last fragment is cut short by EOS
+    if (i < a.closed.length - 1) assert.ok(Number(p.format.duration) > 0.5, `${f.location} duration ${p.format.duration}`);
+  }
+  assert.equal(a.h.push('src', Buffer.alloc(10)), false, 'push after exit returns false');
+});
+
+test('FLV pushed through appsrc becomes a playable MP4', async (t) => {
+  const dir = tmp(t);
+  const clip = readFileSync(await makeClip({ video: 'h264', audio: 'aac', container: 'flv' }));
+  const pool = await openPool(t, { size: 1 });
+  const a = track(pool.run('flv', flvLaunch(dir, 'p')));
+  await waitFor('started', () => a.started, 10_000);
+  const sent = await pushFile(a.h, clip, 64 * 1024, 0);
+  assert.equal(sent, Math.ceil(clip.length / (64 * 1024)), 'every chunk was accepted');
+  // at once: appsrc (1.22) queues the EOS behind the data it still holds, and IPC keeps the order
+  a.h.eos();
+  await waitFor('exit', () => a.exit, 15_000);
+  assert.deepEqual(a.exit, { reason: 'eos' }, a.errors.join('; '));
+  assert.equal(a.closed.length, 1);
+  const p = await probe(join(dir, 'p00000.mp4'));
+  assert.deepEqual(p.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
+  const duration = Number(p.format.duration);
+  assert.ok(duration > 5.5 && duration < 6.5, `duration ${duration}`);
+});
+
+test('a bad launch string ends in error and the host runs the next pipeline', async (t) => {
+  const pool = await openPool(t, { size: 1 });
+  const bad = track(pool.run('bad', 'videotestsrc ! no-such-element ! fakesink'));
+  await waitFor('bad exit', () => bad.exit, 10_000);
+  assert.equal(bad.exit?.reason, 'error');
+  assert.match(bad.exit?.error ?? '', /no element "no-such-element"/);
+  assert.equal(bad.errors.length, 1);
+  assert.equal(bad.started, false);
+  const runtime = track(pool.run('missing-file', 'filesrc location=/nonexistent/x.flv ! fakesink'));
+  await waitFor('runtime error exit', () => runtime.exit, 10_000);
+  assert.equal(runtime.exit?.reason, 'error');
+  assert.match(runtime.errors[0] ?? '', /^filesrc0: /);
+  const good = track(pool.run('good', 'videotestsrc is-live=true num-buffers=25 ! fakesink'));
+  await waitFor('good exit', () => good.exit, 10_000);
+  assert.deepEqual(good.exit, { reason: 'eos' });
+  assert.equal(good.h.hostPid, bad.h.hostPid, 'same host');
+  assert.equal(pool.stats()[0]?.restarts, 0);
+});
+
+test('a SIGKILLed host ends only its pipelines; the pool replaces it', async (t) => {
+  const dir = tmp(t);
+  const pool = await openPool(t, { size: 2 });
+  const a = track(pool.run('a', liveLaunch(dir, 'a', 60_000_000_000)));
+  const b = track(pool.run('b', liveLaunch(dir, 'b', 60_000_000_000)));
+  await waitFor('both recording', () => a.positionNs > 2.5e9 && b.positionNs > 2.5e9, 20_000);
+  const killed = a.h.hostPid;
+  assert.notEqual(killed, b.h.hostPid, 'least-loaded placement spreads pipelines');
+  const killedAt = Date.now();
+  process.kill(killed, 'SIGKILL');
+  await waitFor('a exits', () => a.exit, 5_000, 20);
+  assert.equal(a.exit?.reason, 'host-died');
+  assert.ok(a.exitAt - killedAt < 2000, `host-died after ${a.exitAt - killedAt} ms`);
+  const bAtKill = b.positionNs;
+  await waitFor('b keeps advancing', () => b.positionNs > bAtKill + 1e9, 10_000);
+  assert.equal(b.exit, null);
+  await waitFor('replacement host', () => pool.stats().length === 2 && pool.stats().every((s) => s.pid !== killed && s.pid > 0), 10_000);
+  assert.equal(pool.stats().reduce((n, s) => n + s.restarts, 0), 1);
+  const c = track(pool.run('c', liveLaunch(dir, 'c', 60_000_000_000)));
+  await waitFor('c recording', () => c.positionNs > 1e9, 20_000);
+  assert.ok(c.h.hostPid !== killed && c.h.hostPid !== b.h.hostPid, 'c runs on the new host');
+  const partial = await probe(a.opened[0]?.location ?? 'none');
+  assert.equal(partial.streams[0]?.codec_name, 'h264');
+  assert.ok(Number(partial.format.duration) > 1, `partial duration ${partial.format.duration}`);
+  b.h.eos();
+  c.h.eos();
+  await waitFor('b and c exit', () => b.exit && c.exit, 15_000);
+  assert.deepEqual([b.exit, c.exit], [{ reason: 'eos' }, { reason: 'eos' }]);
+});
+
+test('a frozen host (no ping answer) is killed and its pipelines end host-died', async (t) => {
+  const pool = await openPool(t, { size: 1, host: { pingIntervalMs: 200, pingTimeoutMs: 1000 } });
+  const a = track(pool.run('frozen', 'videotestsrc is-live=true ! fakesink'));
+  await waitFor('started', () => a.started, 10_000);
+  const pid = a.h.hostPid;
+  process.kill(pid, 'SIGSTOP');
+  t.after(() => (alive(pid) ? process.kill(pid, 'SIGKILL') : undefined));
+  await waitFor('exit', () => a.exit, 10_000);
+  assert.equal(a.exit?.reason, 'host-died');
+  assert.match(a.exit?.error ?? '', /did not answer a ping/);
+  await waitFor('frozen host gone', () => !alive(pid), 5_000);
+  await waitFor('replacement', () => pool.stats().some((s) => s.pid !== pid && s.pid > 0), 10_000);
+});
+
+test('push() drops data and says so while the IPC backlog is over its bound', async (t) => {
+  const pool = await openPool(t, { size: 1, host: { maxPendingBytes: 1 } });
+  const a = track(pool.run('bp', 'appsrc name=src ! fakesink'));
+  const warnings: string[] = [];
+  a.h.on('warning', (w) => warnings.push(`${w.element}: ${w.message}`));
+  await waitFor('started', () => a.started, 10_000);
+  assert.equal(a.h.push('src', Buffer.alloc(1000)), true);
+  // the send completes on a later tick: until then the backlog is 1000 bytes
+  assert.equal(a.h.push('src', Buffer.alloc(500)), false);
+  assert.equal(a.h.push('src', Buffer.alloc(500)), false);
+  assert.deepEqual(warnings, ['ipc: media host is not keeping up with pushed data; dropping it']);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(a.h.push('src', Buffer.alloc(10)), true);
+  assert.equal(warnings[1], 'ipc: media host caught up; 1000 bytes were dropped');
+  a.h.stop();
+  await waitFor('exit', () => a.exit, 10_000);
+  assert.deepEqual(a.exit, { reason: 'stopped' });
+});
+
+test('a source that stops producing is reported stalled and ended', async (t) => {
+  const dir = tmp(t);
+  const clip = readFileSync(await makeClip({ video: 'h264', audio: 'aac', container: 'flv' }));
+  const pool = await openPool(t, { size: 1 });
+  const stallMs = 3000; // above the clip's 2 s GOP: splitmuxsink moves the position one GOP at a time
+  const a = track(pool.run('stall', flvLaunch(dir, 's'), { stallMs }));
+  await waitFor('started', () => a.started, 10_000);
+  // about real time: the 6 s clip in 60 chunks of 100 ms; stop after half of it
+  const chunk = Math.ceil(clip.length / 60);
+  await pushFile(a.h, clip, chunk, 100, chunk * 30);
+  const lastPushAt = Date.now();
+  await waitFor('exit', () => a.exit, stallMs + 8000);
+  assert.ok(a.stalled, 'stalled was emitted');
+  assert.equal(a.exit?.reason, 'eos');
+  assert.ok(a.exitAt - lastPushAt <= stallMs + 2000, `exit ${a.exitAt - lastPushAt} ms after the last push`);
+  const p = await probe(join(dir, 's00000.mp4'));
+  assert.ok(Number(p.format.duration) >= 1.9, `duration ${p.format.duration}`);
+});
+
+test('a host that reached its pipeline limit drains and is replaced', async (t) => {
+  const pool = await openPool(t, { size: 1, maxPipelinesPerHost: 2 });
+  const first = pool.stats()[0]?.pid ?? 0;
+  const a = track(pool.run('d1', 'videotestsrc is-live=true ! fakesink'));
+  const b = track(pool.run('d2', 'videotestsrc is-live=true num-buffers=5 ! fakesink'));
+  await waitFor('replacement while draining', () => pool.stats().some((s) => s.pid !== first && s.pid > 0 && !s.draining), 10_000);
+  assert.equal(pool.stats().find((s) => s.pid === first)?.draining, true);
+  const c = track(pool.run('d3', 'videotestsrc is-live=true num-buffers=5 ! fakesink'));
+  await waitFor('b and c end', () => b.exit && c.exit, 10_000);
+  assert.notEqual(c.h.hostPid, first);
+  assert.ok(alive(first), 'the draining host lives while a pipeline runs on it');
+  a.h.stop();
+  await waitFor('a stops', () => a.exit, 10_000);
+  assert.deepEqual(a.exit, { reason: 'stopped' });
+  await waitFor('drained host exits', () => !alive(first), 10_000);
+  assert.equal(pool.stats().length, 1);
+});
+
+test('close() ends every host process and is safe twice', async (t) => {
+  const dir = tmp(t);
+  const pool = await openPool(t, { size: 2 });
+  const a = track(pool.run('a', liveLaunch(dir, 'z', 60_000_000_000)));
+  await waitFor('recording', () => a.positionNs > 1e9, 20_000);
+  const pids = pool.stats().map((s) => s.pid);
+  assert.equal(pids.length, 2);
+  await Promise.all([pool.close(), pool.close()]);
+  await pool.close();
+  assert.deepEqual(a.exit, { reason: 'eos' });
+  assert.deepEqual(pids.filter(alive), [], 'no host process is left');
+  assert.equal(pool.run('late', 'fakesrc ! fakesink').push('src', Buffer.alloc(1)), false);
+});
+
+test('hosts exit when their parent process dies', async (t) => {
+  const poolJs = join(__dirname, '../../src/pipeline/host-pool.js');
+  const code =
+    `const { HostPool } = require(${JSON.stringify(poolJs)}); const p = new HostPool({ size: 2 });` +
+    `p.start().then(() => { p.run('x', 'videotestsrc is-live=true ! fakesink'); console.log('PIDS ' + JSON.stringify(p.stats().map((s) => s.pid))); });` +
+    'setInterval(() => {}, 1000);';
+  const parent = start(process.execPath, ['-e', code], { env: { ...process.env, EDGEREC_LOG_LEVEL: 'warn' } });
+  t.after(() => parent.stop('SIGKILL'));
+  const line = await waitFor('host pids', () => /PIDS (\[.*\])/.exec(parent.output())?.[1], 15_000);
+  const pids = JSON.parse(line) as number[];
+  t.after(() => pids.filter(alive).forEach((pid) => process.kill(pid, 'SIGKILL')));
+  assert.equal(pids.length, 2);
+  await parent.stop('SIGKILL');
+  await waitFor('hosts gone', () => pids.every((pid) => !alive(pid)), 8_000);
+});
