@@ -91,12 +91,23 @@ export function registerFileRoutes(r: Router, conf: () => Conf, cutter: Cutter |
   r.head('/client/records/:file', serve);
 }
 
+/**
+ * `<inline|attachment>;filename="<name>"`; a name that is not plain printable ASCII (or has a quote or backslash)
+ * gets an ASCII fallback plus RFC 6266 `filename*=UTF-8''…` (a raw non-Latin-1 header value would throw).
+ */
+function contentDisposition(disposition: string, name: string): string {
+  if (/^[\x20-\x7e]*$/.test(name) && !/["\\]/.test(name)) return `${disposition};filename="${name}"`;
+  const fallback = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  const star = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${disposition};filename="${fallback}";filename*=UTF-8''${star}`;
+}
+
 function sendFile(req: Req, res: ServerResponse, f: { path: string; size: number; mtimeMs: number }, name: string, disposition: string): void {
   const etag = `"${f.size.toString(16)}-${Math.floor(f.mtimeMs).toString(16)}"`;
   const lastModified = new Date(Math.floor(f.mtimeMs / 1000) * 1000).toUTCString();
   const headers: Record<string, string | number> = {
     'Content-Type': CONTENT_TYPES[extname(name).toLowerCase()] ?? 'application/octet-stream',
-    'Content-Disposition': `${disposition};filename="${name.replace(/["\\\r\n]/g, '_')}"`,
+    'Content-Disposition': contentDisposition(disposition, name),
     'Accept-Ranges': 'bytes',
     ETag: etag,
     'Last-Modified': lastModified,

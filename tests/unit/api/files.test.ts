@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,8 +20,9 @@ test('parseRange: full, open, suffix, clipped, unsatisfiable, malformed', () => 
   assert.equal(parseRange('items=0-1', 100), null);
 });
 
-test('resolveRecordFile serves only media files inside record_dir', async () => {
+test('resolveRecordFile serves only media files inside record_dir', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'edgerec-files-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
   const dir = join(root, 'records');
   mkdirSync(dir);
   writeFileSync(join(dir, 'a.mp4'), 'x');
