@@ -16,8 +16,10 @@ import { WhipIngest, type WhipPublish } from './ingest/whip';
 import { WhipStream } from './ingest/whip-stream';
 import { log } from './lib/log';
 import { HostPool } from './pipeline/host-pool';
+import { h264EncoderChoice, probeH264Encoders } from './pipeline/hw-encoders';
 import { FragmentFinalizer } from './recorder/fragment-finalizer';
 import { RecordingManager } from './recorder/manager';
+import { LivenessSampler } from './system/health';
 import { Metrics } from './system/metrics';
 import { recoverAtStart } from './store/recover';
 import { Retention } from './store/retention';
@@ -29,9 +31,12 @@ export async function startEngine(app: App): Promise<void> {
   const http = app.http;
   if (!store || !http) throw new Error('engine needs the store and the HTTP server');
 
+  // Hardware H.264 encoders in the registry (used for MJPEG cameras), probed while the hosts start; else x264enc.
+  const probing = probeH264Encoders();
   const pool = new HostPool({ size: conf().media_host_count });
   await pool.start();
-  app.addPart({ name: 'media-hosts', close: () => pool.close(), health: () => ({ mediaHosts: pool.stats() }) });
+  log.info({ h264Encoders: await probing }, 'h264 encoders probed');
+  app.addPart({ name: 'media-hosts', close: () => pool.close(), health: () => ({ mediaHosts: pool.stats(), h264Encoders: h264EncoderChoice() }) });
 
   const finalizer = new FragmentFinalizer(conf, store);
   const manager = new RecordingManager({ conf, pool, store, finalizer });
@@ -52,6 +57,11 @@ export async function startEngine(app: App): Promise<void> {
   const retention = new Retention(conf, store);
   retention.start();
   app.addPart(retention);
+  // A fragment that does not fit in record_dir: free space now rather than at the next 30 s pass.
+  finalizer.on('nospace', () => void retention.runOnce());
+  const liveness = new LivenessSampler(() => store.listUnfinished().filter((r) => r.state === 'recording').map((r) => ({ stream: r.streamName, tmpPath: r.tmpPath })));
+  liveness.start();
+  app.addPart({ name: 'liveness', close: async () => liveness.close(), health: () => liveness.health() });
 
   const managerPart: Part = {
     name: 'recordings',
@@ -59,8 +69,12 @@ export async function startEngine(app: App): Promise<void> {
       if (diff.changedKeys.includes('file_recorder_thread_pool_max_size')) finalizer.setConcurrency(c.file_recorder_thread_pool_max_size);
       return manager.applyConf(c);
     },
-    close: () => manager.close(),
-    health: () => ({ streams: manager.counts(), finalizeQueue: finalizer.queued }),
+    close: () => {
+      // Fragments waiting for space stay in tmp, `finalizing`: the next start recovers them.
+      finalizer.stopRetrying();
+      return manager.close();
+    },
+    health: () => ({ streams: manager.counts(), ...finalizer.health() }),
   };
   app.addPart(managerPart);
 

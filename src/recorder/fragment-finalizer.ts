@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { open, stat, truncate, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Conf } from '../conf/types';
 import { errMessage } from '../lib/errors';
@@ -25,11 +25,35 @@ export interface FragmentJob {
   readonly endMs: number;
   /** state to give the row when done: 'complete', or 'recovered' after a crash */
   readonly finalState?: 'complete' | 'recovered';
+  /** a crash came after this file was placed in record_dir but before the row said so: only finish the row */
+  readonly placedPath?: string;
+}
+
+/** A finalization error kept for health. */
+export interface FinalizeError {
+  readonly at: number;
+  readonly stream: string;
+  readonly rowId: number;
+  readonly error: string;
+  readonly noSpace: boolean;
+}
+
+/** Delay between attempts while a fragment cannot be placed for lack of space. */
+const NO_SPACE_RETRY_MS = 3000;
+/** Errors kept for health. */
+const ERRORS_KEPT = 10;
+
+/** True when an error (or its message, once wrapped) says the device is full. */
+export function isNoSpace(err: unknown): boolean {
+  if ((err as NodeJS.ErrnoException | null)?.code === 'ENOSPC') return true;
+  return /ENOSPC|no space left/i.test(errMessage(err));
 }
 
 export type FragmentFinalizerEvents = {
   finalized: [{ rowId: number; path: string; bytes: number; durationMs: number; ms: number }];
   failed: [{ rowId: number; error: string }];
+  /** a fragment could not be placed for lack of space; it stays `finalizing` in tmp and is retried */
+  nospace: [{ rowId: number; error: string }];
 };
 
 /** Turns finished fragments into files: index row → finalizing, remux/move into record_dir, row → complete, hook. */
@@ -38,10 +62,15 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
   private readonly log = rootLog.child({ component: 'finalize' });
   private pending = 0;
   private idleWaiters: (() => void)[] = [];
+  private readonly retries = new Map<NodeJS.Timeout, FragmentJob>();
+  private settledWaiters: (() => void)[] = [];
+  private readonly errors: FinalizeError[] = [];
+  private closing = false;
 
   constructor(
     private readonly conf: () => Conf,
     private readonly store: RecordingsStore,
+    private readonly noSpaceRetryMs = NO_SPACE_RETRY_MS,
   ) {
     super();
     this.finalizer = new Finalizer({ concurrency: conf().file_recorder_thread_pool_max_size, log: this.log });
@@ -52,13 +81,80 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
     this.finalizer.setConcurrency(n);
   }
 
-  /** Queue a fragment; never throws (failures mark the row failed and keep the tmp file). */
+  /**
+   * Queue a fragment; never throws. Failures mark the row failed and keep the tmp file; lack of space keeps the
+   * row `finalizing` and the tmp file, and retries every few seconds until it fits (or until stopRetrying()).
+   */
   submit(job: FragmentJob): void {
     this.pending++;
-    void this.run(job).finally(() => {
-      this.pending--;
-      if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
-    });
+    void this.attempt(job, 1);
+  }
+
+  /** Shutdown: fragments waiting for space stay `finalizing` with their tmp file (recovered at the next start). */
+  stopRetrying(): void {
+    this.closing = true;
+    const waiting = [...this.retries];
+    this.retries.clear();
+    for (const [t, job] of waiting) {
+      clearTimeout(t);
+      this.log.warn({ stream: job.streamName, tmp: job.tmpPath }, 'stopping while a fragment waits for space; it is recovered at the next start');
+      this.done();
+    }
+  }
+
+  /** Health: queue, fragments waiting for space, the last errors. */
+  health(): Record<string, unknown> {
+    const last = this.errors[this.errors.length - 1] ?? null;
+    return {
+      finalizeQueue: this.pending,
+      diskErrors: { waitingForSpace: this.retries.size, last: last?.noSpace ? last : (this.errors.filter((e) => e.noSpace).pop() ?? null) },
+      lastErrors: [...this.errors],
+    };
+  }
+
+  private async attempt(job: FragmentJob, n: number): Promise<void> {
+    const retry = await this.run(job, n).catch(() => false);
+    if (retry && !this.closing) {
+      const t = setTimeout(() => {
+        this.retries.delete(t);
+        void this.attempt(job, n + 1);
+      }, this.noSpaceRetryMs);
+      this.retries.set(t, job);
+      this.wake();
+      return;
+    }
+    this.done();
+  }
+
+  /** Resolves when nothing runs: every fragment is done or waiting for space (start-up recovery must not block on a full disk). */
+  settled(): Promise<void> {
+    if (this.pending === this.retries.size) return Promise.resolve();
+    return new Promise((r) => this.settledWaiters.push(r));
+  }
+
+  private done(): void {
+    this.pending--;
+    this.wake();
+  }
+
+  private wake(): void {
+    if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.pending === this.retries.size) for (const w of this.settledWaiters.splice(0)) w();
+  }
+
+  /** Cut what a killed muxer left half-written at the end of a fragmented MP4 (see completeMp4Length). */
+  private async trimMp4(path: string, size: number): Promise<void> {
+    const { length, fragments } = await completeMp4Length(path);
+    if (fragments === 0) throw new Error(`no complete media box in ${basename(path)} (${size} bytes)`);
+    if (length < size) {
+      await truncate(path, length);
+      this.log.warn({ tmp: path, size, kept: length }, 'cut the incomplete end of a fragment a muxer did not finish');
+    }
+  }
+
+  private noteError(job: FragmentJob, error: string, noSpace: boolean): void {
+    this.errors.push({ at: Date.now(), stream: job.streamName, rowId: job.rowId, error, noSpace });
+    if (this.errors.length > ERRORS_KEPT) this.errors.shift();
   }
 
   /** Resolves when nothing is queued or running. */
@@ -72,21 +168,32 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
     return this.pending;
   }
 
-  private async run(job: FragmentJob): Promise<void> {
+  /** One attempt; true when it should be retried (no space). */
+  private async run(job: FragmentJob, attempt: number): Promise<boolean> {
     const t0 = Date.now();
     const conf = this.conf();
     try {
-      this.store.update(job.rowId, { state: 'finalizing', endMs: job.endMs });
-      const st = await stat(job.tmpPath).catch(() => null);
-      if (!st || st.size === 0) throw new Error(`no media was written to ${basename(job.tmpPath)}`);
+      const dst = job.placedPath ?? safeJoin(conf.record_dir, job.name(job.endMs));
+      // The row names its intended file before it exists: recovery then knows a file placed just before a crash.
+      this.store.update(job.rowId, { state: 'finalizing', endMs: job.endMs, path: dst });
       const durationMs = Math.max(0, job.endMs - job.startMs);
-      const dst = safeJoin(conf.record_dir, job.name(job.endMs));
-      const remux = describeRemuxFor(job, conf);
-      const res = await this.finalizer.finalize({
-        src: job.tmpPath,
-        dst,
-        transform: remux ? (src: string, tmpDst: string) => runGstLaunch(remux(src, tmpDst), 10 * 60_000) : undefined,
-      });
+      let res: { path: string; bytes: number };
+      if (job.placedPath) {
+        res = { path: job.placedPath, bytes: (await stat(job.placedPath)).size };
+        if (job.tmpPath) await unlink(job.tmpPath).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+      } else {
+        const st = await stat(job.tmpPath).catch(() => null);
+        if (!st || st.size === 0) throw new Error(`no media was written to ${basename(job.tmpPath)}`);
+        if (job.container === 'mp4') await this.trimMp4(job.tmpPath, st.size);
+        const remux = describeRemuxFor(job, conf);
+        res = await this.finalizer.finalize({
+          src: job.tmpPath,
+          dst,
+          transform: remux ? (src: string, tmpDst: string) => runGstLaunch(remux(src, tmpDst), 10 * 60_000) : undefined,
+        });
+      }
       this.store.update(job.rowId, {
         state: job.finalState ?? 'complete',
         fileName: basename(res.path),
@@ -103,16 +210,64 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
       if (conf.on_record_hook_script) {
         await runHook(conf.on_record_hook_script, [job.streamName, res.path], { timeoutMs: conf.on_record_hook_timeout * 1000, log: this.log });
       }
+      return false;
     } catch (err) {
       const error = errMessage(err);
+      if (isNoSpace(err) && !this.closing) {
+        this.noteError(job, error, true);
+        const lvl = attempt === 1 || attempt % 20 === 0 ? 'warn' : 'debug';
+        this.log[lvl]({ stream: job.streamName, tmp: job.tmpPath, attempt, reason: error }, 'no space to finalize; the fragment stays in tmp and is retried');
+        try {
+          this.store.update(job.rowId, { state: 'finalizing', error: `waiting for space: ${error}` });
+        } catch (e) {
+          this.log.error({ err: e }, 'cannot note the wait on the row');
+        }
+        this.emit('nospace', { rowId: job.rowId, error });
+        return true;
+      }
+      this.noteError(job, error, isNoSpace(err));
       this.log.error({ stream: job.streamName, tmp: job.tmpPath, reason: error }, 'finalizing failed; the tmp file is kept');
       try {
-        this.store.update(job.rowId, { state: 'failed', error });
+        // path back to the tmp file: the intended name may belong to another file
+        this.store.update(job.rowId, { state: this.closing && isNoSpace(err) ? 'finalizing' : 'failed', error, path: job.tmpPath });
       } catch (e) {
         this.log.error({ err: e }, 'cannot mark the row failed');
       }
       this.emit('failed', { rowId: job.rowId, error });
+      return false;
     }
+  }
+}
+
+/**
+ * Length of the complete top-level boxes of a fragmented MP4 a dying muxer left (a cut `mdat`, and the `moof` it
+ * belongs to, are dropped: qtdemux waits forever on a cut first fragment), and the number of complete `mdat`s.
+ */
+export async function completeMp4Length(path: string): Promise<{ length: number; fragments: number }> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const hdr = Buffer.alloc(16);
+    let off = 0;
+    let lastMoof = -1;
+    let fragments = 0;
+    for (let i = 0; i < 1_000_000 && off + 8 <= size; i++) {
+      await fh.read(hdr, 0, 16, off);
+      let len = hdr.readUInt32BE(0);
+      const type = hdr.toString('latin1', 4, 8);
+      if (len === 1) len = Number(hdr.readBigUInt64BE(8));
+      else if (len === 0) len = size - off;
+      if (len < 8 || off + len > size) break;
+      if (type === 'moof') lastMoof = off;
+      if (type === 'mdat') {
+        fragments++;
+        lastMoof = -1;
+      }
+      off += len;
+    }
+    return { length: lastMoof >= 0 ? lastMoof : off, fragments };
+  } finally {
+    await fh.close();
   }
 }
 

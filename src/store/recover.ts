@@ -1,11 +1,13 @@
-import { readdir, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import type { Stats } from 'node:fs';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, extname, join, sep } from 'node:path';
 import type { Conf } from '../conf/types';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import type { AudioCodec, Codecs, Container, VideoCodec } from '../pipeline/types';
 import type { FragmentFinalizer } from '../recorder/fragment-finalizer';
-import type { RecordingsStore } from './recordings';
+import { NAME_MAX_BYTES, cutUtf8 } from '../recorder/naming';
+import type { RecordingRow, RecordingsStore } from './recordings';
 
 const log = rootLog.child({ component: 'recover' });
 
@@ -20,6 +22,36 @@ export function fillEndElements(name: string, startMs: number, endMs: number, st
     .replace(/\{duration\}/g, String(endMs - startMs));
 }
 
+/** Numbered variants the finalizer may have used for a name that was taken (`<base>(N).<ext>`). */
+const PLACED_VARIANTS = 20;
+
+/** The name the finalizer gives `dst` when taken n times (as in Finalizer.publish). */
+function numbered(dst: string, n: number): string {
+  if (n === 0) return dst;
+  const name = basename(dst);
+  const ext = extname(name);
+  const suffix = `(${n})${ext}`;
+  return join(dirname(dst), cutUtf8(name.slice(0, name.length - ext.length), NAME_MAX_BYTES - Buffer.byteLength(suffix, 'utf8')) + suffix);
+}
+
+/**
+ * A `finalizing` row names its intended file before the remux (FragmentFinalizer). If a crash came after the
+ * file was linked into record_dir but before the row said so, that file is there: the same inode as the tmp
+ * file (a move), or written after the row went `finalizing` (a remux: linked only once complete and synced).
+ */
+async function placedBeforeCrash(row: RecordingRow, tmpStat: Stats | null, recordDir: string): Promise<string | null> {
+  if (row.state !== 'finalizing' || row.path === row.tmpPath || !row.path.startsWith(recordDir + sep)) return null;
+  let best: { path: string; mtimeMs: number } | null = null;
+  for (let n = 0; n <= PLACED_VARIANTS; n++) {
+    const p = numbered(row.path, n);
+    const st = await stat(p).catch(() => null);
+    if (!st || !st.isFile() || st.size === 0) continue;
+    if (tmpStat && st.ino === tmpStat.ino && st.dev === tmpStat.dev) return p;
+    if (st.mtimeMs >= row.updatedMs - 50 && (!best || st.mtimeMs > best.mtimeMs)) best = { path: p, mtimeMs: st.mtimeMs };
+  }
+  return best?.path ?? null;
+}
+
 /**
  * At start, before anything records: rows left in recording/finalizing and files left in record_tmp_dir by a
  * crash or power loss become playable files in record_dir (state `recovered`, end time from the file's last
@@ -28,11 +60,38 @@ export function fillEndElements(name: string, startMs: number, endMs: number, st
 export async function recoverAtStart(conf: Conf, store: RecordingsStore, finalizer: FragmentFinalizer): Promise<{ recovered: number; failed: number }> {
   let recovered = 0;
   let failed = 0;
+  // Before any job writes its own: partial remux outputs a crash left (Finalizer: `.<name>.<pid>-<seq>.part`).
+  const done = await readdir(conf.record_dir).catch(() => [] as string[]);
+  for (const f of done) {
+    if (!/^\..+\.\d+-\d+\.part(\.faststart)?$/.test(f)) continue;
+    await unlink(join(conf.record_dir, f)).then(
+      () => log.info({ file: f }, 'removed the partial output of an interrupted finalization'),
+      (err: unknown) => log.warn({ file: f, reason: errMessage(err) }, 'cannot remove a partial finalization output'),
+    );
+  }
   const known = new Set<string>();
   for (const row of store.listUnfinished()) {
     const tmp = row.tmpPath;
     if (tmp) known.add(tmp);
     const st = tmp ? await stat(tmp).catch(() => null) : null;
+    const placed = await placedBeforeCrash(row, st, conf.record_dir);
+    if (placed) {
+      log.info({ id: row.id, file: basename(placed) }, 'the file was placed before the crash; finishing its row');
+      finalizer.submit({
+        rowId: row.id,
+        tmpPath: st ? (tmp ?? '') : '',
+        container: row.container,
+        codecs: { video: (row.videoCodec as VideoCodec | null) ?? null, audio: (row.audioCodec as AudioCodec | null) ?? null },
+        streamName: row.streamName,
+        name: () => basename(placed),
+        startMs: row.startMs,
+        endMs: row.endMs ?? Math.max(row.startMs, Math.round(st?.mtimeMs ?? row.startMs)),
+        finalState: 'recovered',
+        placedPath: placed,
+      });
+      recovered++;
+      continue;
+    }
     if (!tmp || !st || st.size === 0) {
       const reason = !tmp ? 'no temp file recorded for this row' : !st ? `temp file ${basename(tmp)} is gone (tmpfs lost at power-off?)` : 'temp file is empty';
       store.update(row.id, { state: 'failed', endMs: row.endMs ?? row.startMs, error: `recovery: ${reason}` });
@@ -40,10 +99,12 @@ export async function recoverAtStart(conf: Conf, store: RecordingsStore, finaliz
       failed++;
       continue;
     }
-    const endMs = Math.max(row.startMs, Math.round(st.mtimeMs));
+    // A row that reached `finalizing` knows its end and its intended name; others end at the file's last write.
+    const intended = row.state === 'finalizing' && row.endMs !== null && row.path !== tmp && row.path.startsWith(conf.record_dir + sep);
+    const endMs = intended && row.endMs !== null ? row.endMs : Math.max(row.startMs, Math.round(st.mtimeMs));
     // RTMP names count time from the publish start; others use epoch ms: infer which from the name's start element.
     const clockStart = row.sourceProtocol === 'rtmp' ? 0 : row.startMs;
-    const name = fillEndElements(row.fileName, row.startMs, endMs, clockStart);
+    const name = intended ? basename(row.path) : fillEndElements(row.fileName, row.startMs, endMs, clockStart);
     finalizer.submit({
       rowId: row.id,
       tmpPath: tmp,
@@ -91,6 +152,7 @@ export async function recoverAtStart(conf: Conf, store: RecordingsStore, finaliz
     }
   }
   if (recovered || failed) log.info({ recovered, failed }, 'recovery after an unclean stop');
-  await finalizer.idle();
+  // Not idle(): fragments waiting for space must not keep the service from starting.
+  await finalizer.settled();
   return { recovered, failed };
 }

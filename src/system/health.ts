@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import si from 'systeminformation';
 import { errMessage } from '../lib/errors';
@@ -61,4 +62,78 @@ function loadAvg(): number[] {
 
 function round(n: number): number {
   return Math.round(n * 100) / 100;
+}
+
+/** A file being written, as the liveness sampler sees it. */
+export interface OpenFile {
+  readonly stream: string;
+  readonly tmpPath: string | null;
+}
+
+/** Liveness of one recording stream: bytes its open files gained in the window. */
+export interface StreamLiveness {
+  readonly live: boolean;
+  readonly bytesLastWindow: number;
+  readonly windowMs: number;
+  readonly lastWriteAt: number | null;
+  readonly files: number;
+}
+
+/** Samples the size of every file being written each second: a stream is live when its bytes grew in the last window. */
+export class LivenessSampler {
+  private readonly history = new Map<string, { at: number; bytes: number }[]>();
+  private snapshot: Record<string, StreamLiveness> = {};
+  private timer: NodeJS.Timeout | null = null;
+  private busy = false;
+
+  constructor(
+    private readonly open: () => readonly OpenFile[],
+    private readonly windowMs = 5000,
+    private readonly everyMs = 1000,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sample(), this.everyMs);
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** Per stream name (recording streams only). */
+  health(): Record<string, unknown> {
+    return { liveness: this.snapshot };
+  }
+
+  /** One sample (the timer calls it; exposed for tests). */
+  async sample(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const now = Date.now();
+      const out: Record<string, { live: boolean; bytesLastWindow: number; windowMs: number; lastWriteAt: number | null; files: number }> = {};
+      const seen = new Set<string>();
+      for (const f of this.open()) {
+        const s = (out[f.stream] ??= { live: false, bytesLastWindow: 0, windowMs: this.windowMs, lastWriteAt: null, files: 0 });
+        s.files++;
+        if (!f.tmpPath) continue;
+        seen.add(f.tmpPath);
+        const st = await stat(f.tmpPath).catch(() => null);
+        if (!st) continue;
+        const h = this.history.get(f.tmpPath) ?? [];
+        h.push({ at: now, bytes: st.size });
+        while (h.length > 1 && (h[0]?.at ?? now) < now - this.windowMs) h.shift();
+        this.history.set(f.tmpPath, h);
+        const gained = st.size - (h.length > 1 ? (h[0]?.bytes ?? 0) : 0);
+        s.bytesLastWindow += Math.max(0, gained);
+        s.lastWriteAt = Math.max(s.lastWriteAt ?? 0, Math.round(st.mtimeMs));
+        if (now - st.mtimeMs < this.windowMs) s.live = true;
+      }
+      for (const k of this.history.keys()) if (!seen.has(k)) this.history.delete(k);
+      this.snapshot = out;
+    } finally {
+      this.busy = false;
+    }
+  }
 }

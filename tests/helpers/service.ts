@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Proc, start, waitFor } from './proc';
@@ -78,7 +78,11 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
     },
     20_000,
     50,
-  );
+  ).catch(async (err: unknown) => {
+    // A service that never listened is nobody's to stop: stop it here, and show why it hung.
+    await proc.stop('SIGKILL');
+    throw new Error(`${String(err)}\n--- service output (tail) ---\n${proc.output().slice(-3000)}`);
+  });
   const base = `http://127.0.0.1:${port}`;
   const json = async (path: string, init?: RequestInit) => {
     const r = await fetch(base + path, init);
@@ -105,4 +109,46 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
     post: (path, body) => json(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) }),
     stop: (signal = 'SIGTERM') => proc.stop(signal, 30_000),
   };
+}
+
+/** The RTMP port the service logged (`{"msg":"rtmp listening","rtmpPort":N}`). */
+export function rtmpPort(s: Service): Promise<number> {
+  return waitFor('the rtmp port in the log', () => s.logs().find((l) => l.msg === 'rtmp listening')?.rtmpPort as number | undefined, 15_000, 50);
+}
+
+/** PIDs of every descendant of `pid` (from /proc), children before grandchildren. */
+export function descendantPids(pid: number): number[] {
+  const parent = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // field 4 of /proc/<pid>/stat is the parent pid; the command name (field 2) may hold spaces, so cut after ')'
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const kids = parent.get(ppid) ?? [];
+      kids.push(Number(d));
+      parent.set(ppid, kids);
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  for (let i = 0; i < queue.length && i < 10_000; i++) {
+    for (const k of parent.get(queue[i] ?? -1) ?? []) {
+      out.push(k);
+      queue.push(k);
+    }
+  }
+  return out;
+}
+
+/** True while a process exists (a zombie counts as gone). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }

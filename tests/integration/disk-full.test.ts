@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { decodeErrors, makeClip, probe } from '../helpers/media';
+import { start, waitFor } from '../helpers/proc';
+import { rtmpPort, startService } from '../helpers/service';
+
+const run = promisify(execFile);
+
+// A record_dir (and a record_tmp_dir) on a tiny tmpfs: a full disk stops new files cleanly, shows in health,
+// keeps every fragment in tmp, and recording resumes by itself when space returns.
+
+interface Row {
+  fileName: string;
+  state: string;
+  error: string | null;
+}
+interface Health {
+  diskErrors?: { waitingForSpace: number; last: { error: string } | null };
+  tmpSpace?: { warning: string | null };
+}
+
+/** Mount a tmpfs of `size` on `dir`; null (with the reason) when this machine does not allow it. */
+async function mountTmpfs(dir: string, size: string): Promise<string | null> {
+  mkdirSync(dir, { recursive: true });
+  try {
+    await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+    return null;
+  } catch (err) {
+    return `cannot mount a tmpfs (needs root or CAP_SYS_ADMIN): ${String(err).slice(0, 200)}`;
+  }
+}
+
+async function unmount(dir: string): Promise<void> {
+  await run('umount', ['-l', dir]).catch(() => undefined);
+}
+
+function freeBytes(dir: string): number {
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
+}
+
+test('record_dir fills up: no crash, no corrupt file, the error in health, fragments kept and finalized once space returns', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgerec-full-'));
+  const records = join(dir, 'records');
+  const skip = await mountTmpfs(records, '4m');
+  if (skip) {
+    rmSync(dir, { recursive: true, force: true });
+    t.skip(skip);
+    return;
+  }
+  t.after(async () => {
+    await unmount(records);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  // Leave ~1.2 MB: a few 2 s fragments fit, then the disk is full. Retention is off so only we free space.
+  const filler = join(records, 'filler.bin');
+  writeFileSync(filler, Buffer.alloc(Math.max(0, freeBytes(records) - 1_200_000)));
+  const s = await startService({ dir, conf: 'record_rotation=2\nrecord_min_free_percent=0\nstream_record_policy_template={streamName}-{startTimeMillis}\n' });
+  t.after(() => s.stop('SIGKILL'));
+  const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 6 });
+  const pub = start('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', clip, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${await rtmpPort(s)}/live/full`]);
+  t.after(() => pub.stop('SIGKILL'));
+
+  const health = async () => (await s.json('/rest-api/health')).body as Health;
+  const rows = async () => ((await s.json('/rest-api/recordings?limit=1000')).body as { recordings: Row[] }).recordings;
+  const h = await waitFor('health to show a fragment waiting for space', async () => {
+    const x = await health();
+    return (x.diskErrors?.waitingForSpace ?? 0) > 0 ? x : null;
+  }, 40_000, 250);
+  assert.match(h.diskErrors?.last?.error ?? '', /no space/i, 'health names the error');
+  const stuck = await rows();
+  assert.ok(stuck.some((r) => r.state === 'finalizing' && /waiting for space/.test(r.error ?? '')), 'the row stays finalizing and says why');
+  assert.deepEqual(stuck.filter((r) => r.state === 'failed'), [], 'nothing failed for lack of space');
+  const doneBefore = stuck.filter((r) => r.state === 'complete');
+  assert.ok(doneBefore.length >= 1, 'some fragments were finalized before the disk filled');
+  // Finished files are whole; a failed remux left nothing half-written in record_dir.
+  for (const r of doneBefore) assert.equal(await decodeErrors(join(records, r.fileName)), '', `${r.fileName} decodes`);
+  assert.deepEqual(readdirSync(records).filter((f) => f.startsWith('.')), [], 'no partial files in record_dir');
+  assert.ok(s.logs().some((l) => l.msg === 'no space to finalize; the fragment stays in tmp and is retried'), 'the log says it');
+  assert.equal(s.proc.child.exitCode, null, 'the service is still running');
+
+  // Space returns: the waiting fragments and later ones finalize by themselves.
+  unlinkSync(filler);
+  const waited = stuck.filter((r) => r.state === 'finalizing').map((r) => r.fileName);
+  await waitFor('the waiting fragments to finalize', async () => {
+    const rs = await rows();
+    return waited.every((n) => rs.some((r) => r.state === 'complete' && r.fileName.startsWith(n.replace(/\.mp4$/, ''))));
+  }, 30_000, 250);
+  const later = await waitFor('a later fragment to finalize', async () => {
+    const rs = await rows();
+    return rs.filter((r) => r.state === 'complete').length > stuck.filter((r) => r.state !== 'recording').length + 1 ? rs : null;
+  }, 30_000, 250);
+  assert.equal((await health()).diskErrors?.waitingForSpace, 0, 'nothing waits for space any more');
+  await pub.stop('SIGKILL');
+  await s.stop();
+  const final = later.filter((r) => r.state === 'complete');
+  for (const r of final) assert.ok(existsSync(join(records, r.fileName)), `${r.fileName} is in record_dir`);
+  for (const r of final.slice(-3)) await probe(join(records, r.fileName));
+  assert.deepEqual(readdirSync(s.tmpDir), [], 'every fragment left tmp after the graceful stop');
+});
+
+test('record_tmp_dir on a small tmpfs: health and the log warn that it is nearly full', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgerec-tmpfull-'));
+  const tmp = join(dir, 'tmp');
+  const skip = await mountTmpfs(tmp, '4m');
+  if (skip) {
+    rmSync(dir, { recursive: true, force: true });
+    t.skip(skip);
+    return;
+  }
+  t.after(async () => {
+    await unmount(tmp);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const s = await startService({ dir, conf: '' });
+  t.after(() => s.stop());
+  const h = await waitFor('the tmp warning in health', async () => {
+    const x = (await s.json('/rest-api/health')).body as Health;
+    return x.tmpSpace?.warning ? x : null;
+  }, 15_000, 200);
+  assert.match(h.tmpSpace?.warning ?? '', /nearly full/);
+  assert.ok(s.logs().some((l) => String(l.msg).startsWith('record_tmp_dir is nearly full')), 'the log warns');
+});
