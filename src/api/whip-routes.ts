@@ -82,6 +82,7 @@ export function registerWhipRoutes(r: Router, whip: () => WhipIngest | null, pub
   r.patch(
     '/whip/:name/:id',
     withCors((_req, res) => {
+      res.setHeader('Allow', 'DELETE, OPTIONS');
       sendError(res, new AppError('METHOD_NOT_ALLOWED', 'trickle ICE (PATCH) is not supported: send a complete offer; the answer holds every candidate'));
     }),
   );

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Codecs, SourceSpec } from '../pipeline/types';
 import type { PushFn, Stream, StreamStatus } from '../recorder/stream';
+import { isKeyframeStart } from './rtp-keyframe';
 import type { WhipPublish } from './whip';
+
+/**
+ * While a recording waits for its first keyframe, ask again this often (ms): the PLI sent at publish is often
+ * answered before the pipeline is up, and the session's PLI rate limit may swallow the one sent at attach.
+ */
+const KEYFRAME_RETRY_MS = 250;
 
 /** A WHIP publish as a Stream: RTP packets pushed into appsrc "vrtp" / "artp". */
 export class WhipStream implements Stream {
@@ -48,9 +55,28 @@ export class WhipStream implements Stream {
   }
 
   attach(push: PushFn): () => void {
-    this.consumers.add(push);
+    // Start at a keyframe, and drop audio until then: the muxer starts each track at 0, so audio kept from
+    // before a late first keyframe would play ahead of the video by that much.
+    const video = this.pub.video;
+    const gated = video !== null && /^(VP8|H264)$/i.test(video.encodingName);
+    let started = !gated;
+    let askedAt = Date.now();
+    const gate: PushFn = (src, packet) => {
+      if (!started) {
+        if (src !== 'vrtp' || !video || !isKeyframeStart(video.encodingName, packet)) {
+          if (Date.now() - askedAt > KEYFRAME_RETRY_MS) {
+            askedAt = Date.now();
+            this.pub.requestKeyframe();
+          }
+          return;
+        }
+        started = true;
+      }
+      push(src, packet);
+    };
+    this.consumers.add(gate);
     this.pub.requestKeyframe();
-    return () => this.consumers.delete(push);
+    return () => this.consumers.delete(gate);
   }
 
   requestKeyframe(): void {

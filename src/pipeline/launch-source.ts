@@ -71,9 +71,11 @@ export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: 
     case 'rtp': {
       if (video && !source.video) throw new Error(`video codec ${video} was given but the RTP source has no video track`);
       if (audio && !source.audio) throw new Error(`audio codec ${audio} was given but the RTP source has no audio track`);
+      // mode=none: PTS = first arrival + RTP timestamp steps; the default skew tracking turned arrival jitter
+      // into uneven, even backward, sample times (ffmpeg: "non monotonically increasing dts").
       const tap = (name: string, media: 'video' | 'audio', t: RtpTrack, depayer: string) =>
         `appsrc name=${name} is-live=true do-timestamp=true format=time caps=${quote(rtpCaps(media, t))}` +
-        (depay ? ` ! rtpjitterbuffer ! ${depayer}` : '');
+        (depay ? ` ! rtpjitterbuffer mode=none ! ${depayer}` : '');
       return {
         head: '',
         video: video && source.video ? tap('vrtp', 'video', source.video, RTP_VIDEO_DEPAY[video]) : null,
