@@ -4,7 +4,8 @@ import type { Conf, Rotation } from '../conf/types';
 import { errMessage } from '../lib/errors';
 import { type Logger, log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
-import { describePipeline, extensionFor } from '../pipeline/launch';
+import { describePipeline, extensionFor, recordedCodecs } from '../pipeline/launch';
+import { mjpegH264Encoder } from '../pipeline/hw-encoders';
 import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
 import type { Container, OutputSpec } from '../pipeline/types';
 import type { RecordingsStore } from '../store/recordings';
@@ -143,7 +144,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     };
     let launch: string;
     try {
-      launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output });
+      launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output }, { h264Encoder: mjpegH264Encoder() });
     } catch (err) {
       this.log.error({ err: errMessage(err) }, 'cannot describe a pipeline for this stream');
       this.emit('exit', { reason: 'error', error: errMessage(err) });
@@ -202,8 +203,9 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       mediaSessionId: this.o.stream.mediaSessionId,
       sourceProtocol: this.o.stream.protocol,
       startMs: startEpochMs,
-      audioCodec: codecs.audio,
-      videoCodec: codecs.video,
+      // what the file holds (Opus and G.711 are transcoded to AAC for MP4/TS), not what the source sends
+      audioCodec: recordedCodecs(codecs, this.container).audio,
+      videoCodec: recordedCodecs(codecs, this.container).video,
       container: this.container,
       fragmentIndex: index,
       state: 'recording',
