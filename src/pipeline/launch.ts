@@ -98,10 +98,14 @@ export function describeRemux(src: string, dst: string, container: Container, co
   const rec = recordedCodecs(codecs, container);
   const parts: string[] = [];
   if (container === 'mp4') {
+    // Unbounded queues: a muxer killed mid-write can leave one track a fragment (1 s) ahead of the other; with
+    // queue's 1 s default, qtdemux blocks on the full queue and mp4mux waits for the other track: a deadlock.
+    // qtdemux pushes in file order, so a queue holds at most that lead.
+    const queue = 'queue max-size-buffers=0 max-size-bytes=0 max-size-time=0';
     parts.push(`filesrc location=${quote(src)} ! qtdemux name=d`);
-    if (rec.video === 'H264') parts.push('d.video_0 ! queue ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! mux.video_0');
-    if (rec.video === 'H265') parts.push('d.video_0 ! queue ! h265parse ! video/x-h265,stream-format=hvc1,alignment=au ! mux.video_0');
-    if (rec.audio) parts.push('d.audio_0 ! queue ! aacparse ! mux.audio_0');
+    if (rec.video === 'H264') parts.push(`d.video_0 ! ${queue} ! h264parse ! video/x-h264,stream-format=avc,alignment=au ! mux.video_0`);
+    if (rec.video === 'H265') parts.push(`d.video_0 ! ${queue} ! h265parse ! video/x-h265,stream-format=hvc1,alignment=au ! mux.video_0`);
+    if (rec.audio) parts.push(`d.audio_0 ! ${queue} ! aacparse ! mux.audio_0`);
     // faststart stages the media next to dst (not in /tmp, which may be small) and moves it after the moov
     const mux = opts.moovFirst ? `mp4mux name=mux faststart=true faststart-file=${quote(`${dst}.faststart`)}` : 'mp4mux name=mux';
     parts.push(`${mux} ! filesink location=${quote(dst)}`);
@@ -116,8 +120,28 @@ export function describeRemux(src: string, dst: string, container: Container, co
 
 /**
  * argv for `gst-launch-1.0` holding `description`: gst-launch escapes spaces inside each argument, so a
- * description passed as ONE argument is a syntax error; split on spaces (quoted values rejoin exactly).
+ * description passed as ONE argument is a syntax error; split on spaces outside double quotes. A quoted value
+ * stays one argument: split, a piece like ` -rf ` of a file name would be taken for a gst-launch option.
  */
 export function gstLaunchArgv(description: string): string[] {
-  return description.split(' ');
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < description.length; i++) {
+    const ch = description.charAt(i);
+    if (quoted && ch === '\\') {
+      cur += ch + description.charAt(i + 1);
+      i++;
+      continue;
+    }
+    if (ch === '"') quoted = !quoted;
+    if (ch === ' ' && !quoted) {
+      out.push(cur);
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  out.push(cur);
+  return out;
 }

@@ -1,3 +1,4 @@
+import { basename } from 'node:path';
 import type { Conf, Rotation } from '../conf/types';
 import { AppError } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
@@ -20,6 +21,8 @@ interface Entry {
   readonly controller: PullController | null;
   recorder: Recorder | null;
   lastFileName: string | null;
+  /** index row of the latest fragment: its finalized name becomes lastFileName */
+  lastRowId: number | null;
   endedAt: number | null;
 }
 
@@ -55,9 +58,18 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
   private readonly entries = new Map<string, Entry>();
   private readonly log = rootLog.child({ component: 'recordings' });
   private closing = false;
+  /** rows still to be finalized → their entry */
+  private readonly rowEntries = new Map<number, Entry>();
 
   constructor(private readonly o: RecordingManagerOptions) {
     super();
+    // The finalizer may place a file under another name (`(1)` when taken): the last file name is the placed one.
+    o.finalizer.on('finalized', (f) => {
+      const e = this.rowEntries.get(f.rowId);
+      this.rowEntries.delete(f.rowId);
+      if (e && e.lastRowId === f.rowId && !this.recorderOf(e)?.active) e.lastFileName = basename(f.path);
+    });
+    o.finalizer.on('failed', (f) => this.rowEntries.delete(f.rowId));
   }
 
   /** Settings for a stream from the config, the camera group and the request. */
@@ -71,7 +83,7 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
   /** A stream went live; `record` is its resolved default (source switch and publisher flag). */
   addStream(stream: Stream, opts: { record: boolean; controller?: PullController }): void {
     this.prune();
-    const entry: Entry = { stream, controller: opts.controller ?? null, recorder: null, lastFileName: null, endedAt: null };
+    const entry: Entry = { stream, controller: opts.controller ?? null, recorder: null, lastFileName: null, lastRowId: null, endedAt: null };
     this.entries.set(stream.mediaSessionId, entry);
     if (opts.record && this.o.conf().record_streams && !this.closing) {
       void this.startEntry(entry, {}).catch((err: unknown) => this.log.error({ err, stream: stream.name }, 'could not start recording'));
@@ -191,7 +203,11 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
       stallMs: 0,
     });
     e.recorder = rec;
-    rec.on('fragment', (f) => (e.lastFileName = f.fileName));
+    rec.on('fragment', (f) => {
+      e.lastFileName = f.fileName;
+      e.lastRowId = f.rowId;
+      this.rowEntries.set(f.rowId, e);
+    });
     rec.on('closed', () => {
       e.lastFileName = rec.fileName();
       if (e.recorder === rec) e.recorder = null;
