@@ -40,6 +40,7 @@ export class Camera implements Stream, PullController {
   private detected: Codecs = { video: null, audio: null };
   private attempts = 0;
   private lastError: string | null = null;
+  private retryDelayMs: number | null = null;
   private connectedAt: number | null = null;
   private desired: RecordingSettings | null = null;
   private rec: Recorder | null = null;
@@ -85,6 +86,7 @@ export class Camera implements Stream, PullController {
       transport: this.cam.transport,
       connectedAt: this.connectedAt,
       reconnectAttempts: this.attempts,
+      retryDelayMs: this.retryDelayMs,
       lastError: this.lastError,
     };
   }
@@ -155,6 +157,7 @@ export class Camera implements Stream, PullController {
       this.attempts++;
       this.o.onReconnect?.(this.cam.name);
       const delay = this.backoff.next();
+      this.retryDelayMs = delay;
       // Log the first failures and then only every 10th, so a dead camera never floods the log.
       if (this.attempts <= 3 || this.attempts % 10 === 0)
         this.log.warn({ attempt: this.attempts, delayMs: delay, reason: this.lastError }, 'camera lost; reconnecting');
@@ -185,6 +188,7 @@ export class Camera implements Stream, PullController {
         if (this.attempts > 0) this.log.info({ attempts: this.attempts }, 'camera back');
         this.attempts = 0;
         this.lastError = null;
+        this.retryDelayMs = null;
       }
     };
     if (settings) {

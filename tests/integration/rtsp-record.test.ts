@@ -1,0 +1,178 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { decodeErrors, probe, type ProbeStream } from '../helpers/media';
+import { type RtspServer, startRtspServer } from '../helpers/rtsp-server';
+import { type Service, startService } from '../helpers/service';
+import { waitFor } from '../helpers/proc';
+
+const run = promisify(execFile);
+
+// Real RTSP cameras (GStreamer RTSP server, every codec mount) recorded by the real service from camera.<name>.url
+// lines: codecs and durations of the files, TS mode, hardware-encoder probe in health, credentials never leaked.
+
+const PASSWORD = 'S3cretPw-x9';
+const WRONG = 'Wr0ngPw-q7';
+const ROTATE_S = 6;
+const MOUNTS = ['h264aac', 'h264', 'h265', 'h264pcma', 'h264pcmu', 'mjpeg'] as const;
+const HW = ['v4l2h264enc', 'vah264enc', 'vaapih264enc', 'mpph264enc', 'nvh264enc'];
+
+let srv: RtspServer;
+let authSrv: RtspServer;
+let svc: Service;
+let tsSvc: Service;
+let t0 = 0;
+
+before(async () => {
+  [srv, authSrv] = await Promise.all([startRtspServer(), startRtspServer({ auth: { user: 'viewer', password: PASSWORD } })]);
+  t0 = Date.now();
+  const cams = MOUNTS.map((m) => `camera.${m}.url=${srv.url(m)}`).join('\n');
+  [svc, tsSvc] = await Promise.all([
+    startService({
+      conf: `${cams}\ncamera.h264aac.template={streamName}-{startTime}-{startTimeMillis}\nrecord_rotation=${ROTATE_S}\nstream_record_policy_template={streamName}-{startTimeMillis}\n`,
+    }),
+    startService({
+      conf: [
+        'record_h264_to_ts=true',
+        `record_rotation=${ROTATE_S}`,
+        'stream_record_policy_template={streamName}-{startTimeMillis}-{mediaSessionId}',
+        'rtsp_reconnect_min_delay=0.5',
+        `camera.sec.url=${authSrv.url('h264aac', { user: 'viewer', password: PASSWORD })}`,
+        `camera.wrong.url=${authSrv.url('h264aac', { user: 'viewer', password: WRONG })}`,
+        '',
+      ].join('\n'),
+    }),
+  ]);
+});
+
+after(async () => {
+  await Promise.all([svc?.stop(), tsSvc?.stop()]);
+  await Promise.all([srv?.stop(), authSrv?.stop()]);
+});
+
+/** The first finished fragment of a camera in record_dir. */
+async function firstFile(s: Service, cam: string, ext: string): Promise<string> {
+  const name = await waitFor(
+    `the first ${ext} fragment of ${cam}`,
+    () => readdirSync(s.recordDir).find((f) => f.startsWith(`${cam}-`) && f.endsWith(`_1.${ext}`)),
+    45_000,
+    200,
+  );
+  return join(s.recordDir, name);
+}
+
+type Stream = ProbeStream & { codec_tag_string?: string };
+
+function summary(streams: Stream[]): string[] {
+  return streams.map((s) => `${s.codec_type}:${s.codec_name}`).sort();
+}
+
+test('every camera codec is recorded into MP4 with the right codecs and the rotation length', async () => {
+  const want: Record<(typeof MOUNTS)[number], string[]> = {
+    h264aac: ['audio:aac', 'video:h264'],
+    h264: ['video:h264'],
+    h265: ['video:hevc'],
+    h264pcma: ['audio:aac', 'video:h264'],
+    h264pcmu: ['audio:aac', 'video:h264'],
+    mjpeg: ['video:h264'],
+  };
+  const files = await Promise.all(MOUNTS.map((m) => firstFile(svc, m, 'mp4')));
+  for (const [i, m] of MOUNTS.entries()) {
+    const file = files[i] ?? '';
+    const r = await probe(file);
+    const streams = r.streams as Stream[];
+    assert.deepEqual(summary(streams), want[m], `codecs of ${m} (${file})`);
+    const d = Number(r.format.duration);
+    assert.ok(Math.abs(d - ROTATE_S) <= 0.6, `${m}: first fragment ${d} s, rotation ${ROTATE_S} s`);
+    if (m === 'h265') assert.equal(streams[0]?.codec_tag_string, 'hvc1', 'H.265 is stored as hvc1 (plays in browsers and QuickTime)');
+    if (m.includes('pcm')) {
+      const a = streams.find((s) => s.codec_type === 'audio');
+      assert.equal(Number(a?.sample_rate), 44100, 'G.711 transcoded to AAC at record_audio_codec_sample_rate');
+    }
+  }
+  for (const m of ['h264aac', 'h265', 'mjpeg', 'h264pcmu'] as const) {
+    const i = MOUNTS.indexOf(m);
+    assert.equal(await decodeErrors(files[i] ?? ''), '', `${m} decodes without errors`);
+  }
+  // the index knows the camera codecs (as received) for each row
+  const rows = (await svc.json('/rest-api/recordings?stream=h264pcma')).body as { recordings: { audioCodec: string; videoCodec: string; published: string }[] };
+  assert.ok(rows.recordings.length >= 1);
+  assert.equal(rows.recordings[0]?.audioCodec, 'PCMA');
+  assert.equal(rows.recordings[0]?.published, 'rtsp');
+});
+
+test('{startTime} of an RTSP camera is the server clock (epoch ms), equal to {startTimeMillis}', async () => {
+  const file = await firstFile(svc, 'h264aac', 'mp4');
+  const m = /^h264aac-(\d+)-(\d+)_1\.mp4$/.exec(file.split('/').pop() ?? '');
+  assert.ok(m, `name ${file} follows {streamName}-{startTime}-{startTimeMillis}`);
+  const [startTime, startMillis] = [Number(m[1]), Number(m[2])];
+  assert.equal(startTime, startMillis, 'no RTCP SR mapping: the stream clock is the server clock');
+  assert.ok(startMillis >= t0 && startMillis <= Date.now(), `start ${startMillis} within the test run`);
+});
+
+// Known bug (reported): RTSP H.264 + AAC into TS — h264timestamper shifts the video by 1000 h (fragment running-time
+// 3.6e15 ns), the position query then fails, the stall watchdog ends the file every 5 s and names are 1000 h ahead.
+const TS_BUG = 'TS from RTSP with AAC: h264timestamper 1000 h offset (see report)';
+
+test('record_h264_to_ts=true writes MPEG-TS (H.264 + ADTS AAC) from a camera behind Basic auth', { todo: TS_BUG }, async () => {
+  const file = await firstFile(tsSvc, 'sec', 'ts');
+  const startMs = Number(/^sec-(\d+)-/.exec(file.split('/').pop() ?? '')?.[1]);
+  assert.ok(startMs >= t0 && startMs <= Date.now(), `start ${startMs} in the name is the wall clock of the run`);
+  const r = await probe(file);
+  assert.equal(r.format.format_name, 'mpegts');
+  assert.deepEqual(summary(r.streams), ['audio:aac', 'video:h264']);
+  const d = Number(r.format.duration);
+  assert.ok(Math.abs(d - ROTATE_S) <= 0.8, `TS fragment ${d} s, rotation ${ROTATE_S} s`);
+});
+
+test('a camera with a wrong password keeps retrying and says why', async () => {
+  const cam = await waitFor(
+    'the wrong-password camera to report an error',
+    async () => {
+      const all = (await tsSvc.post('/rest-api/stream/find_all')).body as Record<string, unknown>[];
+      const c = all.find((x) => x.name === 'wrong');
+      return c && Number(c.reconnectAttempts) >= 2 && c.lastError ? c : null;
+    },
+    20_000,
+    200,
+  );
+  assert.equal(cam.status, 'reconnecting');
+  assert.match(String(cam.lastError), /401|auth|credential|unauthori/i);
+});
+
+test('credentials in camera URLs appear in no log line, API answer or file name', async () => {
+  // let a few fragments and retries happen first (their errors and file names are what could leak)
+  await firstFile(tsSvc, 'sec', 'ts');
+  const answers = await Promise.all([
+    tsSvc.post('/rest-api/stream/find_all'),
+    tsSvc.json('/rest-api/health'),
+    tsSvc.post('/rest-api/recorder/find_all'),
+    tsSvc.json('/rest-api/recordings'),
+    tsSvc.post('/rest-api/stream/find', { name: 'sec' }),
+    tsSvc.json('/metrics'),
+  ]);
+  const text = [tsSvc.proc.output(), ...answers.map((a) => JSON.stringify(a.body)), ...readdirSync(tsSvc.recordDir), ...readdirSync(tsSvc.tmpDir)].join('\n');
+  assert.ok(text.includes('sec'), 'the evidence is not empty');
+  for (const secret of [PASSWORD, WRONG, encodeURIComponent(PASSWORD)]) {
+    assert.ok(!text.includes(secret), `the password ${secret} leaked: ${text.slice(Math.max(0, text.indexOf(secret) - 200), text.indexOf(secret) + 50)}`);
+  }
+  const health = answers[1]?.body as { cameras?: Record<string, { url: string }> };
+  assert.match(String(health.cameras?.sec?.url), /^rtsp:\/\/(\*+|viewer:\*+)@127\.0\.0\.1:\d+\/h264aac$|^rtsp:\/\/127\.0\.0\.1:\d+\/h264aac$/, 'health shows the redacted URL');
+});
+
+test('health lists the hardware H.264 encoders found in the GStreamer registry and the one used for MJPEG', async () => {
+  const present: string[] = [];
+  for (const e of HW) {
+    const ok = await run('gst-inspect-1.0', ['--exists', e]).then(
+      () => true,
+      () => false,
+    );
+    if (ok) present.push(e);
+  }
+  const h = (await svc.json('/rest-api/health')).body as { h264Encoders?: { hardware: string[]; mjpegEncoder: string } };
+  assert.deepEqual(h.h264Encoders?.hardware, present);
+  assert.equal(h.h264Encoders?.mjpegEncoder, present[0] ?? 'x264enc');
+});
