@@ -70,7 +70,9 @@ export function videoToMux(codec: VideoCodec, container: Container, fromRtp: boo
       // RTP carries PTS only; with B-frames mp4mux needs the DTS that the timestamper computes.
       const format = container === 'ts' ? 'byte-stream' : codec === 'H264' ? 'avc' : 'hvc1';
       // the caps go before the timestamper: it does not pass them on, and the parser would keep avc (TS: not-negotiated)
-      const ts = fromRtp ? ` ! ${p}timestamper` : '';
+      // Not before mpegtsmux: there the timestamper's output made splitmuxsink see running times 1000 h ahead
+      // (wrong names, a failing position query, a 68 587 s duration); mpegtsmux takes PTS-only input as it is.
+      const ts = fromRtp && container !== 'ts' ? ` ! ${p}timestamper` : '';
       return `${parse} ! video/x-${p},stream-format=${format},alignment=au${ts}`;
     }
     case 'MJPEG': {
