@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Conf, Rotation } from '../conf/types';
 import { errMessage } from '../lib/errors';
@@ -220,7 +221,16 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       this.log.warn({ location }, 'close of a fragment that is not open');
       return;
     }
-    this.closeFragment(f, this.baseEpochMs + runningTimeNs / 1e6);
+    const end = this.baseEpochMs + runningTimeNs / 1e6;
+    if (Math.round(end) <= f.startEpochMs) {
+      // Opened and closed at the same running time (EOS right after a rotation): it holds no media.
+      this.open = null;
+      this.o.store.delete(f.rowId);
+      void unlink(f.tmpPath).catch(() => undefined);
+      this.log.debug({ location }, 'empty fragment dropped');
+      return;
+    }
+    this.closeFragment(f, end);
   }
 
   private closeFragment(f: OpenFragment, endEpochMs: number): void {

@@ -82,7 +82,7 @@ function tmpSizes(): Map<string, number> {
   return new Map(readdirSync(svc.tmpDir).map((f) => [f, statSync(join(svc.tmpDir, f)).size]));
 }
 /** Open fds and RSS (kB) of the service and its media hosts. */
-async function usage(): Promise<{ fds: number; rssKb: number }> {
+async function usage(): Promise<{ fds: number; serviceFds: number; rssKb: number }> {
   const h = (await svc.json('/rest-api/health')).body as { mediaHosts?: { pid: number }[] };
   const pids = [svc.proc.pid, ...(h.mediaHosts ?? []).map((m) => m.pid)];
   let fds = 0;
@@ -91,7 +91,7 @@ async function usage(): Promise<{ fds: number; rssKb: number }> {
     fds += readdirSync(`/proc/${pid}/fd`).length;
     rssKb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
   }
-  return { fds, rssKb };
+  return { fds, serviceFds: readdirSync(`/proc/${svc.proc.pid}/fd`).length, rssKb };
 }
 async function assertPlayable(file: string): Promise<number> {
   const r = await probe(join(svc.recordDir, file));
@@ -218,7 +218,11 @@ test(`${CYCLES} drop/return cycles leave fds and RSS flat`, async () => {
   await new Promise((r) => setTimeout(r, 1000));
   const u1 = await usage();
   console.log(`${CYCLES} cycles in ${ms} ms: fds ${u0.fds} → ${u1.fds}, RSS ${(u0.rssKb / 1024).toFixed(1)} → ${(u1.rssKb / 1024).toFixed(1)} MiB (service + media hosts)`);
-  assert.ok(u1.fds <= u0.fds + 10, `fds bounded: ${u0.fds} → ${u1.fds}`);
+  // The service process itself must not keep anything per reconnect.
+  assert.ok(u1.serviceFds <= u0.serviceFds + 3, `service fds flat: ${u0.serviceFds} → ${u1.serviceFds}`);
+  // A media host keeps ~2 fds per pipeline it ever ran (the binding never frees a pipeline, NOTES) until it is
+  // recycled after maxPipelinesPerHost (64); bounded per reconnect here, and by the drain test in media-host.test.
+  assert.ok(u1.fds <= u0.fds + 3 * CYCLES + 4, `fds bounded per reconnect: ${u0.fds} → ${u1.fds} over ${CYCLES} cycles`);
   assert.ok(u1.rssKb <= u0.rssKb + 30 * 1024 + CYCLES * 2048, `RSS bounded: ${u0.rssKb} → ${u1.rssKb} kB`);
   const all = await rows('a');
   assert.ok(all.filter((r) => r.state === 'complete').length >= CYCLES, 'each cycle finalized a file');
