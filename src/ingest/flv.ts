@@ -28,7 +28,10 @@ export class FlvParser {
   /** bytes the GOP cache may hold; past that it is dropped until the next keyframe */
   constructor(private readonly maxGopBytes = 16 * 1024 * 1024) {}
 
-  /** Feed bytes; returns the complete tags found (the FLV header is kept, not returned). */
+  /**
+   * Feed bytes; returns the complete tags found (the FLV header is kept, not returned). Tags are views of the
+   * chunks (no copy per tag): the caller must not modify a chunk after pushing it.
+   */
   push(chunk: Buffer): FlvTag[] {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     const out: FlvTag[] = [];
@@ -44,7 +47,7 @@ export class FlvParser {
       const size = this.buf.readUIntBE(1, 3);
       const total = 11 + size + 4;
       if (this.buf.length < total) break;
-      const bytes = Buffer.from(this.buf.subarray(0, total));
+      const bytes = this.buf.subarray(0, total);
       this.buf = this.buf.subarray(total);
       const type = bytes[0] ?? 0;
       const timestamp = (bytes.readUIntBE(4, 3) | ((bytes[7] ?? 0) << 24)) >>> 0;
@@ -119,9 +122,13 @@ export class FlvParser {
   }
 }
 
-/** A copy of a tag's bytes with its timestamp moved back by `base` ms (never below 0). */
+/**
+ * The tag's bytes with its timestamp moved back by `base` ms (never below 0): a copy, or the tag's own bytes when
+ * the timestamp stays the same (base 0, the usual case for a consumer attached at the publish's start). Read-only.
+ */
 export function rebaseTag(tag: FlvTag, base: number): Buffer {
   const ts = Math.max(0, tag.timestamp - base);
+  if (ts === tag.timestamp) return tag.bytes;
   const b = Buffer.from(tag.bytes);
   b.writeUIntBE(ts & 0xffffff, 4, 3);
   b[7] = (ts >>> 24) & 0xff;

@@ -5,7 +5,7 @@
 import { Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
-import type { HostEvent, HostRequest } from './types';
+import type { HostEvent, HostRequest, PushItem } from './types';
 
 const POSITION_INTERVAL_MS = 1000;
 const DEFAULT_EOS_TIMEOUT_MS = 8000;
@@ -24,8 +24,8 @@ interface Running {
   readonly pipeline: Pipeline;
   readonly stallMs: number;
   readonly eosTimeoutMs: number;
-  /** appsrc elements by name, null when there is none by that name (looked up once) */
-  readonly srcs: Map<string, AppSrc | null>;
+  /** appsrc elements by name (looked up once), null when there is none by that name; `stream`: a byte stream (FLV) */
+  readonly srcs: Map<string, { readonly el: AppSrc; readonly stream: boolean } | null>;
   /** appsrc names currently dropping data, with the bytes dropped so far */
   readonly overflowing: Map<string, number>;
   lastPosNs: number;
@@ -156,34 +156,43 @@ function requestStop(r: Running): void {
   }, STOP_FALLBACK_MS);
 }
 
-function push(req: Extract<HostRequest, { t: 'push' }>): void {
-  const r = running.get(req.id);
+/**
+ * Push one batch of chunks into an appsrc. A byte stream's chunks go in as one buffer (fewer appsrc/demuxer
+ * wake-ups); packet caps (RTP: one packet per buffer) get one buffer per chunk.
+ */
+function push(item: PushItem): void {
+  const r = running.get(item.id);
   if (!r || r.done || r.eosRequested || r.stopRequested) return;
-  let src = r.srcs.get(req.src);
+  let src = r.srcs.get(item.src);
   if (src === undefined) {
-    const el = r.pipeline.findChild(req.src);
-    src = el && typeof el.push === 'function' ? (el as AppSrc) : null;
-    r.srcs.set(req.src, src);
-    if (!src) send({ t: 'warning', id: r.id, message: `no appsrc named "${req.src}" in the pipeline; its data is dropped`, element: req.src });
+    const el = r.pipeline.findChild(item.src);
+    src = el && typeof el.push === 'function' ? { el: el as AppSrc, stream: /^video\/x-flv\b/.test(String(el.caps ?? '')) } : null;
+    r.srcs.set(item.src, src);
+    if (!src) send({ t: 'warning', id: r.id, message: `no appsrc named "${item.src}" in the pipeline; its data is dropped`, element: item.src });
   }
   if (!src) return;
-  const level = Number(src['current-level-bytes'] ?? 0);
-  const dropped = r.overflowing.get(req.src);
+  const level = Number(src.el['current-level-bytes'] ?? 0);
+  const dropped = r.overflowing.get(item.src);
   if (level > MAX_APPSRC_BYTES) {
     if (dropped === undefined) {
       const message = `appsrc holds ${level} bytes (limit ${MAX_APPSRC_BYTES}): the pipeline is slower than its input; dropping pushed data`;
-      send({ t: 'warning', id: r.id, message, element: req.src });
+      send({ t: 'warning', id: r.id, message, element: item.src });
     }
-    r.overflowing.set(req.src, (dropped ?? 0) + req.data.byteLength);
+    let bytes = 0;
+    for (const c of item.chunks) bytes += c.byteLength;
+    r.overflowing.set(item.src, (dropped ?? 0) + bytes);
     return;
   }
   if (dropped !== undefined && level < MAX_APPSRC_BYTES / 2) {
-    r.overflowing.delete(req.src);
-    send({ t: 'warning', id: r.id, message: `appsrc drained; ${dropped} bytes were dropped`, element: req.src });
+    r.overflowing.delete(item.src);
+    send({ t: 'warning', id: r.id, message: `appsrc drained; ${dropped} bytes were dropped`, element: item.src });
   }
-  const d = req.data;
   // the binding copies the bytes; never pass a number as PTS (aborts the process)
-  src.push(Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+  if (src.stream && item.chunks.length > 1) {
+    src.el.push(Buffer.concat(item.chunks));
+    return;
+  }
+  for (const d of item.chunks) src.el.push(Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength));
 }
 
 function watch(): void {
@@ -213,7 +222,10 @@ function onRequest(req: HostRequest): void {
     case 'start':
       return start(req);
     case 'push':
-      return push(req);
+      return push({ id: req.id, src: req.src, chunks: [req.data] });
+    case 'push-many':
+      for (const item of req.items) push(item);
+      return;
     case 'eos': {
       const r = running.get(req.id);
       if (r) requestEos(r, r.eosTimeoutMs);

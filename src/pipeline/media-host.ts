@@ -4,7 +4,7 @@ import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { PipelineHandle, type HostLink } from './pipeline-handle';
-import type { HostEvent, HostRequest } from './types';
+import type { HostEvent, HostRequest, PushItem } from './types';
 
 /** The compiled worker next to this file. */
 export const DEFAULT_WORKER_PATH = join(__dirname, 'host-worker.js');
@@ -31,7 +31,16 @@ export interface MediaHostOptions {
   readonly maxPendingBytes?: number;
   /** default 15000 */
   readonly startTimeoutMs?: number;
+  /**
+   * pushes are coalesced into one IPC message at most this many ms after the first one waiting (or sooner, at
+   * MAX_BATCH_BYTES or before any other request); 0 = at the end of the event-loop turn. Default 10, at most 20.
+   */
+  readonly pushBatchMs?: number;
 }
+
+/** coalesced push bytes that make the batch go out at once */
+const MAX_BATCH_BYTES = 1024 * 1024;
+const MAX_PUSH_BATCH_MS = 20;
 
 /** How a host process ended; `expected` when it was closed or drained. */
 export interface HostExit {
@@ -58,7 +67,12 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private readonly handles = new Map<string, PipelineHandle>();
   private created = 0;
   private rssBytes = 0;
+  /** bytes handed to push() and not yet written to the IPC channel (batched or queued in Node) */
   private pendingBytes = 0;
+  /** waiting pushes by pipeline id + appsrc name, in first-push order */
+  private batch = new Map<string, { id: string; src: string; chunks: Uint8Array[] }>();
+  private batchBytes = 0;
+  private batchTimer: { readonly cancel: () => void } | null = null;
   private pingSeq = 0;
   private pingSentAt: number | null = null;
   private pingTimer: NodeJS.Timeout | null = null;
@@ -76,6 +90,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
       pingTimeoutMs: options.pingTimeoutMs ?? 8000,
       maxPendingBytes: options.maxPendingBytes ?? 16 * 1024 * 1024,
       startTimeoutMs: options.startTimeoutMs ?? 15_000,
+      pushBatchMs: Math.min(MAX_PUSH_BATCH_MS, Math.max(0, options.pushBatchMs ?? 10)),
     };
     this.link = {
       pid: () => this.pid,
@@ -229,10 +244,52 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     setTimeout(() => this.kill(), 3000).unref();
   }
 
+  /** Queue a push for the next batch; everything else goes out after the pushes before it. */
   private send(req: HostRequest): boolean {
+    if (req.t === 'push') return this.enqueue(req.id, req.src, req.data);
+    this.flush();
+    return this.write(req, 0);
+  }
+
+  private enqueue(id: string, src: string, data: Uint8Array): boolean {
     const child = this.child;
     if (!child || !child.connected) return false;
-    const bytes = req.t === 'push' ? req.data.byteLength : 0;
+    const key = `${id}\n${src}`;
+    const item = this.batch.get(key);
+    if (item) item.chunks.push(data);
+    else this.batch.set(key, { id, src, chunks: [data] });
+    this.batchBytes += data.byteLength;
+    this.pendingBytes += data.byteLength;
+    if (this.batchBytes >= MAX_BATCH_BYTES) this.flush();
+    else if (!this.batchTimer) {
+      if (this.o.pushBatchMs > 0) {
+        const t = setTimeout(() => this.flush(), this.o.pushBatchMs);
+        this.batchTimer = { cancel: () => clearTimeout(t) };
+      } else {
+        const t = setImmediate(() => this.flush());
+        this.batchTimer = { cancel: () => clearImmediate(t) };
+      }
+    }
+    return true;
+  }
+
+  /** Send the waiting pushes as one message. */
+  private flush(): void {
+    this.batchTimer?.cancel();
+    this.batchTimer = null;
+    if (this.batch.size === 0) return;
+    const items: PushItem[] = [...this.batch.values()];
+    const bytes = this.batchBytes;
+    this.batch.clear();
+    this.batchBytes = 0;
+    // the batch's bytes are in pendingBytes already; write() releases them when the channel took them
+    this.pendingBytes -= bytes;
+    this.write({ t: 'push-many', items }, bytes);
+  }
+
+  private write(req: HostRequest, bytes: number): boolean {
+    const child = this.child;
+    if (!child || !child.connected) return false;
     this.pendingBytes += bytes;
     try {
       child.send(req, (err) => {
@@ -283,6 +340,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     this.state = 'exited';
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = null;
+    this.flush(); // the channel is gone: this only drops the batch and its byte count
     const error = this.fatal ?? `media host exited [pid:${this.pid}, code:${code}, signal:${signal}]`;
     const log = rootLog.child({ component: 'media-host', pid: this.pid });
     if (expected) log.info({ code, signal }, 'media host exited');

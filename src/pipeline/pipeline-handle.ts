@@ -70,6 +70,8 @@ export class PipelineHandle extends TypedEmitter<PipelineHandleEvents> {
    * Push bytes into appsrc `src`. Returns false when nothing was sent: the handle is gone or ending, or the IPC
    * backlog to the host is over its bound (the chunk is dropped; a `warning` from element 'ipc' starts and ends
    * each dropping episode). Dropping whole chunks, not blocking, because a publisher cannot be paused.
+   * The host coalesces pushes into one IPC message per few ms (MediaHostOptions.pushBatchMs), so `buf` is held
+   * until then and must not be modified; eos()/stop() go out after the pushes before them.
    */
   push(src: string, buf: Uint8Array): boolean {
     const link = this.link;

@@ -53,10 +53,19 @@ export interface PipelineInput {
 
 // ---- media host protocol (main process <-> host worker process, over fork() IPC, serialization 'advanced')
 
+/** Consecutive chunks for one appsrc of one pipeline: each chunk is one appsrc buffer (RTP) or part of a byte stream (FLV). */
+export interface PushItem {
+  readonly id: string;
+  readonly src: string;
+  readonly chunks: readonly Uint8Array[];
+}
+
 export type HostRequest =
   /** stallMs 0 = no stall watchdog; eosTimeoutMs: how long to wait for EOS after asking for it (default 8000) */
   | { readonly t: 'start'; readonly id: string; readonly launch: string; readonly stallMs: number; readonly eosTimeoutMs?: number }
   | { readonly t: 'push'; readonly id: string; readonly src: string; readonly data: Uint8Array }
+  /** pushes coalesced by MediaHost (one IPC message per few ms instead of one per FLV tag / RTP packet), in order */
+  | { readonly t: 'push-many'; readonly items: readonly PushItem[] }
   | { readonly t: 'eos'; readonly id: string }
   | { readonly t: 'stop'; readonly id: string }
   | { readonly t: 'ping'; readonly seq: number };
