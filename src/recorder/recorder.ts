@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Conf, Rotation } from '../conf/types';
 import { errMessage } from '../lib/errors';
@@ -221,16 +220,9 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       this.log.warn({ location }, 'close of a fragment that is not open');
       return;
     }
-    const end = this.baseEpochMs + runningTimeNs / 1e6;
-    if (Math.round(end) <= f.startEpochMs) {
-      // Opened and closed at the same running time (EOS right after a rotation): it holds no media.
-      this.open = null;
-      this.o.store.delete(f.rowId);
-      void unlink(f.tmpPath).catch(() => undefined);
-      this.log.debug({ location }, 'empty fragment dropped');
-      return;
-    }
-    this.closeFragment(f, end);
+    // Not dropped when closed at its opening running time: on a short recording splitmuxsink reports the GOP
+    // start at close although the fragment holds that GOP; the finalizer marks a truly empty one failed.
+    this.closeFragment(f, this.baseEpochMs + runningTimeNs / 1e6);
   }
 
   private closeFragment(f: OpenFragment, endEpochMs: number): void {
