@@ -297,7 +297,11 @@ test('RTSP branch: H.264 with B-frames + G.711 from a real RTSP server → MP4 a
   );
   assert.doesNotMatch(monitor.output(), /ERROR/);
   await monitor.stop('SIGINT', 10_000);
-  assert.equal((await monitor.exited).code, 0, monitor.output().slice(-2000));
+  const mon = monitor.output();
+  // After its EOS, rtspsrc's PAUSE/TEARDOWN can meet a connection the server already closed (the recorders'
+  // sessions ended first): gst-launch then exits 1 with "Could not send message". Anything else is a failure.
+  const teardownOnly = /EOS received/.test(mon) && (mon.match(/^ERROR: .*$/gm) ?? []).every((l) => /rtspsrc|GstRTSPSrc/.test(l)) && /Could not send message/.test(mon);
+  assert.ok((await monitor.exited).code === 0 || teardownOnly, mon.slice(-2000));
   for (const [i, c] of (['mp4', 'ts'] as const).entries()) {
     const fr = files(`rtsp-${c}`);
     assert.ok(fr.length >= 3, fr.join(', '));
@@ -307,8 +311,8 @@ test('RTSP branch: H.264 with B-frames + G.711 from a real RTSP server → MP4 a
       assert.equal(stream(p, 'video')?.codec_name, 'h264');
       assert.equal(stream(p, 'audio')?.sample_rate, '16000');
       total += fmtDuration(p);
-      // B-frames without h264timestamper: non-monotonic DTS on every GOP. Known gap: a TS recording's very
-      // first frames carry one repeated DTS (h264timestamper start-up), so TS fragment 0 is not checked.
+      // B-frames without h264timestamper: non-monotonic DTS on every GOP (MP4 keeps it; TS goes without, see
+      // launch-codec.ts). A TS recording's very first frames can carry one repeated DTS: TS fragment 0 is not checked.
       if (c === 'mp4' || j > 0) assert.equal(await decodeErrors(f), '', `${c} fragment ${j}`);
     }
     assert.ok(Math.abs(total - recordedSeconds(outs[i] ?? '')) < 0.5 * fr.length, `${c}: ${total} s in files vs ${recordedSeconds(outs[i] ?? '')} s`);
