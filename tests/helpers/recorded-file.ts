@@ -11,13 +11,21 @@ const run = promisify(execFile);
 
 /** A row of GET /rest-api/recordings. */
 export interface RecordingRow {
+  readonly id: number;
   readonly fileName: string;
   readonly stream: string;
   readonly mediaSessionId: string;
   readonly published: string;
-  readonly state: string;
+  /** epoch ms */
+  readonly start: number;
+  readonly end: number | null;
   readonly durationMs: number | null;
+  readonly bytes: number | null;
+  readonly audioCodec: string | null;
+  readonly videoCodec: string | null;
   readonly container: string;
+  readonly fragmentIndex: number | null;
+  readonly state: string;
   readonly url: string | null;
   readonly error: string | null;
 }

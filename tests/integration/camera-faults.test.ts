@@ -6,6 +6,7 @@ import { probe } from '../helpers/media';
 import { freePort, waitFor } from '../helpers/proc';
 import { type RtspServer, startRtspServer } from '../helpers/rtsp-server';
 import { baseConf as serviceConf, type Service, startService } from '../helpers/service';
+import type { RecordingRow as Row } from '../helpers/recorded-file';
 
 // RTSP cameras that fail: a server SIGKILLed or frozen mid-stream, drop/return cycles (fds and RSS flat),
 // hot add / change / remove of cameras by config edits, and a camera on a closed port (backoff, quiet log).
@@ -28,13 +29,6 @@ interface Cam {
   reconnectAttempts: number;
   retryDelayMs: number | null;
   lastError: string | null;
-}
-interface Row {
-  id: number;
-  fileName: string;
-  mediaSessionId: string;
-  state: string;
-  videoCodec: string;
 }
 
 before(async () => {

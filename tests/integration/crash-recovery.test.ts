@@ -10,6 +10,7 @@ import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { type Proc, start, waitFor } from '../helpers/proc';
 import { startRtspServer } from '../helpers/rtsp-server';
 import { type Service, alive, descendantPids, rtmpPort, startService } from '../helpers/service';
+import type { RecordingRow as Row } from '../helpers/recorded-file';
 
 const run = promisify(execFile);
 
@@ -19,15 +20,6 @@ const run = promisify(execFile);
 
 const RECORD_MS = 12_000;
 
-interface Row {
-  id: number;
-  fileName: string;
-  stream: string;
-  start: number;
-  end: number | null;
-  state: string;
-  error: string | null;
-}
 
 async function rows(s: Service): Promise<Row[]> {
   const r = await s.json('/rest-api/recordings?limit=1000');

@@ -8,17 +8,13 @@ import { promisify } from 'node:util';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { start, waitFor } from '../helpers/proc';
 import { rtmpPort, startService } from '../helpers/service';
+import type { RecordingRow as Row } from '../helpers/recorded-file';
 
 const run = promisify(execFile);
 
 // A record_dir (and a record_tmp_dir) on a tiny tmpfs: a full disk stops new files cleanly, shows in health,
 // keeps every fragment in tmp, and recording resumes by itself when space returns.
 
-interface Row {
-  fileName: string;
-  state: string;
-  error: string | null;
-}
 interface Health {
   diskErrors?: { waitingForSpace: number; last: { error: string } | null };
   tmpSpace?: { warning: string | null };

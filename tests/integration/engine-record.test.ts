@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { decodeErrors, makeClip, mp4TopBoxes, probe } from '../helpers/media';
 import { start, type Proc, waitFor } from '../helpers/proc';
 import { baseConf, ROOT, rtmpPort, type Service, startService } from '../helpers/service';
+import type { RecordingRow as Row } from '../helpers/recorded-file';
 
 const run = promisify(execFile);
 
@@ -15,16 +16,6 @@ const run = promisify(execFile);
 // Two services run side by side: A (names, hook, audio, moov, host kill) and B (rotation).
 
 type Json = Record<string, unknown>;
-interface Row {
-  id: number;
-  fileName: string;
-  stream: string;
-  mediaSessionId: string;
-  state: string;
-  start: number;
-  end: number | null;
-  fragmentIndex: number | null;
-}
 
 const procs: Proc[] = [];
 const work = mkdtempSync(join(tmpdir(), 'edgerec-engine-'));

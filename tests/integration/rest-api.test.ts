@@ -5,19 +5,11 @@ import { after, before, test } from 'node:test';
 import { makeClip } from '../helpers/media';
 import { start, type Proc, waitFor } from '../helpers/proc';
 import { baseConf, type Service, startService } from '../helpers/service';
+import type { RecordingRow as Row } from '../helpers/recorded-file';
 
 // Every REST endpoint through the real service, fed by a real RTMP publisher (ffmpeg).
 
 type Json = Record<string, unknown>;
-interface Row {
-  id: number;
-  fileName: string;
-  stream: string;
-  state: string;
-  start: number;
-  end: number | null;
-  url: string | null;
-}
 
 let s: Service;
 const procs: Proc[] = [];

@@ -6,25 +6,11 @@ import { after, before, test } from 'node:test';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { start, type Proc, waitFor } from '../helpers/proc';
 import { baseConf, rtmpPort, type Service, startService } from '../helpers/service';
+import type { RecordingRow as Row } from '../helpers/recorded-file';
 
 // Issue 5: RTMP recording through the real service, fed by real publishers (ffmpeg, GStreamer).
 
 type Json = Record<string, unknown>;
-interface Row {
-  id: number;
-  fileName: string;
-  stream: string;
-  mediaSessionId: string;
-  state: string;
-  start: number;
-  end: number | null;
-  durationMs: number | null;
-  bytes: number | null;
-  audioCodec: string | null;
-  videoCodec: string | null;
-  container: string;
-  url: string | null;
-}
 
 let s: Service;
 let port = 0;
