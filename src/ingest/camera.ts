@@ -204,6 +204,10 @@ export class Camera implements Stream, PullController {
       });
       this.rec = rec;
       rec.on('progress', progress);
+      // Shown at once: the pipeline's end after a stall may take a while (rtspsrc waits on a frozen server).
+      rec.on('stalled', () => {
+        this.lastError = `no media for ${stallMs} ms`;
+      });
       let exitReason = '';
       rec.on('exit', (x) => {
         exitReason = x.reason;
@@ -220,9 +224,14 @@ export class Camera implements Stream, PullController {
     const h = this.o.pool.run(`cam-${this.mediaSessionId}-${Date.now()}`, launch, { stallMs });
     this.monitor = h;
     h.on('position', progress);
+    let stalled = false;
+    h.on('stalled', () => {
+      stalled = true;
+      this.lastError = `no media for ${stallMs} ms`;
+    });
     await new Promise<void>((r) =>
       h.once('exit', (x) => {
-        if (x.reason !== 'stopped') this.lastError = x.error ?? x.reason;
+        if (x.reason !== 'stopped' && !stalled) this.lastError = x.error ?? x.reason;
         r();
       }),
     );

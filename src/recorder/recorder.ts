@@ -44,6 +44,8 @@ export type RecorderEvents = {
   fragment: [{ rowId: number; index: number; fileName: string }];
   /** media is flowing (position advanced) */
   progress: [positionMs: number];
+  /** no media for stallMs: the pipeline is being ended (exit follows with reason 'stalled') */
+  stalled: [];
   /** the pipeline ended; the recorder may restart it (host death) unless stopped */
   exit: [RecorderExit];
   /** the recorder is done: stopped or ended, every fragment handed to the finalizer */
@@ -170,6 +172,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     });
     h.on('stalled', () => {
       this.stalled = true;
+      this.emit('stalled');
     });
     h.on('error', (e) => this.log.warn({ element: e.element, reason: e.message }, 'pipeline error'));
     h.on('exit', (x) => {
