@@ -74,7 +74,8 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   console.log(`soak: ${a.cameras} cameras, ${a.minutes} min, rotation ${a.rotation} s, ${a.hosts} media hosts`);
-  const rtsp = await startRtspServer();
+  // the server's safety bound outlasts the soak (its default, 15 min, once ended a 60 min soak at minute 15)
+  const rtsp = await startRtspServer({ maxSeconds: a.minutes * 60 + 600 });
   const cams = Array.from({ length: a.cameras }, (_, i) => `camera.cam${i + 1}.url=${rtsp.url('h264aac')}`).join('\n');
   const s = await startService({
     conf: `${cams}\nrecord_rotation=${a.rotation}\nstream_record_policy_template={streamName}-{startTimeMillis}\nmedia_host_count=${a.hosts}\nlog_level=info\n`,

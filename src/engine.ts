@@ -19,6 +19,7 @@ import { HostPool } from './pipeline/host-pool';
 import { h264EncoderChoice, probeH264Encoders } from './pipeline/hw-encoders';
 import { FragmentFinalizer } from './recorder/fragment-finalizer';
 import { RecordingManager } from './recorder/manager';
+import { TmpSpace, spillDir } from './recorder/tmp-space';
 import { LivenessSampler } from './system/health';
 import { Metrics } from './system/metrics';
 import { recoverAtStart } from './store/recover';
@@ -39,7 +40,21 @@ export async function startEngine(app: App): Promise<void> {
   app.addPart({ name: 'media-hosts', close: () => pool.close(), health: () => ({ mediaHosts: pool.stats(), h264Encoders: h264EncoderChoice() }) });
 
   const finalizer = new FragmentFinalizer(conf, store);
-  const manager = new RecordingManager({ conf, pool, store, finalizer });
+  // record_tmp_dir nearly full: open fragments rotate early and new ones go to the spill dir until it has room.
+  const tmpSpace = new TmpSpace(conf);
+  await tmpSpace.check();
+  tmpSpace.start();
+  app.addPart(tmpSpace);
+  const tmpDir = () => tmpSpace.dir();
+  const manager = new RecordingManager({ conf, pool, store, finalizer, tmpDir });
+  tmpSpace.on('low', () => {
+    const n = manager.rotateIn(conf().record_tmp_dir, 'record_tmp_dir is nearly full');
+    log.warn({ rotated: n, spillDir: tmpSpace.dir() }, 'rotated the recordings in record_tmp_dir early into the spill dir');
+  });
+  tmpSpace.on('ok', () => {
+    const n = manager.rotateIn(spillDir(conf()), 'record_tmp_dir has room again');
+    log.info({ rotated: n }, 'rotated the spilled recordings back into record_tmp_dir');
+  });
   const metrics = new Metrics({
     streams: () => manager.counts().streams,
     recordingsActive: () => manager.counts().recordingsActive,
@@ -116,7 +131,7 @@ export async function startEngine(app: App): Promise<void> {
   app.addPart({ name: 'whip', close: async () => whip.close(), health: () => ({ webrtc: { publishing: whipStreams.size } }) });
 
   // RTSP cameras (last: they start pulling at once)
-  const cameras = new RtspCameras({ conf, pool, store, finalizer, onReconnect: (name) => metrics.reconnects.inc({ stream: name }) }, manager);
+  const cameras = new RtspCameras({ conf, pool, store, finalizer, tmpDir, onReconnect: (name) => metrics.reconnects.inc({ stream: name }) }, manager);
   cameras.start();
   app.addPart({ name: 'rtsp', applyConf: (c, d) => cameras.applyConf(c, d), close: () => cameras.close(), health: () => cameras.health() });
 

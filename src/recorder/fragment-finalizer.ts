@@ -1,4 +1,4 @@
-import { open, stat, truncate, unlink } from 'node:fs/promises';
+import { stat, truncate, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Conf } from '../conf/types';
 import { errMessage } from '../lib/errors';
@@ -9,6 +9,7 @@ import { describeRemux } from '../pipeline/launch';
 import type { Codecs, Container } from '../pipeline/types';
 import type { RecordingsStore } from '../store/recordings';
 import { Finalizer } from './finalize';
+import { readFmp4 } from './fmp4';
 import { runHook } from './hook';
 import { safeJoin } from './naming';
 
@@ -51,6 +52,8 @@ export function isNoSpace(err: unknown): boolean {
 
 export type FragmentFinalizerEvents = {
   finalized: [{ rowId: number; path: string; bytes: number; durationMs: number; ms: number }];
+  /** an empty fragment's row was removed (nothing was written) */
+  dropped: [{ rowId: number }];
   failed: [{ rowId: number; error: string }];
   /** a fragment could not be placed for lack of space; it stays `finalizing` in tmp and is retried */
   nospace: [{ rowId: number; error: string }];
@@ -142,14 +145,20 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
     if (this.pending === this.retries.size) for (const w of this.settledWaiters.splice(0)) w();
   }
 
-  /** Cut what a killed muxer left half-written at the end of a fragmented MP4 (see completeMp4Length). */
-  private async trimMp4(path: string, size: number): Promise<void> {
-    const { length, fragments } = await completeMp4Length(path);
-    if (fragments === 0) throw new Error(`no complete media box in ${basename(path)} (${size} bytes)`);
-    if (length < size) {
-      await truncate(path, length);
-      this.log.warn({ tmp: path, size, kept: length }, 'cut the incomplete end of a fragment a muxer did not finish');
+  /**
+   * Cut what a killed muxer left half-written at the end of a fragmented MP4 (see readFmp4); returns the codecs
+   * of the tracks that hold samples (a fragment cut before its first audio has none).
+   */
+  private async trimMp4(path: string, size: number, codecs: Codecs): Promise<Codecs> {
+    const f = await readFmp4(path);
+    if (f.fragments === 0 || (!f.video && !f.audio)) throw new Error(`no complete media box in ${basename(path)} (${size} bytes): the muxer stopped before it wrote a whole fragment`);
+    if (f.length < size) {
+      await truncate(path, f.length);
+      this.log.warn({ tmp: path, size, kept: f.length }, 'cut the incomplete end of a fragment a muxer did not finish');
     }
+    const held = { video: f.video ? codecs.video : null, audio: f.audio ? codecs.audio : null };
+    if (held.video !== codecs.video || held.audio !== codecs.audio) this.log.warn({ tmp: path, codecs, held }, 'a track of the fragment holds no samples; finalizing the others');
+    return held;
   }
 
   private noteError(job: FragmentJob, error: string, noSpace: boolean): void {
@@ -185,13 +194,24 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
         });
       } else {
         const st = await stat(job.tmpPath).catch(() => null);
+        if ((!st || st.size === 0) && job.finalState === undefined) {
+          // A pipeline that failed before writing a byte (its disk full, retried every few seconds): nothing was
+          // recorded, so no row is kept for it.
+          this.store.delete(job.rowId);
+          if (st) await unlink(job.tmpPath).catch(() => undefined);
+          this.log.info({ stream: job.streamName, tmp: job.tmpPath }, 'dropped an empty fragment (nothing was written)');
+          this.emit('dropped', { rowId: job.rowId });
+          return false;
+        }
         if (!st || st.size === 0) throw new Error(`no media was written to ${basename(job.tmpPath)}`);
-        if (job.container === 'mp4') await this.trimMp4(job.tmpPath, st.size);
-        const remux = describeRemuxFor(job, conf);
+        const codecs = job.container === 'mp4' ? await this.trimMp4(job.tmpPath, st.size, job.codecs) : job.codecs;
+        const remux = describeRemuxFor({ ...job, codecs }, conf);
+        // bounded: a remux that waits on something the file lacks must not hold a finalizer slot for good
+        const timeoutMs = 60_000 + Math.round(st.size / 2000);
         res = await this.finalizer.finalize({
           src: job.tmpPath,
           dst,
-          transform: remux ? (src: string, tmpDst: string) => runGstLaunch(remux(src, tmpDst), 10 * 60_000) : undefined,
+          transform: remux ? (src: string, tmpDst: string) => runGstLaunch(remux(src, tmpDst), timeoutMs) : undefined,
         });
       }
       this.store.update(job.rowId, {
@@ -236,38 +256,6 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
       this.emit('failed', { rowId: job.rowId, error });
       return false;
     }
-  }
-}
-
-/**
- * Length of the complete top-level boxes of a fragmented MP4 a dying muxer left (a cut `mdat`, and the `moof` it
- * belongs to, are dropped: qtdemux waits forever on a cut first fragment), and the number of complete `mdat`s.
- */
-export async function completeMp4Length(path: string): Promise<{ length: number; fragments: number }> {
-  const fh = await open(path, 'r');
-  try {
-    const { size } = await fh.stat();
-    const hdr = Buffer.alloc(16);
-    let off = 0;
-    let lastMoof = -1;
-    let fragments = 0;
-    for (let i = 0; i < 1_000_000 && off + 8 <= size; i++) {
-      await fh.read(hdr, 0, 16, off);
-      let len = hdr.readUInt32BE(0);
-      const type = hdr.toString('latin1', 4, 8);
-      if (len === 1) len = Number(hdr.readBigUInt64BE(8));
-      else if (len === 0) len = size - off;
-      if (len < 8 || off + len > size) break;
-      if (type === 'moof') lastMoof = off;
-      if (type === 'mdat') {
-        fragments++;
-        lastMoof = -1;
-      }
-      off += len;
-    }
-    return { length: lastMoof >= 0 ? lastMoof : off, fragments };
-  } finally {
-    await fh.close();
   }
 }
 

@@ -46,6 +46,8 @@ export interface RecordingManagerOptions {
   readonly pool: HostPool;
   readonly store: RecordingsStore;
   readonly finalizer: FragmentFinalizer;
+  /** where fragments are written (record_tmp_dir, or the spill dir while it is nearly full) */
+  readonly tmpDir?: () => string;
 }
 
 /** How long an ended stream stays answerable by /stream/find (ms). */
@@ -70,6 +72,7 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
       if (e && e.lastRowId === f.rowId && !this.recorderOf(e)?.active) e.lastFileName = basename(f.path);
     });
     o.finalizer.on('failed', (f) => this.rowEntries.delete(f.rowId));
+    o.finalizer.on('dropped', (f) => this.rowEntries.delete(f.rowId));
   }
 
   /** Settings for a stream from the config, the camera group and the request. */
@@ -180,6 +183,16 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
     return e;
   }
 
+  /** Rotate now every running recording whose fragments are written to `dir`; returns how many. */
+  rotateIn(dir: string, why: string): number {
+    let n = 0;
+    for (const e of this.entries.values()) {
+      const r = this.recorderOf(e);
+      if (r?.active && r.tmpDirInUse === dir && r.rotateNow(why)) n++;
+    }
+    return n;
+  }
+
   private recorderOf(e: Entry): Recorder | null {
     return e.controller ? e.controller.recorder() : e.recorder;
   }
@@ -200,6 +213,8 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
       store: this.o.store,
       finalizer: this.o.finalizer,
       restartOnHostDeath: true,
+      restartOnError: true,
+      tmpDir: this.o.tmpDir,
       stallMs: 0,
     });
     e.recorder = rec;

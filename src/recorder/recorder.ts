@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Conf, Rotation } from '../conf/types';
 import { errMessage } from '../lib/errors';
+import { Backoff } from '../lib/backoff';
 import { type Logger, log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { describePipeline, extensionFor, recordedCodecs } from '../pipeline/launch';
@@ -31,6 +32,13 @@ export interface RecorderOptions {
   readonly stallMs?: number;
   /** restart the pipeline when its host dies (push sources); pull sources are restarted by their owner */
   readonly restartOnHostDeath: boolean;
+  /**
+   * restart the pipeline after an error, with a growing delay (push sources: a full tmp dir must not end a
+   * publisher's recording for good); pull sources reconnect in their owner's loop instead
+   */
+  readonly restartOnError?: boolean;
+  /** where new fragments are written: record_tmp_dir, or the spill dir when it is nearly full (TmpSpace) */
+  readonly tmpDir?: () => string;
 }
 
 /** Why a recorder's pipeline ended. */
@@ -74,6 +82,12 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   private closed = false;
   private stalled = false;
   private lastFileName: string;
+  /** set by rotateNow(): the pipeline's end starts the next generation instead of ending the recording */
+  private rotating = false;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private readonly errorBackoff = new Backoff({ minMs: 1000, maxMs: 30_000 });
+  /** the directory the running pipeline writes its fragments to */
+  private dir = '';
   private readonly ended: Promise<void>;
   private resolveEnded: () => void = () => undefined;
 
@@ -95,6 +109,32 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     return !this.closed;
   }
 
+  /** The directory the running pipeline writes to ('' before the first launch). */
+  get tmpDirInUse(): string {
+    return this.dir;
+  }
+
+  /**
+   * Close the open fragment now and go on in a new one, written to the current tmpDir(): EOS, then a new
+   * pipeline (for a camera, a new connection: about a second without media at the switch). False when there is
+   * no running pipeline to rotate.
+   */
+  rotateNow(why: string): boolean {
+    const h = this.handle;
+    if (this.closed || this.stopping || this.rotating || !h) return false;
+    this.rotating = true;
+    this.log.info({ why, dir: this.dir }, 'rotating early');
+    h.eos();
+    const timer = setTimeout(() => {
+      if (this.handle === h) {
+        this.log.warn('pipeline did not end in time after EOS for an early rotation; stopping it');
+        h.stop();
+      }
+    }, this.o.conf().record_stop_timeout * 1000);
+    h.once('exit', () => clearTimeout(timer));
+    return true;
+  }
+
   /** Launch the pipeline. */
   start(): void {
     if (this.closed) throw new Error('recorder closed');
@@ -109,6 +149,8 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     if (this.closed) return;
     this.stopping = true;
     const h = this.handle;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
     if (!h) {
       this.finish();
       return;
@@ -135,7 +177,8 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   private launch(): void {
     const conf = this.o.conf();
     const gen = ++this.generation;
-    const tmpPattern = join(conf.record_tmp_dir, `rec-${this.id}-g${gen}-%05d.${extensionFor(this.container)}`);
+    this.dir = this.o.tmpDir?.() ?? conf.record_tmp_dir;
+    const tmpPattern = join(this.dir, `rec-${this.id}-g${gen}-%05d.${extensionFor(this.container)}`);
     const output: OutputSpec = {
       container: this.container,
       location: tmpPattern,
@@ -168,6 +211,8 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     h.on('fragment-closed', (f) => this.onClosed(f.location, f.runningTimeNs));
     h.on('position', (ns) => {
       this.lastPositionMs = ns / 1e6;
+      // a pipeline that has run a while after a restart resets the error delay
+      if (this.lastPositionMs > 10_000) this.errorBackoff.reset();
       this.emit('progress', this.lastPositionMs);
     });
     h.on('stalled', () => {
@@ -181,10 +226,24 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       // A fragment still open (host died, hard stop) is finalized as it stands: the tmp file is crash-safe.
       if (this.open) this.closeFragment(this.open, this.baseEpochMs + this.lastPositionMs);
       const reason = this.stalled && x.reason !== 'host-died' ? 'stalled' : x.reason;
+      if (this.rotating) {
+        this.rotating = false;
+        if (!this.stopping) {
+          this.launch();
+          return;
+        }
+      }
       this.emit('exit', { reason, error: x.error });
-      if (reason === 'host-died' && this.o.restartOnHostDeath && !this.stopping) {
-        this.log.warn('media host died; resuming the recording in a new file');
-        setTimeout(() => (this.stopping ? this.finish() : this.launch()), 200);
+      const restart = !this.stopping && ((reason === 'host-died' && this.o.restartOnHostDeath) || (reason === 'error' && this.o.restartOnError === true));
+      if (restart) {
+        const delayMs = reason === 'host-died' ? 200 : this.errorBackoff.next();
+        if (reason === 'host-died') this.log.warn('media host died; resuming the recording in a new file');
+        else this.log.warn({ reason: x.error, delayMs }, 'pipeline failed; resuming the recording in a new file');
+        this.restartTimer = setTimeout(() => {
+          this.restartTimer = null;
+          if (this.stopping) this.finish();
+          else this.launch();
+        }, delayMs);
         return;
       }
       this.finish();

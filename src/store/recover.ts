@@ -6,6 +6,7 @@ import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import type { AudioCodec, Codecs, Container, VideoCodec } from '../pipeline/types';
 import type { FragmentFinalizer } from '../recorder/fragment-finalizer';
+import { spillDir } from '../recorder/tmp-space';
 import { NAME_MAX_BYTES, cutUtf8 } from '../recorder/naming';
 import type { RecordingRow, RecordingsStore } from './recordings';
 
@@ -53,7 +54,7 @@ async function placedBeforeCrash(row: RecordingRow, tmpStat: Stats | null, recor
 }
 
 /**
- * At start, before anything records: rows left in recording/finalizing and files left in record_tmp_dir by a
+ * At start, before anything records: rows left in recording/finalizing and files left in record_tmp_dir (or the spill dir) by a
  * crash or power loss become playable files in record_dir (state `recovered`, end time from the file's last
  * write) or `failed` with the reason. Idempotent: a crash during recovery leaves rows to recover next time.
  */
@@ -119,11 +120,13 @@ export async function recoverAtStart(conf: Conf, store: RecordingsStore, finaliz
     recovered++;
   }
   // Files with no row (a crash between the muxer opening the file and the row insert): keep them too.
-  const entries = await readdir(conf.record_tmp_dir).catch(() => [] as string[]);
-  for (const f of entries) {
+  const orphans: [dir: string, file: string][] = [];
+  for (const dir of [conf.record_tmp_dir, spillDir(conf)]) for (const f of await readdir(dir).catch(() => [] as string[])) orphans.push([dir, f]);
+  for (const [dir, f] of orphans) {
     const m = TMP_NAME.exec(f);
-    const path = join(conf.record_tmp_dir, f);
-    if (!m || known.has(path)) continue;
+    const path = join(dir, f);
+    // a failed row keeps its tmp file (for a look by hand); it is not an orphan to index again at every start
+    if (!m || known.has(path) || store.findByTmpPath(path)) continue;
     const st = await stat(path).catch(() => null);
     if (!st || st.size === 0) continue;
     const container = m[1] as Container;

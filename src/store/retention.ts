@@ -6,11 +6,6 @@ import { diskUsage } from '../system/disk';
 import type { RecordingRow, RecordingsStore } from './recordings';
 
 const log = rootLog.child({ component: 'retention' });
-/** How often record_tmp_dir's free space is checked. */
-const TMP_CHECK_MS = 5000;
-/** record_tmp_dir counts as nearly full below this percent free or these bytes free. */
-const TMP_LOW_PERCENT = 10;
-const TMP_LOW_BYTES = 32 * 1024 * 1024;
 /** Deletions kept for health. */
 const RECENT_KEPT = 20;
 
@@ -54,8 +49,6 @@ export class Retention {
   private lastRun: { at: number; deleted: number; freedBytes: number; error: string | null } | null = null;
   private totalDeleted = 0;
   private readonly recent: { at: number; file: string; stream: string; bytes: number; reason: Deletion['reason'] }[] = [];
-  private tmpTimer: NodeJS.Timeout | null = null;
-  private tmpLow: { at: number; freeBytes: number; freePercent: number } | null = null;
 
   constructor(
     private readonly conf: () => Conf,
@@ -65,23 +58,7 @@ export class Retention {
 
   start(): void {
     this.timer = setInterval(() => void this.runOnce(), this.everyMs);
-    this.tmpTimer = setInterval(() => void this.checkTmp(), TMP_CHECK_MS);
     void this.runOnce();
-    void this.checkTmp();
-  }
-
-  /**
-   * record_tmp_dir (a tmpfs) nearly full: warn in the log and in health. Muxers write there until a fragment
-   * closes, so record_rotation is what bounds a fragment's size; this guard only makes the risk visible.
-   */
-  async checkTmp(): Promise<void> {
-    const c = this.conf();
-    const d = await diskUsage(c.record_tmp_dir).catch(() => null);
-    if (!d) return;
-    const low = d.freePercent < TMP_LOW_PERCENT || d.freeBytes < TMP_LOW_BYTES;
-    if (low && !this.tmpLow) log.warn({ dir: c.record_tmp_dir, freeBytes: d.freeBytes, freePercent: d.freePercent }, 'record_tmp_dir is nearly full: recordings may stop; use record_rotation or a bigger tmpfs');
-    if (!low && this.tmpLow) log.info({ dir: c.record_tmp_dir, freeBytes: d.freeBytes }, 'record_tmp_dir has space again');
-    this.tmpLow = low ? { at: this.tmpLow?.at ?? Date.now(), freeBytes: d.freeBytes, freePercent: d.freePercent } : null;
   }
 
   /** One pass (also called when a write fails for lack of space). */
@@ -93,15 +70,12 @@ export class Retention {
   health(): Record<string, unknown> {
     return {
       retention: { lastRun: this.lastRun, totalDeleted: this.totalDeleted, recentDeletions: [...this.recent] },
-      tmpSpace: this.tmpLow ? { warning: 'record_tmp_dir is nearly full', ...this.tmpLow } : { warning: null },
     };
   }
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    if (this.tmpTimer) clearInterval(this.tmpTimer);
     this.timer = null;
-    this.tmpTimer = null;
     await this.running;
   }
 

@@ -18,6 +18,8 @@ export type RtspMount = keyof typeof RTSP_MOUNTS;
 export interface RtspServerOptions {
   /** every mount then needs these credentials (GstRTSPServer cannot mix open and protected mounts) */
   readonly auth?: { readonly user: string; readonly password: string; readonly method?: 'basic' | 'digest' };
+  /** the server's own safety bound: it exits after this long (default 900 s; a soak needs more) */
+  readonly maxSeconds?: number;
 }
 
 /** A running loopback RTSP server (tests/helpers/rtsp-server.py). */
@@ -84,6 +86,7 @@ function scriptPath(): string {
 /** Start the test RTSP server; register `t.after(() => srv.stop())`. */
 export async function startRtspServer(opts: RtspServerOptions = {}): Promise<RtspServer> {
   const args = await mountArgs(opts.auth);
+  if (opts.maxSeconds !== undefined) args.push('--max-seconds', String(Math.ceil(opts.maxSeconds)));
   let cur = await launch(0, args);
   const port = cur.port;
   const srv: RtspServer = {

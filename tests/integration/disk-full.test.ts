@@ -1,43 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { start, waitFor } from '../helpers/proc';
+import { freeBytes, mountTmpfs, unmount } from '../helpers/tmpfs';
 import { rtmpPort, startService } from '../helpers/service';
 import type { RecordingRow as Row } from '../helpers/recorded-file';
 
-const run = promisify(execFile);
-
-// A record_dir (and a record_tmp_dir) on a tiny tmpfs: a full disk stops new files cleanly, shows in health,
+// A record_dir on a tiny tmpfs: a full disk stops new files cleanly, shows in health,
 // keeps every fragment in tmp, and recording resumes by itself when space returns.
 
 interface Health {
   diskErrors?: { waitingForSpace: number; last: { error: string } | null };
-  tmpSpace?: { warning: string | null };
-}
-
-/** Mount a tmpfs of `size` on `dir`; null (with the reason) when this machine does not allow it. */
-async function mountTmpfs(dir: string, size: string): Promise<string | null> {
-  mkdirSync(dir, { recursive: true });
-  try {
-    await run('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
-    return null;
-  } catch (err) {
-    return `cannot mount a tmpfs (needs root or CAP_SYS_ADMIN): ${String(err).slice(0, 200)}`;
-  }
-}
-
-async function unmount(dir: string): Promise<void> {
-  await run('umount', ['-l', dir]).catch(() => undefined);
-}
-
-function freeBytes(dir: string): number {
-  const s = statfsSync(dir);
-  return s.bavail * s.bsize;
 }
 
 test('record_dir fills up: no crash, no corrupt file, the error in health, fragments kept and finalized once space returns', async (t) => {
@@ -98,27 +74,4 @@ test('record_dir fills up: no crash, no corrupt file, the error in health, fragm
   for (const r of final) assert.ok(existsSync(join(records, r.fileName)), `${r.fileName} is in record_dir`);
   for (const r of final.slice(-3)) await probe(join(records, r.fileName));
   assert.deepEqual(readdirSync(s.tmpDir), [], 'every fragment left tmp after the graceful stop');
-});
-
-test('record_tmp_dir on a small tmpfs: health and the log warn that it is nearly full', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'edgerec-tmpfull-'));
-  const tmp = join(dir, 'tmp');
-  const skip = await mountTmpfs(tmp, '4m');
-  if (skip) {
-    rmSync(dir, { recursive: true, force: true });
-    t.skip(skip);
-    return;
-  }
-  t.after(async () => {
-    await unmount(tmp);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const s = await startService({ dir, conf: '' });
-  t.after(() => s.stop());
-  const h = await waitFor('the tmp warning in health', async () => {
-    const x = (await s.json('/rest-api/health')).body as Health;
-    return x.tmpSpace?.warning ? x : null;
-  }, 15_000, 200);
-  assert.match(h.tmpSpace?.warning ?? '', /nearly full/);
-  assert.ok(s.logs().some((l) => String(l.msg).startsWith('record_tmp_dir is nearly full')), 'the log warns');
 });

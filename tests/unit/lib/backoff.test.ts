@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Backoff } from '../../../src/ingest/backoff';
+import { Backoff } from '../../../src/lib/backoff';
 
 test('without jitter it grows min → min·factor^n and stays at the cap', () => {
   const b = new Backoff({ minMs: 1000, maxMs: 30_000, jitter: 0 });
