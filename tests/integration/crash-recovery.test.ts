@@ -15,10 +15,10 @@ import type { RecordingRow as Row } from '../helpers/recorded-file';
 const run = promisify(execFile);
 
 // SIGKILL of the whole service while it records an RTSP camera and an RTMP publisher, then a restart on the same
-// folder: what was recorded is recovered into playable files, once, and the hook runs for them. The CI run
-// records ~12 s per crash; bench/soak.ts covers long runs.
+// folder: what was recorded is recovered into playable files, once, and the hook runs for them. As the issue asks:
+// 30 s recorded, at least 28 s recovered per stream.
 
-const RECORD_MS = 12_000;
+const RECORD_MS = 30_000;
 
 
 async function rows(s: Service): Promise<Row[]> {
@@ -142,6 +142,7 @@ test('SIGKILL of the service while recording a camera and an RTMP publisher: bot
     const recordedS = (killedAt - r.start) / 1000;
     t.diagnostic(`${r.stream}: recorded ${recordedS.toFixed(1)} s, recovered ${seconds.toFixed(1)} s`);
     assert.ok(seconds >= recordedS - 2, `${r.stream}: ${seconds} s recovered of ${recordedS.toFixed(1)} s recorded`);
+    assert.ok(seconds >= 28, `${r.stream}: ${seconds} s recovered of a 30 s recording`);
     assert.ok(seconds <= recordedS + 3, `${r.stream}: ${seconds} s is not more than was recorded`);
   }
   assert.deepEqual(readdirSync(s2.recordDir).sort(), after.map((r) => r.fileName).sort(), 'record_dir holds exactly the recovered files');
