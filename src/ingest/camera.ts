@@ -12,6 +12,10 @@ import type { Stream, StreamStatus } from '../recorder/stream';
 import type { RecordingsStore } from '../store/recordings';
 import { Backoff } from '../lib/backoff';
 import { describeRtsp } from './rtsp-describe';
+import { probeCameraClock } from './rtcp-clock';
+
+/** How long the clock probe waits for the camera's first RTCP sender report. */
+const CLOCK_PROBE_MS = 8000;
 
 export interface CameraOptions {
   readonly conf: () => Conf;
@@ -50,6 +54,9 @@ export class Camera implements Stream, PullController {
   private stopping = false;
   private wake: (() => void) | null = null;
   private loopDone: Promise<void> = Promise.resolve();
+  /** the camera's clock minus ours (ms) from its RTCP sender reports; null: not known (server clock used) */
+  private clockOffsetMs: number | null = null;
+  private clockProbe: Promise<void> | null = null;
 
   constructor(
     cam: CameraConf,
@@ -78,8 +85,27 @@ export class Camera implements Stream, PullController {
     return { kind: 'rtsp', url: this.cam.url, transport: this.cam.transport };
   }
 
+  /** {startTime}: the camera's wall clock from its RTCP sender reports where it sends them, else ours. */
   streamClock(epochMs: number): number {
-    return epochMs;
+    return epochMs + (this.clockOffsetMs ?? 0);
+  }
+
+  /**
+   * Learn the camera's clock from its first RTCP sender report, on a short second session once the pipeline is
+   * connected (not before: a camera with one session slot must give it to the recording).
+   */
+  private probeClock(): void {
+    if (this.clockProbe || this.stopping) return;
+    this.clockProbe = probeCameraClock(this.cam.url, { timeoutMs: CLOCK_PROBE_MS })
+      .then((off) => {
+        // a clock set decades off (never synced) still names files as the camera sees time; only a negative time is refused
+        if (off !== null && Date.now() + off > 0) {
+          if (this.clockOffsetMs === null || Math.abs(off - this.clockOffsetMs) > 1000) this.log.info({ clockOffsetMs: off }, 'camera clock from its RTCP sender reports');
+          this.clockOffsetMs = off;
+        } else if (off === null) this.log.debug('no RTCP sender report from the camera; its files use the server clock');
+      })
+      .catch((err: unknown) => this.log.debug({ reason: errMessage(err) }, 'camera clock probe failed; its files use the server clock'))
+      .finally(() => (this.clockProbe = null));
   }
 
   details(): Record<string, unknown> {
@@ -87,6 +113,7 @@ export class Camera implements Stream, PullController {
       url: redactUrl(this.cam.url),
       transport: this.cam.transport,
       connectedAt: this.connectedAt,
+      clockOffsetMs: this.clockOffsetMs,
       reconnectAttempts: this.attempts,
       retryDelayMs: this.retryDelayMs,
       lastError: this.lastError,
@@ -110,6 +137,7 @@ export class Camera implements Stream, PullController {
 
   /** The camera's config changed (URL, transport...): reconnect with it. */
   async update(cam: CameraConf): Promise<void> {
+    if (cam.url !== this.cam.url) this.clockOffsetMs = null;
     this.cam = cam;
     this.backoff.reset();
     await this.endCurrent();
@@ -191,6 +219,7 @@ export class Camera implements Stream, PullController {
         this.attempts = 0;
         this.lastError = null;
         this.retryDelayMs = null;
+        this.probeClock();
       }
     };
     if (settings) {

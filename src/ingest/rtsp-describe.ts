@@ -27,7 +27,8 @@ export class RtspError extends Error {
   }
 }
 
-interface Target {
+/** Where a camera URL points: host, port, the URL without credentials, and the credentials apart. */
+export interface Target {
   readonly host: string;
   readonly port: number;
   /** host:port for messages */
@@ -117,7 +118,8 @@ export async function describeRtsp(url: string, opts: { readonly timeoutMs: numb
   }
 }
 
-function parseTarget(url: string): Target {
+/** Split an rtsp:// URL into a Target; throws RtspError('bad-url') naming what is wrong (never the password). */
+export function parseTarget(url: string): Target {
   let u: URL;
   try {
     u = new URL(url);
@@ -134,7 +136,8 @@ function parseTarget(url: string): Target {
   return { host, port, where: `${u.hostname}:${port}`, uri: `rtsp://${u.host}${path}${u.search}`, path, creds };
 }
 
-function resolveUrl(location: string, base: string): string {
+/** `location` resolved against `base` (as is when it cannot be). */
+export function resolveUrl(location: string, base: string): string {
   try {
     return new URL(location, base).href;
   } catch {
@@ -150,8 +153,9 @@ function safeDecode(s: string): string {
   }
 }
 
-function stripCreds(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1');
+/** The URL without its user:password@. */
+export function stripCreds(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^\s]*@/i, '$1');
 }
 
 /** One RTSP connection, one request at a time. */

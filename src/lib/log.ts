@@ -12,5 +12,7 @@ export const log: Logger = pino({
 
 /** A URL with any user:password removed, for logs, API answers and file names. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, '$1***@');
+  // Up to the last '@': a password typed with a raw '#', '/' or '?' must not end the userinfo early (a path
+  // holding '@' is over-redacted, which is the safe side).
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^\s]*@/i, '$1***@');
 }

@@ -3,7 +3,7 @@
 
 Usage: rtsp-server.py --port P [--host 127.0.0.1] --mount /name=KIND:PATH [--mount ...]
                       [--user U --password PW [--auth basic|digest]]
-                      [--max-seconds S]
+                      [--max-seconds S] [--clock-offset-s S]
 
 KIND says how the clip at PATH is demuxed and paid:
   h264aac  MP4  H.264 (pt 96) + AAC mpeg4-generic (pt 97)
@@ -17,6 +17,9 @@ SEGMENT_DONE re-arms a non-flushing one, so running time and RTP timestamps keep
 Port 0 lets the OS pick; the bound port is printed as "PORT <n>", then "READY" once listening.
 With --user, every mount needs the credentials: GstRTSPServer answers 404, not 401, when an anonymous
 default token lacks a mount's permission, so open and protected mounts cannot share one server.
+--clock-offset-s S makes every media's RTCP sender reports carry wall clock + S seconds (a camera whose clock is off):
+the media runs on its own realtime system clock calibrated to NTP epoch + S, and rtpbin takes its NTP time from
+the pipeline clock (ntp-time-source=clock-time).
 Exits on SIGTERM/SIGINT, when its parent dies, or after --max-seconds (a safety bound).
 """
 import argparse
@@ -49,6 +52,16 @@ SEEK_FIRST = Gst.SeekFlags.FLUSH | Gst.SeekFlags.SEGMENT
 SEEK_LOOP = Gst.SeekFlags.SEGMENT
 
 
+NTP_UNIX_OFFSET_S = 2208988800
+
+
+def offset_clock(offset_s):
+    """A realtime system clock whose time is NTP time (seconds since 1900) + offset_s."""
+    clock = Gst.SystemClock(clock_type=Gst.ClockType.REALTIME)
+    clock.set_calibration(0, int((NTP_UNIX_OFFSET_S + offset_s) * Gst.SECOND), 1, 1)
+    return clock
+
+
 class LoopingMedia(GstRtspServer.RTSPMedia):
     """RTSPMedia that turns the end of the clip into a gapless segment loop."""
 
@@ -62,6 +75,14 @@ class LoopingMedia(GstRtspServer.RTSPMedia):
     def do_query_stop(self, *_stop):
         # An open range (npt=0-): a client told "npt=0-8" (rtspsrc's jitterbuffer) sends EOS at 8 s, loop or not.
         return False
+
+
+class OffsetClockMedia(LoopingMedia):
+    """LoopingMedia whose RTCP SRs take their NTP time from the pipeline clock (set to offset_clock() by the factory)."""
+
+    def do_setup_rtpbin(self, rtpbin):
+        Gst.util_set_object_arg(rtpbin, "ntp-time-source", "clock-time")
+        return True  # GstRTSPMedia has no setup_rtpbin of its own to chain up to
 
 
 def on_segment(pad, info, state):
@@ -125,6 +146,7 @@ def main():
     ap.add_argument("--password")
     ap.add_argument("--auth", choices=["basic", "digest"], default="basic")
     ap.add_argument("--max-seconds", type=int, default=900)
+    ap.add_argument("--clock-offset-s", type=float)
     a = ap.parse_args()
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         sys.exit("rtsp-server: refusing non-loopback host %r" % a.host)
@@ -155,8 +177,10 @@ def main():
         f = GstRtspServer.RTSPMediaFactory()
         f.set_launch('( filesrc location="%s" ! %s name=d %s )' % (path, demux, branches))
         f.set_shared(False)
-        f.set_media_gtype(LoopingMedia)
+        f.set_media_gtype(LoopingMedia if a.clock_offset_s is None else OffsetClockMedia)
         f.connect("media-configure", lambda _f, media: media.connect("prepared", arm_segment_seek))
+        if a.clock_offset_s is not None:
+            f.set_clock(offset_clock(a.clock_offset_s))
         if a.user:
             perms = GstRtspServer.RTSPPermissions()
             perms.add_permission_for_role("user", "media.factory.access", True)

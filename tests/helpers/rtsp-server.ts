@@ -20,6 +20,8 @@ export interface RtspServerOptions {
   readonly auth?: { readonly user: string; readonly password: string; readonly method?: 'basic' | 'digest' };
   /** the server's own safety bound: it exits after this long (default 900 s; a soak needs more) */
   readonly maxSeconds?: number;
+  /** RTCP sender reports carry wall clock + this many seconds (a camera whose clock is off); default: true wall clock */
+  readonly clockOffsetS?: number;
 }
 
 /** A running loopback RTSP server (tests/helpers/rtsp-server.py). */
@@ -87,6 +89,7 @@ function scriptPath(): string {
 export async function startRtspServer(opts: RtspServerOptions = {}): Promise<RtspServer> {
   const args = await mountArgs(opts.auth);
   if (opts.maxSeconds !== undefined) args.push('--max-seconds', String(Math.ceil(opts.maxSeconds)));
+  if (opts.clockOffsetS !== undefined) args.push('--clock-offset-s', String(opts.clockOffsetS));
   let cur = await launch(0, args);
   const port = cur.port;
   const srv: RtspServer = {

@@ -22,17 +22,23 @@ const HW = ['v4l2h264enc', 'vah264enc', 'vaapih264enc', 'mpph264enc', 'nvh264enc
 
 let srv: RtspServer;
 let authSrv: RtspServer;
+/** a camera whose clock runs an hour ahead of ours (its RTCP sender reports say so) */
+let skewSrv: RtspServer;
 let svc: Service;
 let tsSvc: Service;
 let t0 = 0;
 
 before(async () => {
-  [srv, authSrv] = await Promise.all([startRtspServer(), startRtspServer({ auth: { user: 'viewer', password: PASSWORD } })]);
+  [srv, authSrv, skewSrv] = await Promise.all([
+    startRtspServer(),
+    startRtspServer({ auth: { user: 'viewer', password: PASSWORD } }),
+    startRtspServer({ clockOffsetS: 3600 }),
+  ]);
   t0 = Date.now();
   const cams = MOUNTS.map((m) => `camera.${m}.url=${srv.url(m)}`).join('\n');
   [svc, tsSvc] = await Promise.all([
     startService({
-      conf: `${cams}\ncamera.h264aac.template={streamName}-{startTime}-{startTimeMillis}\nrecord_rotation=${ROTATE_S}\nstream_record_policy_template={streamName}-{startTimeMillis}\n`,
+      conf: `${cams}\ncamera.h264aac.template={streamName}-{startTime}-{startTimeMillis}\ncamera.skew.url=${skewSrv.url('h264')}\ncamera.skew.template={streamName}-{startTime}-{startTimeMillis}\nrecord_rotation=${ROTATE_S}\nstream_record_policy_template={streamName}-{startTimeMillis}\n`,
     }),
     startService({
       conf: [
@@ -50,7 +56,7 @@ before(async () => {
 
 after(async () => {
   await Promise.all([svc?.stop(), tsSvc?.stop()]);
-  await Promise.all([srv?.stop(), authSrv?.stop()]);
+  await Promise.all([srv?.stop(), authSrv?.stop(), skewSrv?.stop()]);
 });
 
 /** The first finished fragment of a camera in record_dir. */
@@ -111,13 +117,22 @@ test('every camera codec is recorded into MP4 with the right codecs and the rota
   assert.equal(rows.recordings[0]?.published, 'rtsp');
 });
 
-test('{startTime} of an RTSP camera is the server clock (epoch ms), equal to {startTimeMillis}', async () => {
-  const file = await firstFile(svc, 'h264aac', 'mp4');
-  const m = /^h264aac-(\d+)-(\d+)_1\.mp4$/.exec(file.split('/').pop() ?? '');
-  assert.ok(m, `name ${file} follows {streamName}-{startTime}-{startTimeMillis}`);
-  const [startTime, startMillis] = [Number(m[1]), Number(m[2])];
-  assert.equal(startTime, startMillis, 'no RTCP SR mapping: the stream clock is the server clock');
-  assert.ok(startMillis >= t0 && startMillis <= Date.now(), `start ${startMillis} within the test run`);
+test('{startTime} of an RTSP camera is its clock from RTCP sender reports; {startTimeMillis} is ours', async () => {
+  const names = await Promise.all(['h264aac', 'skew'].map(async (cam) => {
+    const file = await firstFile(svc, cam, 'mp4');
+    const m = new RegExp(`^${cam}-(\\d+)-(\\d+)_1\\.mp4$`).exec(file.split('/').pop() ?? '');
+    assert.ok(m, `name ${file} follows {streamName}-{startTime}-{startTimeMillis}`);
+    return { startTime: Number(m[1]), startMillis: Number(m[2]) };
+  }));
+  const [same, skew] = names;
+  assert.ok(same && skew);
+  console.log(`camera clock - ours: ${same.startTime - same.startMillis} ms (same clock), ${skew.startTime - skew.startMillis} ms (an hour ahead)`);
+  for (const n of names) assert.ok(n.startMillis >= t0 && n.startMillis <= Date.now(), `start ${n.startMillis} within the test run`);
+  assert.ok(Math.abs(same.startTime - same.startMillis) <= 1000, 'a camera on our clock: {startTime} within 1 s of {startTimeMillis}');
+  assert.ok(Math.abs(skew.startTime - skew.startMillis - 3_600_000) <= 2000, 'a camera an hour ahead: {startTime} an hour after {startTimeMillis}');
+  const all = (await svc.post('/rest-api/stream/find_all')).body as { name: string; clockOffsetMs: number | null }[];
+  const off = all.find((x) => x.name === 'skew')?.clockOffsetMs ?? 0;
+  assert.ok(Math.abs(off - 3_600_000) <= 2000, `find_all shows the camera's clock offset: ${off} ms`);
 });
 
 // Regression: with h264timestamper before mpegtsmux, splitmuxsink saw running times 1000 h ahead (names 1000 h

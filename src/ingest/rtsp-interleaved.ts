@@ -1,0 +1,103 @@
+/** One RTSP answer read from a TCP connection. */
+export interface RtspAnswer {
+  readonly kind: 'answer';
+  readonly status: number;
+  readonly reason: string;
+  /** header values by lower-cased name */
+  readonly headers: ReadonlyMap<string, string[]>;
+  readonly body: string;
+}
+
+/** One `$`-framed binary packet (RFC 2326 §10.12): RTP or RTCP on an interleaved channel. */
+export interface InterleavedFrame {
+  readonly kind: 'frame';
+  readonly channel: number;
+  /** a view into the received bytes: copy it to keep it past the next push() */
+  readonly payload: Buffer;
+}
+
+/** A request the server sent to us (GET_PARAMETER, ANNOUNCE...): read and skipped. */
+export interface RtspServerRequest {
+  readonly kind: 'request';
+  readonly method: string;
+}
+
+/** What an RTSP-over-TCP byte stream carries once a session plays. */
+export type RtspTcpItem = RtspAnswer | InterleavedFrame | RtspServerRequest;
+
+const MAX_HEAD = 64 * 1024;
+const MAX_BODY = 1024 * 1024;
+
+/**
+ * Splits an RTSP connection's bytes into RTSP messages and interleaved frames, whatever the TCP chunking.
+ * Throws an Error naming the problem on bytes that are neither (the connection is then unusable).
+ */
+export class RtspTcpSplitter {
+  private buf: Buffer = Buffer.alloc(0);
+
+  /** Feed received bytes; returns every item completed by them, in order. */
+  push(chunk: Buffer): RtspTcpItem[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: RtspTcpItem[] = [];
+    let pos = 0;
+    // Each pass consumes at least 4 bytes or stops, so the loop is bounded by the buffer length.
+    while (pos < this.buf.length) {
+      if (this.buf[pos] === 0x24) {
+        if (this.buf.length - pos < 4) break;
+        const size = this.buf.readUInt16BE(pos + 2);
+        if (this.buf.length - pos < 4 + size) break;
+        out.push({ kind: 'frame', channel: this.buf[pos + 1] ?? 0, payload: this.buf.subarray(pos + 4, pos + 4 + size) });
+        pos += 4 + size;
+        continue;
+      }
+      const msg = this.message(pos);
+      if (!msg) break;
+      out.push(msg.item);
+      pos = msg.next;
+    }
+    this.buf = pos >= this.buf.length ? Buffer.alloc(0) : this.buf.subarray(pos);
+    return out;
+  }
+
+  /** Bytes received but not yet part of a complete item. */
+  pending(): number {
+    return this.buf.length;
+  }
+
+  private message(pos: number): { item: RtspTcpItem; next: number } | null {
+    const end = this.buf.indexOf('\r\n\r\n', pos);
+    if (end < 0) {
+      if (this.buf.length - pos > MAX_HEAD) throw new Error(`RTSP header larger than ${MAX_HEAD} bytes`);
+      // Checking the first bytes early rejects a non-RTSP peer without waiting for 64 KB.
+      if (this.buf.length - pos >= 8 && !looksLikeRtsp(this.buf.toString('latin1', pos, pos + 8))) throw new Error(`not RTSP: "${printable(this.buf, pos)}"`);
+      return null;
+    }
+    const head = this.buf.toString('latin1', pos, end).split('\r\n');
+    const first = head[0] ?? '';
+    const answer = /^RTSP\/\d\.\d\s+(\d{3})\s*(.*)$/.exec(first);
+    const request = /^([A-Z_]+)\s+\S+\s+RTSP\/\d\.\d$/.exec(first);
+    if (!answer && !request) throw new Error(`not RTSP: "${printable(this.buf, pos)}"`);
+    const headers = new Map<string, string[]>();
+    for (const line of head.slice(1)) {
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      const key = line.slice(0, colon).trim().toLowerCase();
+      headers.set(key, [...(headers.get(key) ?? []), line.slice(colon + 1).trim()]);
+    }
+    const len = Number(headers.get('content-length')?.[0] ?? 0);
+    if (!Number.isInteger(len) || len < 0 || len > MAX_BODY) throw new Error(`bad Content-Length (${headers.get('content-length')?.[0] ?? ''})`);
+    if (this.buf.length < end + 4 + len) return null;
+    const body = this.buf.toString('utf8', end + 4, end + 4 + len);
+    const next = end + 4 + len;
+    if (answer) return { item: { kind: 'answer', status: Number(answer[1]), reason: answer[2] ?? '', headers, body }, next };
+    return { item: { kind: 'request', method: request?.[1] ?? '' }, next };
+  }
+}
+
+function looksLikeRtsp(start: string): boolean {
+  return start.startsWith('RTSP/') || /^[A-Z_]{3,8}( |$)/.test(start);
+}
+
+function printable(buf: Buffer, pos: number): string {
+  return buf.toString('latin1', pos, Math.min(buf.length, pos + 40)).replace(/[^\x20-\x7e]/g, '.');
+}
