@@ -153,6 +153,18 @@ function safeDecode(s: string): string {
   }
 }
 
+/** RTSP header lines (`Name: value`) by lower-case name, repeated headers kept in order. */
+export function parseHeaderLines(lines: readonly string[]): Map<string, string[]> {
+  const headers = new Map<string, string[]>();
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const key = line.slice(0, colon).trim().toLowerCase();
+    headers.set(key, [...(headers.get(key) ?? []), line.slice(colon + 1).trim()]);
+  }
+  return headers;
+}
+
 /** The URL without its user:password@. */
 export function stripCreds(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^\s]*@/i, '$1');
@@ -229,13 +241,7 @@ class Conn {
       this.close();
       return;
     }
-    const headers = new Map<string, string[]>();
-    for (const line of head.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const key = line.slice(0, colon).trim().toLowerCase();
-      headers.set(key, [...(headers.get(key) ?? []), line.slice(colon + 1).trim()]);
-    }
+    const headers = parseHeaderLines(head.slice(1));
     const len = Number(headers.get('content-length')?.[0] ?? 0);
     if (!Number.isInteger(len) || len < 0 || len > MAX_BODY) {
       this.fail(new RtspError('bad-answer', `${this.t.where} sent a bad Content-Length`));

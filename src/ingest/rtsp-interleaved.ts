@@ -1,3 +1,5 @@
+import { parseHeaderLines } from './rtsp-describe';
+
 /** One RTSP answer read from a TCP connection. */
 export interface RtspAnswer {
   readonly kind: 'answer';
@@ -77,13 +79,7 @@ export class RtspTcpSplitter {
     const answer = /^RTSP\/\d\.\d\s+(\d{3})\s*(.*)$/.exec(first);
     const request = /^([A-Z_]+)\s+\S+\s+RTSP\/\d\.\d$/.exec(first);
     if (!answer && !request) throw new Error(`not RTSP: "${printable(this.buf, pos)}"`);
-    const headers = new Map<string, string[]>();
-    for (const line of head.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon <= 0) continue;
-      const key = line.slice(0, colon).trim().toLowerCase();
-      headers.set(key, [...(headers.get(key) ?? []), line.slice(colon + 1).trim()]);
-    }
+    const headers = parseHeaderLines(head.slice(1));
     const len = Number(headers.get('content-length')?.[0] ?? 0);
     if (!Number.isInteger(len) || len < 0 || len > MAX_BODY) throw new Error(`bad Content-Length (${headers.get('content-length')?.[0] ?? ''})`);
     if (this.buf.length < end + 4 + len) return null;

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { describeRtsp, RtspError } from '../../src/ingest/rtsp-describe';
+import { describeRtsp } from '../../src/ingest/rtsp-describe';
 import { decodeErrors, probe } from '../helpers/media';
+import { rejectsWith } from '../helpers/rtsp-errors';
 import { freePort, start, waitFor } from '../helpers/proc';
 import { RTSP_MOUNTS, startRtspServer, type RtspMount } from '../helpers/rtsp-server';
 
@@ -23,17 +24,6 @@ const EXPECT: Record<RtspMount, { codecs: { video: string | null; audio: string 
 };
 const PASSWORD = 'S3cr#t:pw@x';
 
-/** Rejects with an RtspError of this kind whose message passes `check`; returns it. */
-async function rejectsWith(p: Promise<unknown>, kind: RtspError['kind']): Promise<RtspError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof RtspError, `expected an RtspError, got ${String(err)}`);
-    assert.equal(err.kind, kind, err.message);
-    return err;
-  }
-  assert.fail(`expected a ${kind} error, but it resolved`);
-}
 
 test('describeRtsp learns every mount of a real RTSP server, and ffprobe streams the same codecs', async (t) => {
   const srv = await startRtspServer();

@@ -2,23 +2,13 @@ import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { probeCameraClock } from '../../src/ingest/rtcp-clock';
-import { RtspError } from '../../src/ingest/rtsp-describe';
+import { rejectsWith } from '../helpers/rtsp-errors';
 import { freePort, waitFor } from '../helpers/proc';
 import { startRtspServer } from '../helpers/rtsp-server';
 
 const PASSWORD = 'S3cr#t:pw@x';
 const NTP_UNIX = 2_208_988_800;
 
-async function rejectsWith(p: Promise<unknown>, kind: RtspError['kind']): Promise<RtspError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof RtspError, `expected an RtspError, got ${String(err)}`);
-    assert.equal(err.kind, kind, err.message);
-    return err;
-  }
-  assert.fail(`expected a ${kind} error, but it resolved`);
-}
 
 function near(actual: number | null, expected: number, tolerance: number, what: string): void {
   assert.ok(actual !== null && Math.abs(actual - expected) <= tolerance, `${what}: ${actual} ms, expected ${expected} ± ${tolerance}`);
