@@ -1,5 +1,5 @@
 /** Schemas, examples and small builders of the OpenAPI document (src/api/openapi.ts). */
-import { ERRORS, type ErrorCode } from '../lib/errors';
+import { ERRORS } from '../lib/errors';
 
 export type Obj = Record<string, unknown>;
 

@@ -1,7 +1,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { box, boxesIn, fail, must } from './mp4-boxes';
 import { readFragments, type FragFile, type FragTrack } from './mp4-fragments';
-import { buildTrak, withDuration } from './mp4-tables';
+import { buildTrak, presentation, withDuration } from './mp4-tables';
 
 /** Options of remuxFmp4. */
 export interface Fmp4RemuxOptions {
@@ -90,8 +90,13 @@ function layout(tracks: readonly FragTrack[]): { ranges: Range[]; rel: Map<FragT
 function buildMoov(f: FragFile, tracks: readonly FragTrack[], rel: Map<FragTrack, number[]>, dataStart: number, co64: boolean): { moov: Buffer; duration: number } {
   const built = new Map<number, Buffer>();
   let duration = 0;
-  for (const t of tracks) {
-    const b = buildTrak(t, f.movieTimescale, (rel.get(t) ?? []).map((r) => dataStart + r), co64);
+  // like mp4mux: the earliest track starts the movie at 0, the others keep their offset to it (A/V sync)
+  const pres = tracks.map((t) => presentation(t, f.movieTimescale));
+  const shift = Math.min(...pres.map((p) => p.presStart));
+  for (const [i, t] of tracks.entries()) {
+    const p = pres[i];
+    if (!p) continue;
+    const b = buildTrak(t, p, shift, (rel.get(t) ?? []).map((r) => dataStart + r), co64);
     built.set(t.id, b.trak);
     duration = Math.max(duration, b.movieDuration);
   }

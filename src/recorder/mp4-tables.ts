@@ -32,8 +32,15 @@ function runs(xs: readonly number[]): number[] {
   return out;
 }
 
-/** The edit list that keeps the track's presentation where the fragmented source has it. */
-function editList(t: FragTrack, movieTs: number): { elst: Buffer; movieDuration: number } {
+/** Where a track's presentation starts on the movie timeline (movie timescale) and what of its media it shows. */
+export interface Presentation {
+  readonly presStart: number;
+  readonly mediaTime: number;
+  readonly mediaDur: number;
+}
+
+/** The presentation of `t` as the fragmented source has it (its own edit list, else composition times). */
+export function presentation(t: FragTrack, movieTs: number): Presentation {
   let dts = t.firstDts;
   let pts0 = Infinity;
   let ptsEnd = -Infinity;
@@ -51,6 +58,13 @@ function editList(t: FragTrack, movieTs: number): { elst: Buffer; movieDuration:
   const mediaDur = toMovie(ptsEnd - start);
   if (mediaTime < 0 || presStart < 0 || mediaDur <= 0)
     fail(`track ${t.id}: presentation starts before its first decode time (negative composition offsets)`, 'trun', 0);
+  return { presStart, mediaTime, mediaDur };
+}
+
+/** The edts of a track shown from `p`, `shift` (movie timescale) earlier. */
+function editList(p: Presentation, shift: number): { elst: Buffer; movieDuration: number } {
+  const { mediaTime, mediaDur } = p;
+  const presStart = p.presStart - shift;
   const entries: [number, number][] = presStart > 0 ? [[presStart, -1], [mediaDur, mediaTime]] : [[mediaDur, mediaTime]];
   const v1 = entries.some(([d, m]) => d > 0xffffffff || m > 0x7fffffff);
   const body = Buffer.alloc(8 + entries.length * (v1 ? 20 : 12));
@@ -100,11 +114,11 @@ function sampleTables(t: FragTrack, offsets: readonly number[], co64: boolean): 
 
 /**
  * The plain-MP4 trak of `t`: the source trak with its stsd byte for byte, its sample tables filled,
- * durations set and an edit list; `offsets` are its chunks' file offsets in the output.
+ * durations set and an edit list (presentation `p`, moved `shift` earlier); `offsets`: its chunks' file offsets in the output.
  */
-export function buildTrak(t: FragTrack, movieTs: number, offsets: readonly number[], co64: boolean): BuiltTrak {
+export function buildTrak(t: FragTrack, p: Presentation, shift: number, offsets: readonly number[], co64: boolean): BuiltTrak {
   const src = t.trak;
-  const { elst, movieDuration } = editList(t, movieTs);
+  const { elst, movieDuration } = editList(p, shift);
   const mediaDuration = t.dur.reduce((a, b) => a + b, 0);
   const parts: Buffer[] = [];
   for (const k of boxesIn(src, 8, src.length, 0, 'trak')) {
