@@ -52,12 +52,13 @@ export async function readFragments(fh: FileHandle, size: number): Promise<FragF
   let movieTimescale = 0;
   let tracks = new Map<number, FragTrack>();
   const mdats: [number, number][] = [];
-  const hdr = Buffer.alloc(16);
+  // one read covers a box header and, mostly, the moof and the next mdat header (each fs call costs ~60 µs CPU)
+  const win = new Window(fh, size);
   let off = 0;
   for (let i = 0; off < size; i++) {
     if (i >= 10_000_000) fail('too many top-level boxes', 'file', off);
     if (off + 8 > size) fail(`${size - off} stray bytes at the end of the file`, 'file', off);
-    await fh.read(hdr, 0, 16, off);
+    const hdr = await win.bytes(off, Math.min(16, size - off));
     let len = hdr.readUInt32BE(0);
     const type = hdr.toString('latin1', 4, 8);
     let head = 8;
@@ -69,8 +70,7 @@ export async function readFragments(fh: FileHandle, size: number): Promise<FragF
     if (type === 'mdat') mdats.push([off + head, off + len]);
     else if (type === 'ftyp' || type === 'moov' || type === 'moof') {
       if (len > MAX_HEADER_BOX) fail(`${len}-byte ${type} is too large`, type, off);
-      const buf = Buffer.alloc(len);
-      await fh.read(buf, 0, len, off);
+      const buf = Buffer.from(await win.bytes(off, len));
       if (type === 'ftyp') ftyp = buf;
       else if (type === 'moov') {
         if (moov) fail('a second moov', type, off);
@@ -89,6 +89,27 @@ export async function readFragments(fh: FileHandle, size: number): Promise<FragF
       if (!mdats.some(([s, e]) => c.src >= s && c.src + c.size <= e))
         fail(`track ${t.id}: ${c.size} sample bytes at ${c.src} are not inside one complete mdat`, 'trun', c.src);
   return { ftyp, moov, movieTimescale, tracks: [...tracks.values()], mdats };
+}
+
+/** Reads of a file through a 64 KiB window. */
+class Window {
+  private buf = Buffer.alloc(64 * 1024);
+  private start = 0;
+  private len = 0;
+  constructor(private readonly fh: FileHandle, private readonly size: number) {}
+
+  /** [off, off + n) of the file (a view, valid until the next call). */
+  async bytes(off: number, n: number): Promise<Buffer> {
+    if (off < this.start || off + n > this.start + this.len) {
+      if (n > this.buf.length) this.buf = Buffer.alloc(n);
+      const want = Math.min(this.buf.length, this.size - off);
+      const { bytesRead } = await this.fh.read(this.buf, 0, want, off);
+      if (bytesRead < n) fail(`read ${bytesRead} of ${n} bytes: the file changed`, 'file', off);
+      this.start = off;
+      this.len = bytesRead;
+    }
+    return this.buf.subarray(off - this.start, off - this.start + n);
+  }
 }
 
 function readMoov(moov: Buffer, base: number): { movieTimescale: number; tracks: Map<number, FragTrack> } {
@@ -111,6 +132,10 @@ function readMoov(moov: Buffer, base: number): { movieTimescale: number; tracks:
     const mdia = must(tk, 'mdia', 'trak', base, trak.start);
     const mdhd = must(boxesIn(moov, mdia.body, mdia.end, base, 'mdia'), 'mdhd', 'mdia', base, mdia.start);
     const timescale = readUint(moov, mdhd.body + (moov[mdhd.body] === 1 ? 20 : 12), 4, 'mdhd', base);
+    const minf = must(boxesIn(moov, mdia.body, mdia.end, base, 'mdia'), 'minf', 'mdia', base, mdia.start);
+    const stbl = must(boxesIn(moov, minf.body, minf.end, base, 'minf'), 'stbl', 'minf', base, minf.start);
+    const stsz = only(boxesIn(moov, stbl.body, stbl.end, base, 'stbl'), 'stsz', base);
+    if (stsz && readUint(moov, stsz.body + 8, 4, 'stsz', base) > 0) fail(`track ${id} has samples in the moov too (only fragments are read)`, 'stsz', base + stsz.start);
     const defaults = trex.get(id);
     if (!defaults) fail(`track ${id} has no trex`, 'mvex', base + mvex.start);
     if (tracks.has(id)) fail(`two traks with track_ID ${id}`, 'trak', base + trak.start);

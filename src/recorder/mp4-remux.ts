@@ -126,16 +126,35 @@ function mdatHeader(dataBytes: number, head: number): Buffer {
   return b;
 }
 
-/** Copy `ranges` of `from` to the current end of `to`, one ≤ 1 MiB block at a time. */
+/**
+ * Copy `ranges` (ascending) of `from` to the current end of `to`: source read in 1 MiB blocks that span the small
+ * gaps (moof) between ranges, output gathered in a 1 MiB buffer, so a 10 s file takes a dozen calls, not a hundred.
+ */
 async function copyRanges(from: FileHandle, to: FileHandle, ranges: readonly Range[]): Promise<void> {
-  const buf = Buffer.allocUnsafe(BLOCK);
+  const inBuf = Buffer.allocUnsafe(BLOCK);
+  const outBuf = Buffer.allocUnsafe(BLOCK);
+  let inStart = 0;
+  let inLen = 0;
+  let outLen = 0;
+  const flush = async () => {
+    for (let w = 0; w < outLen; ) w += (await to.write(outBuf, w, outLen - w)).bytesWritten;
+    outLen = 0;
+  };
   for (const r of ranges) {
-    for (let done = 0; done < r.size; ) {
-      const n = Math.min(BLOCK, r.size - done);
-      const { bytesRead } = await from.read(buf, 0, n, r.src + done);
-      if (bytesRead !== n) fail(`read ${bytesRead} of ${n} bytes: the source changed while remuxing`, 'mdat', r.src + done);
-      await to.write(buf, 0, n);
-      done += n;
+    for (let pos = r.src, end = r.src + r.size; pos < end; ) {
+      if (pos < inStart || pos >= inStart + inLen) {
+        const want = BLOCK;
+        const { bytesRead } = await from.read(inBuf, 0, want, pos);
+        if (bytesRead < Math.min(want, end - pos)) fail(`read ${bytesRead} of ${want} bytes: the source changed while remuxing`, 'mdat', pos);
+        inStart = pos;
+        inLen = bytesRead;
+      }
+      const n = Math.min(end - pos, inStart + inLen - pos, BLOCK - outLen);
+      inBuf.copy(outBuf, outLen, pos - inStart, pos - inStart + n);
+      outLen += n;
+      pos += n;
+      if (outLen === BLOCK) await flush();
     }
   }
+  await flush();
 }

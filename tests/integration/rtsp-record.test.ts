@@ -110,6 +110,9 @@ test('every camera codec is recorded into MP4 with the right codecs and the rota
     }
   }
   assert.deepEqual(problems, [], problems.join('\n'));
+  // every camera codec's fragments went through the built-in fMP4 → MP4 remux, none fell back to gst-launch
+  const fellBack = svc.logs().filter((l) => String(l.msg).startsWith('remuxing with gst-launch'));
+  assert.deepEqual(fellBack.map((l) => l.reason), [], 'the built-in remux took every fragment');
   // the index says what each file holds
   const rows = (await svc.json('/rest-api/recordings?stream=h264pcma')).body as { recordings: { audioCodec: string; videoCodec: string; published: string }[] };
   assert.ok(rows.recordings.length >= 1);

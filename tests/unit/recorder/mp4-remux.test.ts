@@ -82,9 +82,14 @@ test('H.264 (B-frames) + AAC from mp4mux fragment-duration=1000, moov last and m
 
 test('a later splitmuxsink fragment (audio decode time starts off zero)', async () => {
   const loc = join(dir, 'seg-%02d.mp4');
-  await run('gst-launch-1.0', ['-q', '-e', 'videotestsrc', 'num-buffers=100', '!', 'video/x-raw,width=320,height=180,framerate=25/1', '!', 'x264enc', 'key-int-max=25', 'bframes=2', '!', 'h264parse', '!', 'sm.video',
+  // gst-launch with splitmuxsink async-finalize hangs at EOS about 1 run in 10 here: bounded retries
+  const argv = ['-q', '-e', 'videotestsrc', 'num-buffers=100', '!', 'video/x-raw,width=320,height=180,framerate=25/1', '!', 'x264enc', 'key-int-max=25', 'bframes=2', '!', 'h264parse', '!', 'sm.video',
     'audiotestsrc', 'num-buffers=180', '!', 'avenc_aac', '!', 'aacparse', '!', 'sm.audio_0', 'splitmuxsink', 'name=sm', 'async-finalize=true', 'max-size-time=2000000000',
-    'muxer-factory=mp4mux', 'muxer-properties=properties,fragment-duration=(uint)1000', `location=${loc}`], { timeout: 60_000 });
+    'muxer-factory=mp4mux', 'muxer-properties=properties,fragment-duration=(uint)1000', `location=${loc}`];
+  for (let i = 0; i < 3; i++) {
+    const ok = await run('gst-launch-1.0', argv, { timeout: 10_000, killSignal: 'SIGKILL' }).then(() => true, () => false);
+    if (ok) break;
+  }
   assert.ok(readdirSync(dir).includes('seg-01.mp4'));
   await assertLikeGst(join(dir, 'seg-01.mp4'), { video: 'H264', audio: 'AAC' });
 });
@@ -113,6 +118,21 @@ test('H.265 with B-frames: every packet as in the fragmented source, moved to st
   assert.equal(b.length, 75);
   const ms = (s: number) => Math.round(s * 1000);
   assert.deepEqual(b.map((p) => [ms(p.pts), ms(p.dts), p.size, p.hash]), a.map((p) => [ms(p.pts - start), ms(p.dts - start), p.size, p.hash]));
+});
+
+test('H.264 + Opus (ffmpeg fMP4; the gst remux takes AAC only): every packet as in the source', async () => {
+  const src = join(dir, 'opus.mp4');
+  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '3',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '25', '-c:a', 'libopus', '-movflags', 'frag_keyframe+empty_moov', src]);
+  const ours = `${src}.ours.mp4`;
+  await remuxFmp4(src, ours, { moovFirst: true });
+  assert.equal(await decodeErrors(ours), '');
+  assert.deepEqual((await probe(ours)).streams.map((s) => s.codec_name), ['h264', 'opus']);
+  const [a, b] = [await packets(src), await packets(ours)];
+  for (const i of [0, 1]) {
+    const key = (p: Packet) => [Math.round(p.pts * 1e4), Math.round(p.dts * 1e4), p.size, p.flags, p.hash];
+    assert.deepEqual((b.get(i) ?? []).map(key), (a.get(i) ?? []).map(key), `stream ${i}`);
+  }
 });
 
 /** `path` up to the end of its first mdat, written to `dst`. */
