@@ -199,6 +199,12 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
   private async run(job: FragmentJob, attempt: number): Promise<boolean> {
     const t0 = Date.now();
     const conf = this.conf();
+    const row = this.store.get(job.rowId);
+    if (!row || row.state === 'complete' || row.state === 'recovered') {
+      // Never finalize a fragment twice: the second would find its tmp file gone and undo the first.
+      this.log.warn({ rowId: job.rowId, state: row?.state ?? 'deleted', tmp: job.tmpPath }, 'fragment already finalized; the second request is ignored');
+      return false;
+    }
     try {
       const dst = job.placedPath ?? safeJoin(conf.record_dir, job.name(job.endMs));
       // The row names its intended file before it exists: recovery then knows a file placed just before a crash.
@@ -212,11 +218,11 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
         });
       } else {
         const st = await stat(job.tmpPath).catch(() => null);
-        if ((!st || st.size === 0) && job.finalState === undefined) {
+        if (st && st.size === 0 && job.finalState === undefined) {
           // A pipeline that failed before writing a byte (its disk full, retried every few seconds): nothing was
           // recorded, so no row is kept for it.
           this.store.delete(job.rowId);
-          if (st) await unlink(job.tmpPath).catch(() => undefined);
+          await unlink(job.tmpPath).catch(() => undefined);
           this.log.info({ stream: job.streamName, tmp: job.tmpPath }, 'dropped an empty fragment (nothing was written)');
           this.emit('dropped', { rowId: job.rowId });
           return false;

@@ -67,9 +67,17 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-async function assertPlays(path: string): Promise<number> {
+/**
+ * The file plays without errors and holds H.264 + AAC. With `cutShort`, a fragment killed within its first
+ * seconds may hold only the track whose first MP4 fragment reached the disk (mp4mux writes one track's fragment
+ * at a time); it is then at most ~2 s long.
+ */
+async function assertPlays(path: string, cutShort = false): Promise<number> {
   const p = await probe(path);
-  assert.deepEqual(p.streams.map((x) => `${x.codec_type}:${x.codec_name}`).sort(), ['audio:aac', 'video:h264'], `codecs of ${basename(path)}`);
+  const codecs = p.streams.map((x) => `${x.codec_type}:${x.codec_name}`).sort();
+  const oneTrack = codecs.length === 1 && ['audio:aac', 'video:h264'].includes(codecs[0] ?? '');
+  if (cutShort && oneTrack) assert.ok(Number(p.format.duration) <= 3, `${basename(path)} holds ${codecs[0]} only, for ${p.format.duration} s: only a fragment killed in its first seconds may`);
+  else assert.deepEqual(codecs, ['audio:aac', 'video:h264'], `codecs of ${basename(path)}`);
   assert.equal(await decodeErrors(path), '', `${basename(path)} decodes without errors`);
   return Number(p.format.duration);
 }
@@ -142,7 +150,10 @@ test('SIGKILL of the service while recording a camera and an RTMP publisher: bot
     const recordedS = (killedAt - r.start) / 1000;
     t.diagnostic(`${r.stream}: recorded ${recordedS.toFixed(1)} s, recovered ${seconds.toFixed(1)} s`);
     assert.ok(seconds >= recordedS - 2, `${r.stream}: ${seconds} s recovered of ${recordedS.toFixed(1)} s recorded`);
-    assert.ok(seconds >= 28, `${r.stream}: ${seconds} s recovered of a 30 s recording`);
+    if (seconds < 28) {
+      const story = s1.logs().filter((l) => Number(l.level) >= 30 && /camera|recorder|finalize|tmp-space|retention/.test(String(l.component)));
+      assert.fail(`${r.stream}: ${seconds} s recovered of a 30 s recording; the service said:\n${story.map((l) => JSON.stringify(l).slice(0, 400)).join('\n').slice(-6000)}`);
+    }
     assert.ok(seconds <= recordedS + 3, `${r.stream}: ${seconds} s is not more than was recorded`);
   }
   assert.deepEqual(readdirSync(s2.recordDir).sort(), after.map((r) => r.fileName).sort(), 'record_dir holds exactly the recovered files');
@@ -220,7 +231,7 @@ test('SIGKILL of the service tree during finalizations (2 s rotation): nothing l
   assert.deepEqual(files.sort(), rs.filter((r) => r.state !== 'failed').map((r) => r.fileName).sort(), 'one file per row, one row per file');
   for (const f of before) assert.ok(files.includes(f), `${f} (finished before the crash) is still there`);
   assert.equal(readdirSync(s2.tmpDir).length, failed.length, 'nothing but the failed fragments is left in the temp folder');
-  for (const r of rs.filter((x) => x.state === 'recovered')) await assertPlays(join(s2.recordDir, r.fileName));
+  for (const r of rs.filter((x) => x.state === 'recovered')) await assertPlays(join(s2.recordDir, r.fileName), true);
   // Fragments of each stream follow each other: nothing recorded before the crash is missing in between.
   for (const stream of ['cam1', 'pub1']) {
     const mine = rs.filter((r) => r.stream === stream).sort((a, b) => a.start - b.start);
