@@ -9,6 +9,7 @@ import { createCutter } from '../../src/api/cutter';
 import { bytesRead, resetBytesRead } from '../../src/api/mp4-boxes';
 import { cutMp4 } from '../../src/api/mp4-cut';
 import { AppError } from '../../src/lib/errors';
+import { remuxFmp4 } from '../../src/recorder/mp4-remux';
 import { decodeErrors, makeClip, MEDIA_DIR, mp4TopBoxes, probe } from '../helpers/media';
 
 const run = promisify(execFile);
@@ -61,18 +62,25 @@ describe('cutMp4 on real files', { timeout: 120_000 }, () => {
   let gstFs = '';
   let bGst = '';
   let videoOnly = '';
+  let ours = '';
   before(async () => {
     ff = await makeClip({ video: 'h264', audio: 'aac', seconds: 120, size: '320x180' });
     gstFs = await gstRemux(ff, true, true);
     const b = await makeClip({ video: 'h264', audio: 'aac', seconds: 120, size: '320x180', bframes: true });
     bGst = await gstRemux(b, true, false); // moov last
     videoOnly = await gstRemux(await makeClip({ video: 'h264', audio: null, seconds: 120, size: '320x180' }), false, true);
+    // what the finalizer writes now: the recorder's fragmented MP4 (mp4mux fragment-duration=1000) through remuxFmp4
+    const frag = join(dir, 'b-frag.mp4');
+    await run('gst-launch-1.0', ['-q', 'filesrc', `location=${b}`, '!', 'qtdemux', 'name=d', 'd.video_0', '!', 'queue', '!', 'h264parse', '!', 'm.video_0',
+      'd.audio_0', '!', 'queue', '!', 'aacparse', '!', 'm.audio_0', 'mp4mux', 'name=m', 'fragment-duration=1000', '!', 'filesink', `location=${frag}`], { timeout: 60_000 });
+    ours = join(dir, 'b-ours.mp4');
+    await remuxFmp4(frag, ours, { moovFirst: true });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  for (const kind of ['ffmpeg', 'gst-faststart', 'gst-bframes-moov-last'] as const) {
+  for (const kind of ['ffmpeg', 'gst-faststart', 'gst-bframes-moov-last', 'built-in-remux-bframes'] as const) {
     it(`start=30&end=60 of a ${kind} file plays, starts on a keyframe, lasts 30-32 s`, async () => {
-      const src = kind === 'ffmpeg' ? ff : kind === 'gst-faststart' ? gstFs : bGst;
+      const src = { ffmpeg: ff, 'gst-faststart': gstFs, 'gst-bframes-moov-last': bGst, 'built-in-remux-bframes': ours }[kind];
       const out = join(dir, `${kind}-30-60.mp4`);
       const r = await cutMp4(src, out, 30, 60);
       assert.ok(r.startS <= 30 && r.startS > 30 - GOP_S, `cut starts at ${r.startS}`);
