@@ -2,7 +2,8 @@
  * Media host worker: the child process (forked by MediaHost) that runs GStreamer pipelines. HostRequest in,
  * HostEvent out, over the IPC channel. A crash here loses only this host's pipelines, never the service.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
@@ -274,6 +275,32 @@ function useBatchScheduling(): void {
   }
 }
 
+/**
+ * A watchdog outside this process's event loop: when the parent dies, this host gets PARENT_GONE_EXIT_MS to end
+ * its pipelines and exit by itself; if it is still there (a GStreamer call blocking the loop, an exit hung in
+ * the binding's threads), a SIGKILL so that no orphan stays behind. Ends with the host; checks the PID is still
+ * a media host before killing (PID reuse).
+ */
+function startOrphanWatchdog(): void {
+  const graceS = Math.ceil(PARENT_GONE_EXIT_MS / 1000) + 1;
+  // field 22 of /proc/<pid>/stat: the start time, which a reused PID would not have (comm is "node": no spaces)
+  let started = '';
+  try {
+    started = readFileSync(`/proc/${process.pid}/stat`, 'utf8').split(' ')[21] ?? '';
+  } catch {
+    return;
+  }
+  const script =
+    `while kill -0 ${process.ppid} 2>/dev/null && kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ` +
+    `kill -0 ${process.pid} 2>/dev/null || exit 0; sleep ${graceS}; ` +
+    `[ "$(cut -d' ' -f22 /proc/${process.pid}/stat 2>/dev/null)" = "${started}" ] && kill -9 ${process.pid}`;
+  try {
+    spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
+  } catch (err) {
+    log.warn({ err: errMessage(err) }, 'no orphan watchdog for this media host');
+  }
+}
+
 function main(): void {
   if (!process.send) {
     log.error('host-worker must be started by MediaHost (child_process.fork with an IPC channel)');
@@ -293,6 +320,7 @@ function main(): void {
     }
   });
   process.on('disconnect', parentGone);
+  startOrphanWatchdog();
   useBatchScheduling();
   setInterval(watch, POSITION_INTERVAL_MS);
   log.debug({ threads: process.env.UV_THREADPOOL_SIZE }, 'media host ready');
