@@ -41,6 +41,9 @@ export interface RecorderOptions {
   readonly tmpDir?: () => string;
 }
 
+/** How long a fragment the muxer has moved past may take to be closed before it is finalized anyway. */
+const CLOSE_WAIT_MS = 15_000;
+
 /** Why a recorder's pipeline ended. */
 export interface RecorderExit {
   readonly reason: 'eos' | 'error' | 'stopped' | 'host-died' | 'stalled';
@@ -76,6 +79,11 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   private generation = 0;
   private fragmentCount = 0;
   private open: OpenFragment | null = null;
+  /**
+   * Fragments splitmuxsink has moved past but not yet closed (async-finalize opens the next fragment before the
+   * previous muxer has written its last data): finalized at their fragment-closed, not before, by tmp path.
+   */
+  private readonly closing = new Map<string, { f: OpenFragment; endEpochMs: number; timer: NodeJS.Timeout }>();
   private baseEpochMs = 0;
   private lastPositionMs = 0;
   private stopping = false;
@@ -223,7 +231,8 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     h.on('exit', (x) => {
       detach?.();
       this.handle = null;
-      // A fragment still open (host died, hard stop) is finalized as it stands: the tmp file is crash-safe.
+      // Fragments still closing or open (host died, hard stop) are finalized as they stand: tmp files are crash-safe.
+      for (const loc of [...this.closing.keys()]) this.finishClosing(loc);
       if (this.open) this.closeFragment(this.open, this.baseEpochMs + this.lastPositionMs);
       const reason = this.stalled && x.reason !== 'host-died' ? 'stalled' : x.reason;
       if (this.rotating) {
@@ -251,7 +260,16 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   }
 
   private onOpened(location: string, runningTimeNs: number): void {
-    if (this.open) this.closeFragment(this.open, this.baseEpochMs + runningTimeNs / 1e6);
+    const prev = this.open;
+    if (prev) {
+      // Ends where the next one starts; its file is finalized once the muxer has closed it (bounded wait).
+      this.open = null;
+      const timer = setTimeout(() => {
+        this.log.warn({ location: prev.tmpPath }, 'no fragment-closed from the muxer in time; finalizing the fragment as it stands');
+        this.finishClosing(prev.tmpPath);
+      }, CLOSE_WAIT_MS);
+      this.closing.set(prev.tmpPath, { f: prev, endEpochMs: this.baseEpochMs + runningTimeNs / 1e6, timer });
+    }
     const index = ++this.fragmentCount;
     const startEpochMs = Math.round(this.baseEpochMs + runningTimeNs / 1e6);
     const codecs = this.o.stream.codecs();
@@ -277,6 +295,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   }
 
   private onClosed(location: string, runningTimeNs: number): void {
+    if (this.closing.has(location)) {
+      this.finishClosing(location);
+      return;
+    }
     const f = this.open;
     if (!f || f.tmpPath !== location) {
       this.log.warn({ location }, 'close of a fragment that is not open');
@@ -287,8 +309,16 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     this.closeFragment(f, this.baseEpochMs + runningTimeNs / 1e6);
   }
 
+  private finishClosing(location: string): void {
+    const c = this.closing.get(location);
+    if (!c) return;
+    clearTimeout(c.timer);
+    this.closing.delete(location);
+    this.closeFragment(c.f, c.endEpochMs);
+  }
+
   private closeFragment(f: OpenFragment, endEpochMs: number): void {
-    this.open = null;
+    if (this.open === f) this.open = null;
     const end = Math.max(f.startEpochMs, Math.round(endEpochMs));
     this.o.finalizer.submit({
       rowId: f.rowId,
