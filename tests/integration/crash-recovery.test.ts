@@ -172,7 +172,9 @@ test('SIGKILL of the service tree during finalizations (2 s rotation): nothing l
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 6 });
   const conf = `record_rotation=2\nstream_record_policy_template={streamName}-{startTimeMillis}\non_record_hook_script=${hook}\n`;
-  const s1 = await startService({ dir, conf: `${conf}camera.cam1.url=${rtsp.url('h264aac')}\n` });
+  // The gst-launch remux (EDGEREC_REMUX=gst) is a window wide enough to land the kill in; the built-in remux
+  // (~10 ms) goes through the same Finalizer steps (hidden .part name, fsync, link, row update).
+  const s1 = await startService({ dir, conf: `${conf}camera.cam1.url=${rtsp.url('h264aac')}\n`, env: { EDGEREC_REMUX: 'gst' } });
   t.after(() => s1.stop('SIGKILL'));
   const pub = publish(await rtmpPort(s1), clip, 'pub1');
   t.after(() => pub.stop('SIGKILL'));
