@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, statfsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -24,4 +27,24 @@ export async function unmount(dir: string): Promise<void> {
 export function freeBytes(dir: string): number {
   const s = statfsSync(dir);
   return s.bavail * s.bsize;
+}
+
+/**
+ * A fresh temp folder with a tmpfs of `size` mounted at `<folder>/<sub>`, unmounted and removed after the test;
+ * null (and the test skipped, saying why) where this machine cannot mount one.
+ */
+export async function tmpfsUnder(t: TestContext, prefix: string, sub: string, size: string): Promise<{ dir: string; mount: string } | null> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const mount = join(dir, sub);
+  const skip = await mountTmpfs(mount, size);
+  if (skip) {
+    rmSync(dir, { recursive: true, force: true });
+    t.skip(skip);
+    return null;
+  }
+  t.after(async () => {
+    await unmount(mount);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, mount };
 }

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { start, waitFor } from '../helpers/proc';
-import { freeBytes, mountTmpfs, unmount } from '../helpers/tmpfs';
+import { freeBytes, tmpfsUnder } from '../helpers/tmpfs';
 import { rtmpPort, startService } from '../helpers/service';
 import type { RecordingRow as Row } from '../helpers/recorded-file';
 
@@ -17,18 +16,9 @@ interface Health {
 }
 
 test('record_dir fills up: no crash, no corrupt file, the error in health, fragments kept and finalized once space returns', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'edgerec-full-'));
-  const records = join(dir, 'records');
-  const skip = await mountTmpfs(records, '4m');
-  if (skip) {
-    rmSync(dir, { recursive: true, force: true });
-    t.skip(skip);
-    return;
-  }
-  t.after(async () => {
-    await unmount(records);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fs = await tmpfsUnder(t, 'edgerec-full-', 'records', '4m');
+  if (!fs) return;
+  const { dir, mount: records } = fs;
   // Leave ~1.2 MB: a few 2 s fragments fit, then the disk is full. Retention is off so only we free space.
   const filler = join(records, 'filler.bin');
   writeFileSync(filler, Buffer.alloc(Math.max(0, freeBytes(records) - 1_200_000)));

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, openSync, readdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { decodeErrors, makeClip } from '../helpers/media';
 import { start, waitFor } from '../helpers/proc';
 import type { RecordingRow as Row } from '../helpers/recorded-file';
 import { type Service, rtmpPort, startService } from '../helpers/service';
-import { freeBytes, mountTmpfs, unmount } from '../helpers/tmpfs';
+import { freeBytes, tmpfsUnder } from '../helpers/tmpfs';
 
 // record_tmp_dir on a small tmpfs that fills while an RTMP publisher records: the open fragment rotates early,
 // new fragments go to the spill dir on record_dir's disk and come back when the tmpfs has room; a tmpfs that
@@ -21,18 +20,9 @@ interface TmpHealth {
 
 /** A service whose record_tmp_dir is a tmpfs of `size`, recording an RTMP publisher with 60 s rotation. */
 async function setup(t: TestContext, size: string): Promise<{ s: Service; tmp: string; spill: string; stopPub: () => Promise<void> } | null> {
-  const dir = mkdtempSync(join(tmpdir(), 'edgerec-tmpspace-'));
-  const tmp = join(dir, 'tmp');
-  const skip = await mountTmpfs(tmp, size);
-  if (skip) {
-    rmSync(dir, { recursive: true, force: true });
-    t.skip(skip);
-    return null;
-  }
-  t.after(async () => {
-    await unmount(tmp);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fs = await tmpfsUnder(t, 'edgerec-tmpspace-', 'tmp', size);
+  if (!fs) return null;
+  const { dir, mount: tmp } = fs;
   const s = await startService({ dir, conf: 'record_rotation=60\nstream_record_policy_template={streamName}-{startTimeMillis}\n' });
   t.after(() => s.stop('SIGKILL'));
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 6 });
@@ -151,18 +141,9 @@ test('record_tmp_dir full at once: the recording survives the failed write and g
 });
 
 test('one small disk for record_tmp_dir and record_dir fills: the recording stops cleanly and resumes by itself when space returns', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'edgerec-onedisk-'));
-  const disk = join(dir, 'disk');
-  const skip = await mountTmpfs(disk, '64m');
-  if (skip) {
-    rmSync(dir, { recursive: true, force: true });
-    t.skip(skip);
-    return;
-  }
-  t.after(async () => {
-    await unmount(disk);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const fs = await tmpfsUnder(t, 'edgerec-onedisk-', 'disk', '64m');
+  if (!fs) return;
+  const { dir, mount: disk } = fs;
   const tmp = join(disk, 'tmp');
   const records = join(disk, 'records');
   // Retention off: only the test frees space. Later lines win over the base config's folders.
