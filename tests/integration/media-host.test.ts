@@ -116,14 +116,25 @@ test('records rotating fragments, ends on eos, every fragment plays', async (t) 
     a.opened.map((f) => f.location),
     a.opened.map((_, i) => join(dir, `f${String(i).padStart(5, '0')}.mp4`)),
   );
-  // non-decreasing: an EOS right after a rotation closes an empty last fragment at the same running time
-  for (let i = 1; i < a.closed.length; i++) assert.ok((a.closed[i]?.runningTimeNs ?? 0) >= (a.closed[i - 1]?.runningTimeNs ?? 0));
-  for (const [i, f] of a.closed.entries()) {
-    if (i > 0 && i === a.closed.length - 1 && f.runningTimeNs === a.closed[i - 1]?.runningTimeNs) continue; // empty last fragment
+  // With async-finalize each fragment's muxer closes on its own thread, so fragment-closed messages may arrive out of
+  // order (seen on CI): match them to fragments by location, as the recorder does.
+  const closed = [...a.closed].sort((x, y) => x.location.localeCompare(y.location));
+  assert.deepEqual(
+    closed.map((f) => f.location),
+    a.opened.map((f) => f.location),
+    'each opened fragment is closed exactly once',
+  );
+  const story = a.closed.map((f) => `${f.location.slice(-10)}@${f.runningTimeNs}`).join(', ');
+  // non-decreasing by fragment: an EOS right after a rotation closes an empty last fragment at the same running time
+  for (let i = 1; i < closed.length; i++) {
+    assert.ok((closed[i]?.runningTimeNs ?? 0) >= (closed[i - 1]?.runningTimeNs ?? 0), `closing running times by fragment: ${story}`);
+  }
+  for (const [i, f] of closed.entries()) {
+    if (i > 0 && i === closed.length - 1 && f.runningTimeNs === closed[i - 1]?.runningTimeNs) continue; // empty last fragment
     const p = await probe(f.location);
     assert.equal(p.streams[0]?.codec_name, 'h264', f.location);
     // the last fragment is cut short by EOS
-    if (i < a.closed.length - 1) assert.ok(Number(p.format.duration) > 0.5, `${f.location} duration ${p.format.duration}`);
+    if (i < closed.length - 1) assert.ok(Number(p.format.duration) > 0.5, `${f.location} duration ${p.format.duration}`);
   }
   assert.equal(a.h.push('src', Buffer.alloc(10)), false, 'push after exit returns false');
 });
