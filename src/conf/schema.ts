@@ -131,6 +131,11 @@ export const SCHEMA: Schema = {
   rtsp_reconnect_min_delay: secs(1, 0.1, 3600, 'first delay before an RTSP camera is pulled again'),
   rtsp_reconnect_max_delay: secs(30, 0.1, 3600, 'cap of the growing RTSP reconnect delay'),
   rtsp_stall_timeout: secs(5, 0.5, 3600, 'time without media before a camera counts as lost'),
+  rtsp_client: {
+    def: 'edgerec', unit: '',
+    doc: "who pulls TCP cameras: edgerec (its own client, about half the CPU) or gstreamer (rtspsrc); UDP cameras and codecs edgerec's client does not carry always use gstreamer",
+    allowed: 'edgerec or gstreamer', parse: v.oneOf(['edgerec', 'gstreamer'] as const),
+  },
   log_level: { def: 'info', unit: '', doc: 'log verbosity', allowed: LEVELS.join(', '), parse: v.oneOf(LEVELS) },
 };
 

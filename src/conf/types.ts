@@ -81,6 +81,7 @@ export interface Conf {
   readonly rtsp_reconnect_max_delay: number;
   /** s without media before a camera counts as lost */
   readonly rtsp_stall_timeout: number;
+  readonly rtsp_client: 'edgerec' | 'gstreamer';
   readonly log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** by camera name */
   readonly cameras: Readonly<Record<string, CameraConf>>;

@@ -4,14 +4,17 @@ import { errMessage } from '../lib/errors';
 import { type Logger, log as rootLog, redactUrl } from '../lib/log';
 import { describePipeline } from '../pipeline/launch';
 import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
-import type { Codecs, SourceSpec } from '../pipeline/types';
+import { feedCarries, feedFor } from '../pipeline/launch-source';
+import type { Codecs, RtspClient, SourceSpec } from '../pipeline/types';
 import type { FragmentFinalizer } from '../recorder/fragment-finalizer';
 import type { PullController } from '../recorder/manager';
 import { Recorder, type RecordingSettings } from '../recorder/recorder';
 import type { Stream, StreamStatus } from '../recorder/stream';
 import type { RecordingsStore } from '../store/recordings';
 import { Backoff } from '../lib/backoff';
-import { describeRtsp } from './rtsp-describe';
+import { describeRtsp, type RtspDescription } from './rtsp-describe';
+import { unsupportedTrack } from './rtp-depay';
+import { sdpCodecs } from './sdp';
 import { probeCameraClock } from './rtcp-clock';
 
 /** How long the clock probe waits for the camera's first RTCP sender report. */
@@ -44,6 +47,9 @@ export class Camera implements Stream, PullController {
   private readonly backoff: Backoff;
   private state: StreamStatus = 'connecting';
   private detected: Codecs = { video: null, audio: null };
+  /** who pulls the camera on this connection (chosen after each DESCRIBE) */
+  private client: RtspClient = 'gstreamer';
+  private clientNote = '';
   private attempts = 0;
   private lastError: string | null = null;
   private retryDelayMs: number | null = null;
@@ -82,7 +88,23 @@ export class Camera implements Stream, PullController {
   }
 
   source(): SourceSpec {
-    return { kind: 'rtsp', url: this.cam.url, transport: this.cam.transport };
+    return { kind: 'rtsp', url: this.cam.url, transport: this.cam.transport, client: this.client };
+  }
+
+  /** edgerec's own client where config, transport and the camera's tracks allow, else rtspsrc (the reason logged once). */
+  private chooseClient(d: RtspDescription): RtspClient {
+    if (this.o.conf().rtsp_client !== 'edgerec') return 'gstreamer';
+    let why = '';
+    if (this.cam.transport !== 'tcp') why = 'the camera is pulled over UDP';
+    else if (!feedCarries(d.codecs.video, d.codecs.audio)) why = `edgerec's client does not carry ${d.codecs.video ?? 'no video'} + ${d.codecs.audio ?? 'no audio'}`;
+    else {
+      const video = d.media.find((m) => m.media === 'video' && d.codecs.video && sdpCodecs([m]).video === d.codecs.video);
+      const audio = d.media.find((m) => m.media === 'audio' && d.codecs.audio && sdpCodecs([m]).audio === d.codecs.audio);
+      why = (video && unsupportedTrack(video)) || (audio && unsupportedTrack(audio)) || '';
+    }
+    if (why && why !== this.clientNote) this.log.info({ reason: why }, "pulling this camera with rtspsrc rather than edgerec's RTSP client");
+    this.clientNote = why;
+    return why ? 'gstreamer' : 'edgerec';
   }
 
   /** {startTime}: the camera's wall clock from its RTCP sender reports where it sends them, else ours. */
@@ -98,20 +120,26 @@ export class Camera implements Stream, PullController {
     if (this.clockProbe || this.stopping) return;
     this.clockProbe = probeCameraClock(this.cam.url, { timeoutMs: CLOCK_PROBE_MS })
       .then((off) => {
-        // a clock set decades off (never synced) still names files as the camera sees time; only a negative time is refused
-        if (off !== null && Date.now() + off > 0) {
-          if (this.clockOffsetMs === null || Math.abs(off - this.clockOffsetMs) > 1000) this.log.info({ clockOffsetMs: off }, 'camera clock from its RTCP sender reports');
-          this.clockOffsetMs = off;
-        } else if (off === null) this.log.debug('no RTCP sender report from the camera; its files use the server clock');
+        if (off !== null) this.setClock(off);
+        else this.log.debug('no RTCP sender report from the camera; its files use the server clock');
       })
       .catch((err: unknown) => this.log.debug({ reason: errMessage(err) }, 'camera clock probe failed; its files use the server clock'))
       .finally(() => (this.clockProbe = null));
+  }
+
+  /** The camera's clock offset from an RTCP sender report (the probe's, or edgerec's RTSP client's). */
+  private setClock(off: number): void {
+    // a clock set decades off (never synced) still names files as the camera sees time; only a negative time is refused
+    if (Date.now() + off <= 0) return;
+    if (this.clockOffsetMs === null || Math.abs(off - this.clockOffsetMs) > 1000) this.log.info({ clockOffsetMs: off }, 'camera clock from its RTCP sender reports');
+    this.clockOffsetMs = off;
   }
 
   details(): Record<string, unknown> {
     return {
       url: redactUrl(this.cam.url),
       transport: this.cam.transport,
+      client: this.client,
       connectedAt: this.connectedAt,
       clockOffsetMs: this.clockOffsetMs,
       reconnectAttempts: this.attempts,
@@ -208,6 +236,7 @@ export class Camera implements Stream, PullController {
     const d = await describeRtsp(this.cam.url, { timeoutMs: 5000 });
     if (!d.codecs.video && !d.codecs.audio) throw new Error('the camera offers no media we can record');
     this.detected = d.codecs;
+    this.client = this.chooseClient(d);
     if (this.stopping) return false;
     const settings = this.desired;
     const stallMs = this.o.conf().rtsp_stall_timeout * 1000;
@@ -219,7 +248,8 @@ export class Camera implements Stream, PullController {
         this.attempts = 0;
         this.lastError = null;
         this.retryDelayMs = null;
-        this.probeClock();
+        // edgerec's client reads the sender reports on the recording's own session (a 'clock' event)
+        if (this.client !== 'edgerec') this.probeClock();
       }
     };
     if (settings) {
@@ -237,6 +267,7 @@ export class Camera implements Stream, PullController {
       this.rec = rec;
       rec.on('progress', progress);
       // Shown at once: the pipeline's end after a stall may take a while (rtspsrc waits on a frozen server).
+      rec.on('clock', (ms) => this.setClock(ms));
       rec.on('stalled', () => {
         this.lastError = `no media for ${stallMs} ms`;
       });
@@ -252,11 +283,14 @@ export class Camera implements Stream, PullController {
       if (exitReason === 'stalled') this.lastError = `no media for ${stallMs} ms`;
       return this.desired !== settings ? 'switch' : true;
     }
-    const launch = describePipeline({ source: this.source(), codecs: this.detected, output: null });
-    const h = this.o.pool.run(`cam-${this.mediaSessionId}-${Date.now()}`, launch, { stallMs });
+    const source = this.source();
+    const launch = describePipeline({ source, codecs: this.detected, output: null });
+    const feed = feedFor(source, this.detected.video, this.detected.audio);
+    const h = this.o.pool.run(`cam-${this.mediaSessionId}-${Date.now()}`, launch, { stallMs, feed });
     this.monitor = h;
     h.on('position', progress);
     let stalled = false;
+    h.on('clock', (ms) => this.setClock(ms));
     h.on('stalled', () => {
       stalled = true;
       this.lastError = `no media for ${stallMs} ms`;

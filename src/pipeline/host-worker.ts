@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
+import { RtspFeed } from '../ingest/rtsp-feed';
 import type { HostEvent, HostRequest, PushItem } from './types';
 
 const POSITION_INTERVAL_MS = 1000;
@@ -21,15 +22,32 @@ const PARENT_GONE_EXIT_MS = 4000;
 
 const log = rootLog.child({ component: 'media-host-worker', pid: process.pid });
 
+/** An appsrc and what is known of its queue. */
+interface Src {
+  readonly el: AppSrc;
+  /** a byte stream (FLV): batched chunks go in as one buffer */
+  readonly stream: boolean;
+  /** its current-level-bytes when last read, and bytes pushed since: reading the property costs more than a push */
+  level: number;
+  checkedAt: number;
+  sinceCheck: number;
+}
+
+/** how often (ms) or after how many pushed bytes an appsrc's queue level is read again */
+const LEVEL_CHECK_MS = 200;
+const LEVEL_CHECK_BYTES = 4 * 1024 * 1024;
+
 interface Running {
   readonly id: string;
   readonly pipeline: Pipeline;
   readonly stallMs: number;
   readonly eosTimeoutMs: number;
-  /** appsrc elements by name (looked up once), null when there is none by that name; `stream`: a byte stream (FLV) */
-  readonly srcs: Map<string, { readonly el: AppSrc; readonly stream: boolean } | null>;
+  /** appsrc elements by name (looked up once), null when there is none by that name */
+  readonly srcs: Map<string, Src | null>;
   /** appsrc names currently dropping data, with the bytes dropped so far */
   readonly overflowing: Map<string, number>;
+  /** the host's own RTSP client feeding the pipeline, if any */
+  feed: RtspFeed | null;
   lastPosNs: number;
   lastAdvanceAt: number;
   eosRequested: boolean;
@@ -68,6 +86,7 @@ function start(req: Extract<HostRequest, { t: 'start' }>): void {
     eosTimeoutMs: req.eosTimeoutMs ?? DEFAULT_EOS_TIMEOUT_MS,
     srcs: new Map(),
     overflowing: new Map(),
+    feed: null,
     lastPosNs: -1,
     lastAdvanceAt: Date.now(),
     eosRequested: false,
@@ -81,6 +100,40 @@ function start(req: Extract<HostRequest, { t: 'start' }>): void {
   pipeline.pollBus((m) => onBus(r, m));
   pipeline.play();
   send({ t: 'started', id: r.id });
+  if (req.feed) startFeed(r, req.feed);
+}
+
+/** Pull the camera with our RTSP client: frames into appsrc vsrc/asrc, PTS = running time since play(). */
+function startFeed(r: Running, spec: NonNullable<Extract<HostRequest, { t: 'start' }>['feed']>): void {
+  const playedAt = process.hrtime.bigint();
+  const capsSet = new Set<string>();
+  const feed = new RtspFeed(spec, {
+    nowNs: () => Number(process.hrtime.bigint() - playedAt),
+    push: (name, data, ptsNs, caps) => {
+      if (r.done || r.eosRequested || r.stopRequested) return;
+      const src = appsrc(r, name);
+      if (!src) return;
+      if (!capsSet.has(name)) {
+        capsSet.add(name);
+        src.el.caps = caps;
+      }
+      if (overflowing(r, name, src, data.length)) return;
+      const pts = Buffer.alloc(8);
+      pts.writeBigUInt64BE(BigInt(ptsNs));
+      src.el.push(data, pts);
+    },
+    clock: (offsetMs) => send({ t: 'clock', id: r.id, offsetMs }),
+    error: (message) => {
+      if (r.done) return;
+      send({ t: 'error', id: r.id, message, debug: '', element: 'src' });
+      if (!r.errored) {
+        r.errored = true;
+        if (!r.eosRequested) requestEos(r, ERROR_EOS_TIMEOUT_MS);
+      }
+    },
+  });
+  r.feed = feed;
+  feed.start();
 }
 
 function onBus(r: Running, m: BusMessage): void {
@@ -125,6 +178,7 @@ function finish(r: Running): void {
   if (r.timer) clearTimeout(r.timer);
   r.timer = null;
   running.delete(r.id);
+  r.feed?.close();
   r.pipeline.stop();
   send({ t: 'stopped', id: r.id });
 }
@@ -165,36 +219,55 @@ function requestStop(r: Running): void {
 function push(item: PushItem): void {
   const r = running.get(item.id);
   if (!r || r.done || r.eosRequested || r.stopRequested) return;
-  let src = r.srcs.get(item.src);
-  if (src === undefined) {
-    const el = r.pipeline.findChild(item.src);
-    src = el && typeof el.push === 'function' ? { el: el as AppSrc, stream: /^video\/x-flv\b/.test(String(el.caps ?? '')) } : null;
-    r.srcs.set(item.src, src);
-    if (!src) send({ t: 'warning', id: r.id, message: `no appsrc named "${item.src}" in the pipeline; its data is dropped`, element: item.src });
-  }
+  const src = appsrc(r, item.src);
   if (!src) return;
-  const level = Number(src.el['current-level-bytes'] ?? 0);
-  const dropped = r.overflowing.get(item.src);
-  if (level > MAX_APPSRC_BYTES) {
-    if (dropped === undefined) {
-      const message = `appsrc holds ${level} bytes (limit ${MAX_APPSRC_BYTES}): the pipeline is slower than its input; dropping pushed data`;
-      send({ t: 'warning', id: r.id, message, element: item.src });
-    }
-    let bytes = 0;
-    for (const c of item.chunks) bytes += c.byteLength;
-    r.overflowing.set(item.src, (dropped ?? 0) + bytes);
-    return;
-  }
-  if (dropped !== undefined && level < MAX_APPSRC_BYTES / 2) {
-    r.overflowing.delete(item.src);
-    send({ t: 'warning', id: r.id, message: `appsrc drained; ${dropped} bytes were dropped`, element: item.src });
-  }
+  let bytes = 0;
+  for (const c of item.chunks) bytes += c.byteLength;
+  if (overflowing(r, item.src, src, bytes)) return;
   // the binding copies the bytes; never pass a number as PTS (aborts the process)
   if (src.stream && item.chunks.length > 1) {
     src.el.push(Buffer.concat(item.chunks));
     return;
   }
   for (const d of item.chunks) src.el.push(Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength));
+}
+
+/** The appsrc of that name (looked up once); null, with one warning, when the pipeline has none. */
+function appsrc(r: Running, name: string): Src | null {
+  let src = r.srcs.get(name);
+  if (src === undefined) {
+    const el = r.pipeline.findChild(name);
+    src = el && typeof el.push === 'function' ? { el: el as AppSrc, stream: /^video\/x-flv\b/.test(String(el.caps ?? '')), level: 0, checkedAt: 0, sinceCheck: 0 } : null;
+    r.srcs.set(name, src);
+    if (!src) send({ t: 'warning', id: r.id, message: `no appsrc named "${name}" in the pipeline; its data is dropped`, element: name });
+  }
+  return src;
+}
+
+/** appsrc has no back-pressure: true (drop these bytes) while it holds more than MAX_APPSRC_BYTES; reported once per episode. */
+function overflowing(r: Running, name: string, src: Src, bytes: number): boolean {
+  const now = Date.now();
+  src.sinceCheck += bytes;
+  if (now - src.checkedAt >= LEVEL_CHECK_MS || src.sinceCheck >= LEVEL_CHECK_BYTES || r.overflowing.has(name)) {
+    src.level = Number(src.el['current-level-bytes'] ?? 0);
+    src.checkedAt = now;
+    src.sinceCheck = 0;
+  }
+  const level = src.level + src.sinceCheck;
+  const dropped = r.overflowing.get(name);
+  if (level > MAX_APPSRC_BYTES) {
+    if (dropped === undefined) {
+      const message = `appsrc holds ${level} bytes (limit ${MAX_APPSRC_BYTES}): the pipeline is slower than its input; dropping pushed data`;
+      send({ t: 'warning', id: r.id, message, element: name });
+    }
+    r.overflowing.set(name, (dropped ?? 0) + bytes);
+    return true;
+  }
+  if (dropped !== undefined && level < MAX_APPSRC_BYTES / 2) {
+    r.overflowing.delete(name);
+    send({ t: 'warning', id: r.id, message: `appsrc drained; ${dropped} bytes were dropped`, element: name });
+  }
+  return false;
 }
 
 function watch(): void {
@@ -295,7 +368,16 @@ function startOrphanWatchdog(): void {
     `kill -0 ${process.pid} 2>/dev/null || exit 0; sleep ${graceS}; ` +
     `[ "$(cut -d' ' -f22 /proc/${process.pid}/stat 2>/dev/null)" = "${started}" ] && kill -9 ${process.pid}`;
   try {
-    spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
+    const dog = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' });
+    dog.unref();
+    // a clean exit takes its watchdog along (its own process group: the shell and its sleep), leaving nothing behind
+    process.once('exit', () => {
+      try {
+        if (dog.pid) process.kill(-dog.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    });
   } catch (err) {
     log.warn({ err: errMessage(err) }, 'no orphan watchdog for this media host');
   }

@@ -1,5 +1,5 @@
 import { testAudioEncoder, testVideoEncoder } from './launch-codec';
-import type { AudioCodec, RtpTrack, SourceSpec, VideoCodec } from './types';
+import type { AudioCodec, RtpTrack, RtspFeedSpec, SourceSpec, VideoCodec } from './types';
 
 /** Where each track of a source comes out as an encoded elementary stream, ready for `! parser ! ...`. */
 export interface SourceTaps {
@@ -28,6 +28,31 @@ const RTP_AUDIO_DEPAY: Record<AudioCodec, string> = {
   VORBIS: 'rtpvorbisdepay',
 };
 
+/** What the edgerec RTSP client pushes per codec (rtp-depay.ts); other codecs use rtspsrc. */
+const FEED_VIDEO_CAPS: Partial<Record<VideoCodec, string>> = {
+  H264: 'video/x-h264,stream-format=byte-stream,alignment=au',
+  H265: 'video/x-h265,stream-format=byte-stream,alignment=au',
+};
+const FEED_AUDIO_CAPS: Partial<Record<AudioCodec, string>> = {
+  AAC: 'audio/mpeg,mpegversion=4,stream-format=adts',
+  PCMA: 'audio/x-alaw,rate=8000,channels=1',
+  PCMU: 'audio/x-mulaw,rate=8000,channels=1',
+};
+
+/** Whether edgerec's RTSP client can carry these codecs (the camera's SDP may still refuse: see unsupportedTrack). */
+export function feedCarries(video: VideoCodec | null, audio: AudioCodec | null): boolean {
+  return (video === null || FEED_VIDEO_CAPS[video] !== undefined) && (audio === null || FEED_AUDIO_CAPS[audio] !== undefined);
+}
+
+function unsupported(kind: string, codec: string): never {
+  throw new Error(`${kind} codec ${codec} cannot come from edgerec's RTSP client [allowed: ${Object.keys(kind === 'video' ? FEED_VIDEO_CAPS : FEED_AUDIO_CAPS).join(', ')}]`);
+}
+
+/** The media host's RTSP feed for a source, or null when the pipeline pulls (or is pushed) its media otherwise. */
+export function feedFor(source: SourceSpec, video: VideoCodec | null, audio: AudioCodec | null): RtspFeedSpec | null {
+  return source.kind === 'rtsp' && source.client === 'edgerec' ? { url: source.url, video, audio } : null;
+}
+
 /** A gst-launch property value in double quotes (backslash and quote escaped), safe for paths and URLs. */
 export function quote(value: string): string {
   return `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -46,6 +71,17 @@ export function rtpCaps(media: 'video' | 'audio', t: RtpTrack): string {
 export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: AudioCodec | null, depay: boolean): SourceTaps {
   switch (source.kind) {
     case 'rtsp': {
+      if (source.client === 'edgerec') {
+        // frames pushed by the media host's RTSP client with PTS only (see rtsp-feed.ts); the host sets the
+        // exact audio caps (G.711 rate and channels) from the camera's SDP before the first frame
+        const app = (name: string, caps: string) => `appsrc name=${name} is-live=true format=time caps=${quote(caps)}`;
+        return {
+          head: '',
+          video: video ? app('vsrc', FEED_VIDEO_CAPS[video] ?? unsupported('video', video)) : null,
+          audio: audio ? app('asrc', FEED_AUDIO_CAPS[audio] ?? unsupported('audio', audio)) : null,
+          fromRtp: true,
+        };
+      }
       const latency = source.transport === 'tcp' ? 0 : 200;
       // buffer-mode=none: RTP timestamps only, so time rotation cuts exact segments (NOTES); RTCP stays on for SR.
       const head = `rtspsrc name=src location=${quote(source.url)} protocols=${source.transport} latency=${latency} buffer-mode=none`;

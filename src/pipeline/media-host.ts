@@ -4,7 +4,7 @@ import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { PipelineHandle, type HostLink } from './pipeline-handle';
-import type { HostEvent, HostRequest, PushItem } from './types';
+import type { HostEvent, HostRequest, PushItem, RtspFeedSpec } from './types';
 
 /** The compiled worker next to this file. */
 export const DEFAULT_WORKER_PATH = join(__dirname, 'host-worker.js');
@@ -15,6 +15,8 @@ export interface RunOptions {
   readonly stallMs?: number;
   /** how long an EOS may take before the pipeline is stopped; default 8000 */
   readonly eosTimeoutMs?: number;
+  /** the host pulls this RTSP camera itself into the pipeline's appsrcs (launch-source feedFor) */
+  readonly feed?: RtspFeedSpec | null;
 }
 
 /** MediaHost settings; every field has a default. */
@@ -168,7 +170,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     this.handles.set(h.id, h);
     this.created++;
     h.bind(this.link);
-    const sent = this.send({ t: 'start', id: h.id, launch, stallMs: opts.stallMs ?? 0, eosTimeoutMs: opts.eosTimeoutMs });
+    const sent = this.send({ t: 'start', id: h.id, launch, stallMs: opts.stallMs ?? 0, eosTimeoutMs: opts.eosTimeoutMs, ...(opts.feed ? { feed: opts.feed } : {}) });
     if (!sent) {
       this.handles.delete(h.id);
       setImmediate(() => h.end({ reason: 'host-died', error: 'media host IPC channel is closed' }));

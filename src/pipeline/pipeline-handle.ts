@@ -23,6 +23,8 @@ export interface PipelineHandleEvents extends Record<string, unknown[]> {
   position: [number];
   /** the position did not advance for stallMs: EOS was sent */
   stalled: [];
+  /** the camera's wall clock minus ours (ms), from its first RTCP sender report (edgerec's RTSP client only) */
+  clock: [number];
   /** element 'ipc': push() is dropping data because the host is not keeping up */
   warning: [{ readonly message: string; readonly element: string }];
   error: [{ readonly message: string; readonly debug: string; readonly element: string }];
@@ -130,6 +132,8 @@ export class PipelineHandle extends TypedEmitter<PipelineHandleEvents> {
         return this.emit('position', ev.positionNs);
       case 'stalled':
         return this.emit('stalled');
+      case 'clock':
+        return this.emit('clock', ev.offsetMs);
       case 'warning':
         return this.emit('warning', { message: ev.message, element: ev.element });
       case 'error':

@@ -19,10 +19,23 @@ export interface RtpTrack {
   readonly channels?: number;
 }
 
+/** Who pulls an RTSP camera: edgerec's own client (TCP interleaved) or GStreamer's rtspsrc. */
+export type RtspClient = 'edgerec' | 'gstreamer';
+
+/** What the media host's own RTSP client pulls for a pipeline: the first track of each codec given. */
+export interface RtspFeedSpec {
+  readonly url: string;
+  readonly video: VideoCodec | null;
+  readonly audio: AudioCodec | null;
+}
+
 /** Where media enters a pipeline. */
 export type SourceSpec =
-  /** the pipeline pulls it itself with rtspsrc */
-  | { readonly kind: 'rtsp'; readonly url: string; readonly transport: 'tcp' | 'udp' }
+  /**
+   * An RTSP camera: pulled by rtspsrc in the pipeline (client 'gstreamer'), or by edgerec's own client in the
+   * media host, which pushes frames into appsrc "vsrc" / "asrc" (client 'edgerec': TCP only, see rtsp-feed.ts).
+   */
+  | { readonly kind: 'rtsp'; readonly url: string; readonly transport: 'tcp' | 'udp'; readonly client?: RtspClient }
   /** an FLV byte stream pushed into appsrc "src" */
   | { readonly kind: 'flv' }
   /** RTP packets pushed into appsrc "vrtp" (video) and "artp" (audio) */
@@ -62,7 +75,8 @@ export interface PushItem {
 
 export type HostRequest =
   /** stallMs 0 = no stall watchdog; eosTimeoutMs: how long to wait for EOS after asking for it (default 8000) */
-  | { readonly t: 'start'; readonly id: string; readonly launch: string; readonly stallMs: number; readonly eosTimeoutMs?: number }
+  /** feed: the host pulls this camera itself into the pipeline's appsrcs "vsrc" / "asrc" */
+  | { readonly t: 'start'; readonly id: string; readonly launch: string; readonly stallMs: number; readonly eosTimeoutMs?: number; readonly feed?: RtspFeedSpec }
   | { readonly t: 'push'; readonly id: string; readonly src: string; readonly data: Uint8Array }
   /** pushes coalesced by MediaHost (one IPC message per few ms instead of one per FLV tag / RTP packet), in order */
   | { readonly t: 'push-many'; readonly items: readonly PushItem[] }
@@ -76,6 +90,8 @@ export type HostEvent =
   | { readonly t: 'fragment-closed'; readonly id: string; readonly location: string; readonly runningTimeNs: number }
   | { readonly t: 'position'; readonly id: string; readonly positionNs: number }
   | { readonly t: 'stalled'; readonly id: string; readonly silentMs: number }
+  /** the host's RTSP client saw the camera's first RTCP sender report: camera wall clock minus ours, ms */
+  | { readonly t: 'clock'; readonly id: string; readonly offsetMs: number }
   | { readonly t: 'warning'; readonly id: string; readonly message: string; readonly element: string }
   | { readonly t: 'error'; readonly id: string; readonly message: string; readonly debug: string; readonly element: string }
   | { readonly t: 'eos'; readonly id: string }

@@ -6,6 +6,7 @@ import { Backoff } from '../lib/backoff';
 import { type Logger, log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { describePipeline, extensionFor, recordedCodecs } from '../pipeline/launch';
+import { feedFor } from '../pipeline/launch-source';
 import { mjpegH264Encoder } from '../pipeline/hw-encoders';
 import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
 import type { Container, OutputSpec } from '../pipeline/types';
@@ -57,6 +58,8 @@ export type RecorderEvents = {
   progress: [positionMs: number];
   /** no media for stallMs: the pipeline is being ended (exit follows with reason 'stalled') */
   stalled: [];
+  /** the camera's wall clock minus ours, ms (from the pipeline's RTSP client) */
+  clock: [offsetMs: number];
   /** the pipeline ended; the recorder may restart it (host death) unless stopped */
   exit: [RecorderExit];
   /** the recorder is done: stopped or ended, every fragment handed to the finalizer */
@@ -205,7 +208,9 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       return;
     }
     this.log.debug({ launch: launch.replace(/location=\S*rtsps?:\/\/\S*/g, 'location=***') }, 'launching pipeline');
-    const h = this.o.pool.run(`${this.id}-g${gen}`, launch, { stallMs: this.o.stallMs ?? 0 });
+    const source = this.o.stream.source();
+    const feed = feedFor(source, this.o.stream.codecs().video, this.o.stream.codecs().audio);
+    const h = this.o.pool.run(`${this.id}-g${gen}`, launch, { stallMs: this.o.stallMs ?? 0, feed });
     this.handle = h;
     this.baseEpochMs = Date.now();
     this.stalled = false;
@@ -227,6 +232,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       this.stalled = true;
       this.emit('stalled');
     });
+    h.on('clock', (ms) => this.emit('clock', ms));
     h.on('error', (e) => this.log.warn({ element: e.element, reason: e.message }, 'pipeline error'));
     h.on('exit', (x) => {
       detach?.();

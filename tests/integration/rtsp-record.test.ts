@@ -38,7 +38,7 @@ before(async () => {
   const cams = MOUNTS.map((m) => `camera.${m}.url=${srv.url(m)}`).join('\n');
   [svc, tsSvc] = await Promise.all([
     startService({
-      conf: `${cams}\ncamera.h264aac.template={streamName}-{startTime}-{startTimeMillis}\ncamera.skew.url=${skewSrv.url('h264')}\ncamera.skew.template={streamName}-{startTime}-{startTimeMillis}\nrecord_rotation=${ROTATE_S}\nstream_record_policy_template={streamName}-{startTimeMillis}\n`,
+      conf: `${cams}\ncamera.udp.url=${srv.url('h264aac')}\ncamera.udp.transport=udp\ncamera.h264aac.template={streamName}-{startTime}-{startTimeMillis}\ncamera.skew.url=${skewSrv.url('h264')}\ncamera.skew.template={streamName}-{startTime}-{startTimeMillis}\nrecord_rotation=${ROTATE_S}\nstream_record_policy_template={streamName}-{startTimeMillis}\n`,
     }),
     startService({
       conf: [
@@ -109,6 +109,13 @@ test('every camera codec is recorded into MP4 with the right codecs and the rota
       if (errors) problems.push(`${m}: decode errors: ${errors.slice(0, 500)}`);
     }
   }
+  // edgerec's own RTSP client pulled every camera it carries; MJPEG went to rtspsrc
+  const all = (await svc.post('/rest-api/stream/find_all')).body as { name: string; client?: string }[];
+  for (const m of MOUNTS) {
+    const client = all.find((x) => x.name === m)?.client;
+    const wantClient = m === 'mjpeg' ? 'gstreamer' : 'edgerec';
+    if (client !== wantClient) problems.push(`${m}: pulled by ${client}, want ${wantClient}`);
+  }
   assert.deepEqual(problems, [], problems.join('\n'));
   // every camera codec's fragments went through the built-in fMP4 → MP4 remux, none fell back to gst-launch
   const fellBack = svc.logs().filter((l) => String(l.msg).startsWith('remuxing with gst-launch'));
@@ -118,6 +125,17 @@ test('every camera codec is recorded into MP4 with the right codecs and the rota
   assert.ok(rows.recordings.length >= 1);
   assert.equal(rows.recordings[0]?.audioCodec, 'AAC', 'the index says what the file holds: G.711 transcoded to AAC');
   assert.equal(rows.recordings[0]?.published, 'rtsp');
+});
+
+test('a camera pulled over UDP goes to rtspsrc and records H.264 + AAC', async () => {
+  const file = await firstFile(svc, 'udp', 'mp4');
+  const r = await probe(file);
+  assert.deepEqual(summary(r.streams as Stream[]), ['audio:aac', 'video:h264']);
+  assert.ok(Math.abs(Number(r.format.duration) - ROTATE_S) <= 0.6, `first fragment ${r.format.duration} s, rotation ${ROTATE_S} s`);
+  const all = (await svc.post('/rest-api/stream/find_all')).body as { name: string; client?: string; transport?: string }[];
+  const udp = all.find((x) => x.name === 'udp');
+  assert.equal(udp?.transport, 'udp');
+  assert.equal(udp?.client, 'gstreamer', "edgerec's client pulls over TCP only");
 });
 
 test('{startTime} of an RTSP camera is its clock from RTCP sender reports; {startTimeMillis} is ours', async () => {

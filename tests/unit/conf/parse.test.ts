@@ -63,6 +63,7 @@ const CASES: { readonly [K in GlobalKey]: { good: string; want: Conf[K]; bad: st
   rtsp_reconnect_min_delay: { good: '0.2', want: 0.2, bad: '0' },
   rtsp_reconnect_max_delay: { good: '60', want: 60, bad: '1e3' },
   rtsp_stall_timeout: { good: '10', want: 10, bad: 'x' },
+  rtsp_client: { good: 'gstreamer', want: 'gstreamer', bad: 'ffmpeg' },
   log_level: { good: 'DEBUG', want: 'debug', bad: 'verbose' },
 };
 

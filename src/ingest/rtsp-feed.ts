@@ -1,0 +1,138 @@
+/**
+ * edgerec's own RTSP client for a recording pipeline, run inside the media host next to it: one RtspSession
+ * (TCP interleaved), depayloaded in Node, each frame pushed into appsrc "vsrc" / "asrc" with its PTS. Replaces
+ * rtspsrc, whose reader thread hands every RTP packet to a jitterbuffer thread (two wake-ups per packet, most
+ * of a camera's CPU, bench/README.md); here a TCP read wakes one thread and a frame goes to the pipeline whole.
+ */
+import { errMessage } from '../lib/errors';
+import type { RtspFeedSpec } from '../pipeline/types';
+import { clockOffsetMs, findSenderReport } from './rtcp-clock';
+import { RtspError } from './rtsp-describe';
+import { depayloaderFor, parseRtp, RtpTimeline, unsupportedTrack, type Depayloader } from './rtp-depay';
+import { RtspSession } from './rtsp-session';
+import { sdpCodecs, type SdpMedia } from './sdp';
+
+/** Where the feed's frames and problems go. */
+export interface FeedSink {
+  /** one frame for appsrc `src`, PTS in ns on the pipeline's running time; `caps`: what the frames are */
+  push(src: 'vsrc' | 'asrc', data: Buffer, ptsNs: number, caps: string): void;
+  /** the pipeline's running time now, ns */
+  nowNs(): number;
+  /** the feed failed or ended (once): the pipeline should finish what it has */
+  error(message: string): void;
+  /** the camera's wall clock minus ours (ms), from its first RTCP sender report with a wall clock */
+  clock(offsetMs: number): void;
+}
+
+/**
+ * How often the camera's socket is read once playing (RtspSession.readBatchMs). Measured with 8 cameras of the
+ * bench (1080p25 4 Mbit/s + AAC): the media host's CPU is 154 / 148 / 109 / 77 ticks per 20 s reading at once /
+ * every 20 / 50 / 100 ms.
+ */
+const READ_BATCH_MS = 100;
+
+/** DESCRIBE + SETUP + PLAY must be done within this */
+export const FEED_HANDSHAKE_MS = 10_000;
+
+interface Track {
+  readonly src: 'vsrc' | 'asrc';
+  readonly depay: Depayloader;
+  readonly timeline: RtpTimeline;
+  readonly payloadType: number;
+}
+
+export class RtspFeed {
+  private readonly session: RtspSession;
+  private closed = false;
+  private failed = false;
+
+  constructor(
+    private readonly spec: RtspFeedSpec,
+    private readonly sink: FeedSink,
+  ) {
+    this.session = new RtspSession(spec.url);
+  }
+
+  /** Connect and play; every failure, now or later, goes to sink.error once. */
+  start(): void {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new RtspError('timeout', `${this.session.phase} within ${FEED_HANDSHAKE_MS} ms`)), FEED_HANDSHAKE_MS);
+    });
+    Promise.race([this.open(), timeout])
+      .catch((err: unknown) => this.fail(errMessage(err)))
+      .finally(() => clearTimeout(timer));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.session.close();
+  }
+
+  private async open(): Promise<void> {
+    const s = this.session;
+    const d = await s.describe();
+    const video = this.spec.video ? pick(d.media, 'video', this.spec.video) : null;
+    const audio = this.spec.audio ? pick(d.media, 'audio', this.spec.audio) : null;
+    const chosen = [video, audio].filter((m): m is SdpMedia => m !== null);
+    const want = `${this.spec.video ?? 'no video'} + ${this.spec.audio ?? 'no audio'}`;
+    const now = sdpCodecs(d.media);
+    if ((this.spec.video && !video) || (this.spec.audio && !audio)) {
+      throw new RtspError('bad-answer', `${s.where} now offers ${now.video ?? 'no video'} + ${now.audio ?? 'no audio'}, not ${want}`);
+    }
+    for (const m of chosen) {
+      const why = unsupportedTrack(m);
+      if (why) throw new RtspError('bad-answer', `${s.where}: ${why} is not supported by edgerec's RTSP client (set rtsp_client=gstreamer)`);
+    }
+    const tracks = await s.setup(d, chosen);
+    const byChannel = new Map<number, Track>();
+    for (const t of tracks) {
+      byChannel.set(t.rtpChannel, {
+        src: t.media.media === 'video' ? 'vsrc' : 'asrc',
+        depay: depayloaderFor(t.media),
+        timeline: new RtpTimeline(t.media.clockRate),
+        payloadType: t.media.payloadType,
+      });
+    }
+    const rtcp = new Set(tracks.map((t) => t.rtcpChannel));
+    let clockSeen = false;
+    s.onEnd = (err) => this.fail(err.message);
+    s.onFrame = (channel, payload, arrivedAt) => {
+      const t = byChannel.get(channel);
+      if (!t) {
+        if (!clockSeen && rtcp.has(channel)) {
+          const sr = findSenderReport(payload);
+          // RFC 3550: NTP 0 is a sender without a wall clock
+          if (sr && sr.ntp !== 0n) {
+            clockSeen = true;
+            this.sink.clock(clockOffsetMs(sr, arrivedAt));
+          }
+        }
+        return;
+      }
+      if (this.closed) return;
+      const p = parseRtp(payload);
+      if (!p || p.payloadType !== t.payloadType) return;
+      const units = t.depay.push(p);
+      if (units.length === 0) return;
+      const now = this.sink.nowNs();
+      for (const u of units) this.sink.push(t.src, u.data, t.timeline.ptsNs(u.rtpTime, now), t.depay.caps);
+    };
+    s.readBatchMs = READ_BATCH_MS;
+    await s.play();
+    s.startKeepalive();
+  }
+
+  private fail(message: string): void {
+    if (this.failed || this.closed) return;
+    this.failed = true;
+    this.sink.error(message);
+    this.close();
+  }
+}
+
+/** The first section of `kind` whose codec is `codec` (as sdpCodecs names it). */
+function pick(media: readonly SdpMedia[], kind: 'video' | 'audio', codec: string): SdpMedia | null {
+  return media.find((m) => m.media === kind && (kind === 'video' ? sdpCodecs([m]).video : sdpCodecs([m]).audio) === codec) ?? null;
+}
