@@ -39,17 +39,17 @@ export interface RtspServer {
   pause(): void;
   /** thaw it (SIGCONT) */
   resume(): void;
-  /** start a new server on the same port (after kill/stop) */
-  restart(): Promise<void>;
+  /** start a new server on the same port (after kill/stop); `size`: its clips' WxH (a camera rebooted with a new SPS) */
+  restart(o?: { readonly size?: string }): Promise<void>;
 }
 
 const CLIP = { seconds: 8, size: '320x180', fps: 25 } as const;
 
 /** The clips behind every mount, generated (and cached) with makeClip(). */
-async function mountArgs(auth: RtspServerOptions['auth']): Promise<string[]> {
+async function mountArgs(auth: RtspServerOptions['auth'], size: string = CLIP.size): Promise<string[]> {
   const args: string[] = [];
   for (const [name, codecs] of Object.entries(RTSP_MOUNTS)) {
-    const clip = await makeClip({ ...codecs, ...CLIP });
+    const clip = await makeClip({ ...codecs, ...CLIP, size });
     args.push('--mount', `/${name}=${name}:${clip}`);
   }
   if (auth) args.push('--user', auth.user, '--password', auth.password, '--auth', auth.method ?? 'basic');
@@ -87,9 +87,10 @@ function scriptPath(): string {
 
 /** Start the test RTSP server; register `t.after(() => srv.stop())`. */
 export async function startRtspServer(opts: RtspServerOptions = {}): Promise<RtspServer> {
-  const args = await mountArgs(opts.auth);
-  if (opts.maxSeconds !== undefined) args.push('--max-seconds', String(Math.ceil(opts.maxSeconds)));
-  if (opts.clockOffsetS !== undefined) args.push('--clock-offset-s', String(opts.clockOffsetS));
+  const extra: string[] = [];
+  if (opts.maxSeconds !== undefined) extra.push('--max-seconds', String(Math.ceil(opts.maxSeconds)));
+  if (opts.clockOffsetS !== undefined) extra.push('--clock-offset-s', String(opts.clockOffsetS));
+  let args = [...(await mountArgs(opts.auth)), ...extra];
   let cur = await launch(0, args);
   const port = cur.port;
   const srv: RtspServer = {
@@ -115,8 +116,9 @@ export async function startRtspServer(opts: RtspServerOptions = {}): Promise<Rts
     resume() {
       signal(cur.proc, 'SIGCONT');
     },
-    async restart() {
+    async restart(o) {
       await cur.proc.stop('SIGKILL', 1000);
+      if (o?.size) args = [...(await mountArgs(opts.auth, o.size)), ...extra];
       // The old listening socket is gone with the process; a few bounded tries cover a slow kernel.
       let lastErr: unknown;
       for (let i = 0; i < 3; i++) {

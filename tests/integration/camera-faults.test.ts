@@ -177,6 +177,29 @@ test('server SIGKILLed: the file is finalized, the camera shows reconnecting, a 
   assert.ok(r.length >= 2, 'a new row for the same media session');
 });
 
+test('camera rebooted with a new SPS (another resolution): the old file is finalized, the new one has the new size', async () => {
+  await recording('a');
+  const before = finished('a').length;
+  await flaky.kill('SIGKILL');
+  const old = await waitFor('a finalized file after the reboot', () => finished('a')[before], 10_000, 100);
+  const earlier = new Set(tmpSizes().keys());
+  await flaky.restart({ size: '480x270' });
+  await recording('a');
+  // some media in the new file (a GOP is 1 s), then end it the same way
+  await waitFor('a new tmp file with media', () => [...tmpSizes()].some(([f, size]) => !earlier.has(f) && size > 30_000), 15_000, 100);
+  await flaky.kill('SIGKILL');
+  const file = await waitFor('the rebooted camera\'s file finalized', () => finished('a')[before + 1], 10_000, 100);
+  const dims = async (f: string) => {
+    const v = (await probe(join(svc.recordDir, f))).streams.find((s) => s.codec_type === 'video') as { width?: number; height?: number } | undefined;
+    return `${v?.width}x${v?.height}`;
+  };
+  assert.equal(await dims(old), '320x180');
+  assert.equal(await dims(file), '480x270');
+  await assertPlayable(file);
+  await flaky.restart({ size: '320x180' });
+  await recording('a');
+});
+
 test('server frozen (SIGSTOP): the file is closed and finalized within rtsp_stall_timeout', async () => {
   await recording('a');
   await waitFor('a writing', async () => (await rows('a')).at(-1)?.state === 'recording', 10_000, 100);
