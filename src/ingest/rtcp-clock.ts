@@ -1,4 +1,4 @@
-import { RtspError } from './rtsp-describe';
+import { RtspError } from './rtsp-target';
 import { RtspSession } from './rtsp-session';
 import { ntpToEpochMs } from './whip-clock';
 

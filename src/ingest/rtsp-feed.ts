@@ -7,7 +7,7 @@
 import { errMessage } from '../lib/errors';
 import type { RtspFeedSpec } from '../pipeline/types';
 import { clockOffsetMs, findSenderReport } from './rtcp-clock';
-import { RtspError } from './rtsp-describe';
+import { RtspError } from './rtsp-target';
 import { depayloaderFor, parseRtp, RtpTimeline, unsupportedTrack, type Depayloader } from './rtp-depay';
 import { RtspSession } from './rtsp-session';
 import { sdpCodecs, type SdpMedia } from './sdp';

@@ -1,4 +1,4 @@
-import { parseHeaderLines } from './rtsp-describe';
+import { parseHeaderLines } from './rtsp-target';
 
 /** One RTSP answer read from a TCP connection. */
 export interface RtspAnswer {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { authorization, parseChallenges, type AuthChallenge } from './rtsp-auth';
-import { parseTarget, resolveUrl, RtspError, stripCreds, type Target } from './rtsp-describe';
+import { parseTarget, resolveUrl, RtspError, stripCreds, type Target } from './rtsp-target';
 import { RtspTcpSplitter, type RtspAnswer, type RtspTcpItem } from './rtsp-interleaved';
 import { parseSdp, type SdpMedia } from './sdp';
 
@@ -58,6 +58,8 @@ export class RtspSession {
   private splitter = new RtspTcpSplitter();
   private waiter: { resolve: (a: RtspAnswer) => void; reject: (e: Error) => void } | null = null;
   private challenges: AuthChallenge[] = [];
+  /** the method of the request waiting for its answer, for messages */
+  private pending = '';
   private nc = 0;
   private cseq = 0;
   private session: string | null = null;
@@ -95,9 +97,12 @@ export class RtspSession {
       this.challenges = [];
       await this.open();
       a = await this.request('DESCRIBE', this.target.uri, { Accept: 'application/sdp' });
+      if (a.status >= 300 && a.status < 400) throw new RtspError('status', `${this.target.where} redirects more than once (${a.status} ${a.reason})`, a.status);
     }
     this.expectOk('DESCRIBE', a);
-    if (!/^\s*v=0/.test(a.body)) throw new RtspError('bad-answer', `${this.target.where} answered DESCRIBE without an SDP body`);
+    if (!/^\s*v=0/.test(a.body)) {
+      throw new RtspError('bad-answer', `${this.target.where} answered DESCRIBE without an SDP body (Content-Type ${a.headers.get('content-type')?.[0] ?? 'none'})`);
+    }
     const media = parseSdp(a.body);
     if (media.length === 0) throw new RtspError('bad-answer', `${this.target.where} describes no audio or video track`);
     const base = stripCreds(a.headers.get('content-base')?.[0] ?? a.headers.get('content-location')?.[0] ?? this.target.uri);
@@ -215,7 +220,8 @@ export class RtspSession {
           if (this.socket === s) this.fail(new RtspError('bad-answer', `connection to ${t.where} failed: ${err.code ?? err.message}`));
         });
         s.on('close', () => {
-          if (this.socket === s) this.fail(new RtspError('bad-answer', `${t.where} closed the connection`));
+          const before = this.waiter ? ` before answering ${this.pending}` : '';
+          if (this.socket === s) this.fail(new RtspError('bad-answer', `${t.where} closed the connection${before}`));
         });
         resolve();
       });
@@ -240,6 +246,7 @@ export class RtspSession {
           return;
         }
         this.waiter = { resolve, reject };
+        this.pending = method;
         this.socket.write(this.format(method, uri, headers));
       });
       if (a.status !== 401) return a;
@@ -290,7 +297,7 @@ export class RtspSession {
     try {
       items = this.splitter.push(d);
     } catch (err) {
-      this.fail(new RtspError('bad-answer', `${this.target.where} sent bytes that are not RTSP: ${(err as Error).message}`));
+      this.fail(new RtspError('bad-answer', `${this.target.where} does not speak RTSP (${(err as Error).message})`));
       this.socket?.destroy();
       return;
     }

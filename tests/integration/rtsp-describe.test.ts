@@ -81,7 +81,7 @@ test('refused, frozen and restarted servers: errors are quick and bounded', asyn
   const took = Date.now() - t1;
   srv.resume();
   assert.ok(took >= 1400 && took < 2500, `timed out after ${took} ms`);
-  assert.match(frozen.message, new RegExp(`no RTSP answer from 127\\.0\\.0\\.1:${srv.port} within 1500 ms`));
+  assert.match(frozen.message, new RegExp(`no answer to DESCRIBE from 127\\.0\\.0\\.1:${srv.port} within 1500 ms`));
   assert.deepEqual((await describeRtsp(srv.url('h264'), { timeoutMs: 5000 })).codecs, { video: 'H264', audio: null }, 'answers again after SIGCONT');
 
   await srv.kill('SIGKILL');
