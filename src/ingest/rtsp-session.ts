@@ -135,7 +135,9 @@ export class RtspSession {
 
   /** PLAY; frames go to onFrame from the moment it is sent (the first may share a TCP chunk with the answer). */
   async play(): Promise<void> {
-    const headers: Record<string, string> = { Range: 'npt=0.000-' };
+    // no Range: a live camera plays from now anyway, and GStreamer 1.22's RTSP server (tests, bench) can abort on
+    // an assertion in gst_rtsp_media_get_rates when a PLAY with a Range comes right after SETUP
+    const headers: Record<string, string> = {};
     if (this.session) headers.Session = this.session;
     this.framesOn = true;
     const p = await this.request('PLAY', this.sessionUri, headers);
