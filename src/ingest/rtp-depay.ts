@@ -93,6 +93,18 @@ abstract class VideoDepay implements Depayloader {
     if (nal.length > 0) this.nals.push(nal);
   }
 
+  /** An aggregation packet (H.264 STAP-A, H.265 AP): from `off`, 16-bit size + NAL unit, repeated. */
+  protected aggregated(b: Buffer, off: number): void {
+    // every pass consumes at least 2 bytes
+    while (off + 2 <= b.length) {
+      const size = b.readUInt16BE(off);
+      off += 2;
+      if (off + size > b.length) return;
+      this.addNal(b.subarray(off, off + size));
+      off += size;
+    }
+  }
+
   protected fuStart(header: Buffer, first: Buffer): void {
     this.fu = [header, first];
   }
@@ -173,14 +185,7 @@ export class H264Depay extends VideoDepay {
     if (type >= 1 && type <= 23) {
       this.addNal(b);
     } else if (type === 24) {
-      // STAP-A: 16-bit size + NAL, repeated; every pass consumes at least 2 bytes
-      for (let off = 1; off + 2 <= b.length; ) {
-        const size = b.readUInt16BE(off);
-        off += 2;
-        if (off + size > b.length) break;
-        this.addNal(b.subarray(off, off + size));
-        off += size;
-      }
+      this.aggregated(b, 1); // STAP-A
     } else if (type === 28 && b.length > 2) {
       const fu = b[1] ?? 0;
       const data = b.subarray(2);
@@ -218,13 +223,7 @@ export class H265Depay extends VideoDepay {
     if (type < 48) {
       this.addNal(b);
     } else if (type === 48) {
-      for (let off = 2; off + 2 <= b.length; ) {
-        const size = b.readUInt16BE(off);
-        off += 2;
-        if (off + size > b.length) break;
-        this.addNal(b.subarray(off, off + size));
-        off += size;
-      }
+      this.aggregated(b, 2); // AP
     } else if (type === 49 && b.length > 3) {
       const fu = b[2] ?? 0;
       const data = b.subarray(3);
