@@ -19,6 +19,8 @@ const STOP_FALLBACK_MS = 2000;
 /** appsrc has no back-pressure: above this many queued bytes, pushed data is dropped (and reported once) */
 const MAX_APPSRC_BYTES = 64 * 1024 * 1024;
 const PARENT_GONE_EXIT_MS = 4000;
+/** free finished pipelines (scripts/patches adds dispose() to the binding); EDGEREC_DISPOSE=0 keeps them, as before */
+const DISPOSE = process.env.EDGEREC_DISPOSE !== '0' && typeof (Pipeline.prototype as { dispose?: unknown }).dispose === 'function';
 
 const log = rootLog.child({ component: 'media-host-worker', pid: process.pid });
 
@@ -139,7 +141,7 @@ function startFeed(r: Running, spec: NonNullable<Extract<HostRequest, { t: 'star
 function onBus(r: Running, m: BusMessage): void {
   if (r.done) return;
   if (r.stopRequested) {
-    finish(r);
+    finish(r, true);
     return;
   }
   switch (m.type) {
@@ -164,15 +166,19 @@ function onBus(r: Running, m: BusMessage): void {
       return;
     case 'eos':
       send({ t: 'eos', id: r.id });
-      finish(r);
+      finish(r, true);
       return;
     default:
       return;
   }
 }
 
-/** Stop and report; from within the bus callback, so the binding's bus poll ends and frees its pool thread. */
-function finish(r: Running): void {
+/**
+ * Stop and report; from within the bus callback (`fromBus`), so the binding's bus poll ends and frees its pool
+ * thread, and the pipeline is then freed (dispose: its bus fds and memory; without it every pipeline a host ever
+ * ran stayed, 2 fds each). Stopped from elsewhere, its poll may still be blocked on the bus: it is left as it is.
+ */
+function finish(r: Running, fromBus: boolean): void {
   if (r.done) return;
   r.done = true;
   if (r.timer) clearTimeout(r.timer);
@@ -181,6 +187,8 @@ function finish(r: Running): void {
   r.feed?.close();
   r.pipeline.stop();
   send({ t: 'stopped', id: r.id });
+  // after the callback returns: the binding reads the pipeline's state once more to end its poll
+  if (fromBus && DISPOSE) setImmediate(() => r.pipeline.dispose());
 }
 
 function requestEos(r: Running, timeoutMs: number): void {
@@ -208,7 +216,7 @@ function requestStop(r: Running): void {
   r.pipeline.pause();
   r.timer = setTimeout(() => {
     log.warn({ id: r.id }, 'no bus message after pause; stopping from outside the bus callback (one pool thread stays blocked)');
-    finish(r);
+    finish(r, false);
   }, STOP_FALLBACK_MS);
 }
 

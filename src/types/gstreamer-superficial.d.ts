@@ -32,7 +32,7 @@ declare module 'gstreamer-superficial' {
     pull(cb: (buf: Buffer | null, caps: Record<string, unknown>) => void): void;
   }
 
-  /** A pipeline built with gst_parse_launch; never freed, even when unreferenced. */
+  /** A pipeline built with gst_parse_launch; never freed, even when unreferenced, unless dispose() is called. */
   class Pipeline {
     /** throws on a parse error (the message is GStreamer's, e.g. `no element "foo"`) */
     constructor(launch: string);
@@ -51,6 +51,11 @@ declare module 'gstreamer-superficial' {
     setPad(elementName: string, attribute: string, padName: string): void;
     /** calls `cb` for every message, from a libuv pool thread blocked on the bus; ends once the state is NULL after a callback */
     pollBus(cb: (msg: BusMessage) => void): void;
+    /**
+     * Added by scripts/patches (edgerec): free the pipeline, its elements, bus and the bus's two fds (the binding
+     * otherwise never frees one). Only after its bus poll has ended; no method may be called afterwards.
+     */
+    dispose(): void;
     'auto-flush-bus': boolean;
     delay: number;
     latency: number;
