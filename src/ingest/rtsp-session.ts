@@ -175,6 +175,10 @@ export class RtspSession {
     if (this.keepalive) clearInterval(this.keepalive);
     this.keepalive = null;
     const s = this.socket;
+    // a request still waiting (close() during the handshake) must settle, not hang
+    const waiting = this.waiter;
+    this.waiter = null;
+    waiting?.reject(new RtspError('timeout', `${this.target.where}: closed before ${this.pending} was answered`));
     if (s && !s.destroyed) s.resume(); // a paused socket would never read the TEARDOWN answer
     if (s && !s.destroyed && this.session) {
       const answered = new Promise<void>((resolve) => {
@@ -263,6 +267,12 @@ export class RtspSession {
       }
       this.challenges = challenges;
       this.nc = 0;
+      // some cameras close the connection after a 401 (Connection: close): authenticate on a new one
+      if (a.headers.get('connection')?.some((v) => /close/i.test(v))) {
+        this.socket?.destroy();
+        this.splitter = new RtspTcpSplitter();
+        await this.open();
+      }
     }
     throw new RtspError('unauthorized', `${this.target.where} kept asking for credentials`, 401);
   }
