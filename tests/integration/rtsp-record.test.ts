@@ -38,7 +38,7 @@ before(async () => {
   const cams = MOUNTS.map((m) => `camera.${m}.url=${srv.url(m)}`).join('\n');
   [svc, tsSvc] = await Promise.all([
     startService({
-      conf: `${cams}\ncamera.udp.url=${srv.url('h264aac')}\ncamera.udp.transport=udp\ncamera.h264aac.template={streamName}-{startTime}-{startTimeMillis}\ncamera.skew.url=${skewSrv.url('h264')}\ncamera.skew.template={streamName}-{startTime}-{startTimeMillis}\nrecord_rotation=${ROTATE_S}\nstream_record_policy_template={streamName}-{startTimeMillis}\n`,
+      conf: `${cams}\ncamera.mon.url=${srv.url('h264aac')}\ncamera.mon.record=false\ncamera.udp.url=${srv.url('h264aac')}\ncamera.udp.transport=udp\ncamera.h264aac.template={streamName}-{startTime}-{startTimeMillis}\ncamera.skew.url=${skewSrv.url('h264')}\ncamera.skew.template={streamName}-{startTime}-{startTimeMillis}\nrecord_rotation=${ROTATE_S}\nstream_record_policy_template={streamName}-{startTimeMillis}\n`,
     }),
     startService({
       conf: [
@@ -125,6 +125,27 @@ test('every camera codec is recorded into MP4 with the right codecs and the rota
   assert.ok(rows.recordings.length >= 1);
   assert.equal(rows.recordings[0]?.audioCodec, 'AAC', 'the index says what the file holds: G.711 transcoded to AAC');
   assert.equal(rows.recordings[0]?.published, 'rtsp');
+});
+
+test('a camera with record=false is pulled and watched without a file; startRecording records it from then on', async () => {
+  type Cam = { name: string; status: string; client?: string; recording?: boolean; mediaSessionId: string };
+  const mon = await waitFor('mon connected', async () => {
+    const all = (await svc.post('/rest-api/stream/find_all')).body as Cam[];
+    return all.find((x) => x.name === 'mon' && x.status === 'connected') ?? null;
+  }, 20_000, 200);
+  assert.equal(mon.client, 'edgerec');
+  assert.equal(mon.recording, false);
+  // already well into the stream (the other cameras' first fragments are done): still no row, no file
+  await firstFile(svc, 'h264aac', 'mp4');
+  const none = (await svc.json('/rest-api/recordings?stream=mon')).body as { recordings: unknown[] };
+  assert.deepEqual(none.recordings, [], 'no row while record=false');
+  assert.ok(!readdirSync(svc.recordDir).some((f) => f.startsWith('mon-')) && !readdirSync(svc.tmpDir).some((f) => f.includes('mon')), 'no file while record=false');
+  const sr = await svc.post('/rest-api/stream/startRecording', { mediaSessionId: mon.mediaSessionId });
+  assert.equal(sr.status, 200, JSON.stringify(sr.body));
+  const file = await firstFile(svc, 'mon', 'mp4');
+  const r = await probe(file);
+  assert.deepEqual(summary(r.streams as Stream[]), ['audio:aac', 'video:h264']);
+  assert.ok(Math.abs(Number(r.format.duration) - ROTATE_S) <= 0.6, `first fragment ${r.format.duration} s, rotation ${ROTATE_S} s`);
 });
 
 test('a camera pulled over UDP goes to rtspsrc and records H.264 + AAC', async () => {
