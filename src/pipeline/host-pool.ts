@@ -35,6 +35,9 @@ export interface HostStats {
   readonly created: number;
   /** bytes, as of the last ping */
   readonly rss: number;
+  /** of rss: V8 heap in use and Buffers (bytes); the rest is native (GStreamer) */
+  readonly heapUsed: number;
+  readonly external: number;
   /** unexpected deaths in this slot so far */
   readonly restarts: number;
   readonly draining: boolean;
@@ -135,7 +138,7 @@ export class HostPool {
   stats(): HostStats[] {
     const out: HostStats[] = [];
     const add = (host: MediaHost, slot: Slot) =>
-      out.push({ slot: slot.index, pid: host.pid, pipelines: host.pipelines, created: host.createdCount, rss: host.rss, restarts: slot.restarts, draining: host.draining });
+      out.push({ slot: slot.index, pid: host.pid, pipelines: host.pipelines, created: host.createdCount, rss: host.rss, ...host.jsMemory, restarts: slot.restarts, draining: host.draining });
     for (const s of this.slots) if (s.host) add(s.host, s);
     for (const [host, s] of this.retiring) add(host, s);
     return out;

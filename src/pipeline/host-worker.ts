@@ -319,9 +319,11 @@ function onRequest(req: HostRequest): void {
       if (r) requestStop(r);
       return;
     }
-    case 'ping':
-      send({ t: 'pong', seq: req.seq, pipelines: running.size, rss: process.memoryUsage.rss() });
+    case 'ping': {
+      const m = process.memoryUsage();
+      send({ t: 'pong', seq: req.seq, pipelines: running.size, rss: m.rss, heapUsed: m.heapUsed, external: m.external });
       return;
+    }
   }
 }
 

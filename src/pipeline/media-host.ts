@@ -69,6 +69,8 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private readonly handles = new Map<string, PipelineHandle>();
   private created = 0;
   private rssBytes = 0;
+  private heapBytes = 0;
+  private externalBytes = 0;
   /** bytes handed to push() and not yet written to the IPC channel (batched or queued in Node) */
   private pendingBytes = 0;
   /** waiting pushes by pipeline id + appsrc name, in first-push order */
@@ -213,6 +215,11 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     return this.rssBytes;
   }
 
+  /** The worker's V8 heap in use and its Buffers' memory (bytes), as of its last pong: the JS part of rss. */
+  get jsMemory(): { readonly heapUsed: number; readonly external: number } {
+    return { heapUsed: this.heapBytes, external: this.externalBytes };
+  }
+
   /** EOS to every pipeline, wait for them (bounded by timeoutMs), then end the process (SIGKILL if it lingers). */
   async close(timeoutMs = 8000): Promise<void> {
     if (this.state === 'new') {
@@ -323,6 +330,8 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
       case 'pong':
         this.pingSentAt = null;
         this.rssBytes = ev.rss;
+        this.heapBytes = ev.heapUsed ?? 0;
+        this.externalBytes = ev.external ?? 0;
         return;
       case 'fatal':
         this.fatal = ev.message;

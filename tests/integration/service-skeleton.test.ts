@@ -11,6 +11,7 @@ interface Health {
   disk: { record: { freeBytes: number; totalBytes: number; freePercent: number }; tmp: { freeBytes: number } };
   cpu: { loadPercent: number } | null;
   memory: { totalBytes: number } | null;
+  mediaHosts: { pid: number; rss: number; heapUsed: number; external: number }[];
 }
 
 async function health(s: Service): Promise<Health> {
@@ -29,6 +30,12 @@ test('the service starts, answers health with real figures, survives bad input, 
   assert.ok(h.disk.record.freeBytes > 0 && h.disk.record.totalBytes >= h.disk.record.freeBytes, 'real disk figures');
   assert.ok(h.disk.tmp.freeBytes > 0);
   assert.ok(h.memory && h.memory.totalBytes > 0);
+  // each media host's memory, and how much of it is JS (V8 heap, Buffers): the rest is GStreamer's, native
+  const hosts = await waitFor('media hosts with memory figures', async () => {
+    const m = (await health(s)).mediaHosts;
+    return m.length > 0 && m.every((x) => x.rss > 0) ? m : null;
+  }, 15_000, 200);
+  for (const x of hosts) assert.ok(x.heapUsed > 0 && x.external >= 0 && x.heapUsed + x.external < x.rss, JSON.stringify(x));
 
   await t.test('bad HTTP input gets 400/404/413 and the service keeps answering', async () => {
     const nf = await s.json('/no/such/route');
