@@ -12,6 +12,7 @@ KIND says how the clip at PATH is demuxed and paid:
   h264pcma MKV  H.264 + G.711 A-law (static pt 8)
   h264pcmu MKV  H.264 + G.711 mu-law (static pt 0)
   mjpeg    MKV  MJPEG (static pt 26)
+  aac      MP4  AAC only (an audio-only camera, pt 97)
 Each mount loops its clip without gaps: the first play is a flushing SEGMENT seek on the demuxer and every
 SEGMENT_DONE re-arms a non-flushing one, so running time and RTP timestamps keep increasing (no EOS, no BYE).
 Port 0 lets the OS pick; the bound port is printed as "PORT <n>", then "READY" once listening.
@@ -48,6 +49,7 @@ KINDS = {
     "h264pcma": ("matroskademux", "d.video_0 ! " + H264 + " d.audio_0 ! %s ! rtppcmapay name=pay1" % Q),
     "h264pcmu": ("matroskademux", "d.video_0 ! " + H264 + " d.audio_0 ! %s ! rtppcmupay name=pay1" % Q),
     "mjpeg": ("matroskademux", "d.video_0 ! %s ! jpegparse ! rtpjpegpay name=pay0" % Q),
+    "aac": ("qtdemux", "d.audio_0 ! %s ! aacparse ! rtpmp4gpay name=pay0 pt=97" % Q),
 }
 SEEK_FIRST = Gst.SeekFlags.FLUSH | Gst.SeekFlags.SEGMENT
 SEEK_LOOP = Gst.SeekFlags.SEGMENT

@@ -11,6 +11,7 @@ export const RTSP_MOUNTS = {
   h264pcma: { video: 'h264', audio: 'pcma' },
   h264pcmu: { video: 'h264', audio: 'pcmu' },
   mjpeg: { video: 'mjpeg', audio: null },
+  aac: { video: null, audio: 'aac' },
 } as const satisfies Record<string, Pick<ClipOptions, 'video' | 'audio'>>;
 
 export type RtspMount = keyof typeof RTSP_MOUNTS;

@@ -21,6 +21,7 @@ const EXPECT: Record<RtspMount, { codecs: { video: string | null; audio: string 
   h264pcma: { codecs: { video: 'H264', audio: 'PCMA' }, ffprobe: ['video:h264', 'audio:pcm_alaw'] },
   h264pcmu: { codecs: { video: 'H264', audio: 'PCMU' }, ffprobe: ['video:h264', 'audio:pcm_mulaw'] },
   mjpeg: { codecs: { video: 'MJPEG', audio: null }, ffprobe: ['video:mjpeg'] },
+  aac: { codecs: { video: null, audio: 'AAC' }, ffprobe: ['audio:aac'] },
 };
 const PASSWORD = 'S3cr#t:pw@x';
 
