@@ -61,9 +61,21 @@ function sampleTree(pid: number): Sample {
   return s;
 }
 
-async function rowsByState(s: Service): Promise<Record<string, number>> {
-  const h = (await s.json('/rest-api/health')).body as { recordings?: Record<string, number> };
-  return h.recordings ?? {};
+interface HostMem {
+  rss: number;
+  heapTotal?: number;
+  external?: number;
+}
+
+async function health(s: Service): Promise<{ rows: Record<string, number>; hosts: HostMem[] }> {
+  const h = (await s.json('/rest-api/health')).body as { recordings?: Record<string, number>; mediaHosts?: HostMem[] };
+  return { rows: h.recordings ?? {}, hosts: h.mediaHosts ?? [] };
+}
+
+/** Each media host's RSS split: V8 heap (reserved) + Buffers + the rest (native: GStreamer, glibc), in MB. */
+function hostSplit(hosts: HostMem[]): string {
+  const mb = (b: number) => (b / 1048576).toFixed(1);
+  return hosts.map((x) => `${mb(x.rss)}=${mb(x.heapTotal ?? 0)}+${mb(x.external ?? 0)}+${mb(x.rss - (x.heapTotal ?? 0) - (x.external ?? 0))}`).join(' ');
 }
 
 function median(xs: number[]): number {
@@ -83,7 +95,7 @@ async function main(): Promise<void> {
   });
   const t0 = Date.now();
   let prev = { at: t0, ticks: sampleTree(s.proc.pid).cpuTicks };
-  console.log('min | RSS MB (tree) | CPU % of one core | fds | threads | procs | rows by state | tmp files');
+  console.log('min | RSS MB (tree) | CPU % of one core | fds | threads | procs | rows by state | tmp files | each host: RSS = V8 heap + Buffers + native (MB)');
   try {
     for (let m = 1; m <= a.minutes; m++) {
       await new Promise((r) => setTimeout(r, Math.max(0, t0 + m * 60_000 - Date.now())));
@@ -91,12 +103,12 @@ async function main(): Promise<void> {
       const now = Date.now();
       const cpu = ((x.cpuTicks - prev.ticks) / TICK / ((now - prev.at) / 1000)) * 100;
       prev = { at: now, ticks: x.cpuTicks };
-      const rows = await rowsByState(s);
+      const { rows, hosts } = await health(s);
       const states = Object.entries(rows)
         .filter(([, n]) => n > 0)
         .map(([k, n]) => `${k} ${n}`)
         .join(', ');
-      console.log(`${m} | ${x.rssMb.toFixed(1)} | ${cpu.toFixed(1)} | ${x.fds} | ${x.threads} | ${x.procs} | ${states} | ${readdirSync(s.tmpDir).length}`);
+      console.log(`${m} | ${x.rssMb.toFixed(1)} | ${cpu.toFixed(1)} | ${x.fds} | ${x.threads} | ${x.procs} | ${states} | ${readdirSync(s.tmpDir).length} | ${hostSplit(hosts)}`);
     }
   } finally {
     const stopAt = Date.now();

@@ -35,8 +35,9 @@ export interface HostStats {
   readonly created: number;
   /** bytes, as of the last ping */
   readonly rss: number;
-  /** of rss: V8 heap in use and Buffers (bytes); the rest is native (GStreamer) */
+  /** of rss: V8 heap in use and reserved, and Buffers (bytes); the rest is native (GStreamer) */
   readonly heapUsed: number;
+  readonly heapTotal: number;
   readonly external: number;
   /** unexpected deaths in this slot so far */
   readonly restarts: number;

@@ -321,7 +321,7 @@ function onRequest(req: HostRequest): void {
     }
     case 'ping': {
       const m = process.memoryUsage();
-      send({ t: 'pong', seq: req.seq, pipelines: running.size, rss: m.rss, heapUsed: m.heapUsed, external: m.external });
+      send({ t: 'pong', seq: req.seq, pipelines: running.size, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external });
       return;
     }
   }

@@ -71,6 +71,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private rssBytes = 0;
   private heapBytes = 0;
   private externalBytes = 0;
+  private heapTotalBytes = 0;
   /** bytes handed to push() and not yet written to the IPC channel (batched or queued in Node) */
   private pendingBytes = 0;
   /** waiting pushes by pipeline id + appsrc name, in first-push order */
@@ -216,8 +217,8 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   }
 
   /** The worker's V8 heap in use and its Buffers' memory (bytes), as of its last pong: the JS part of rss. */
-  get jsMemory(): { readonly heapUsed: number; readonly external: number } {
-    return { heapUsed: this.heapBytes, external: this.externalBytes };
+  get jsMemory(): { readonly heapUsed: number; readonly heapTotal: number; readonly external: number } {
+    return { heapUsed: this.heapBytes, heapTotal: this.heapTotalBytes, external: this.externalBytes };
   }
 
   /** EOS to every pipeline, wait for them (bounded by timeoutMs), then end the process (SIGKILL if it lingers). */
@@ -331,6 +332,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
         this.pingSentAt = null;
         this.rssBytes = ev.rss;
         this.heapBytes = ev.heapUsed ?? 0;
+        this.heapTotalBytes = ev.heapTotal ?? 0;
         this.externalBytes = ev.external ?? 0;
         return;
       case 'fatal':

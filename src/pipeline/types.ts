@@ -97,6 +97,6 @@ export type HostEvent =
   | { readonly t: 'eos'; readonly id: string }
   | { readonly t: 'stopped'; readonly id: string }
   /** rss, and what of it is V8's heap and Buffers (`external`): a growing rss with a flat heap is native memory */
-  | { readonly t: 'pong'; readonly seq: number; readonly pipelines: number; readonly rss: number; readonly heapUsed?: number; readonly external?: number }
+  | { readonly t: 'pong'; readonly seq: number; readonly pipelines: number; readonly rss: number; readonly heapUsed?: number; readonly heapTotal?: number; readonly external?: number }
   /** the host is about to exit on an uncaught exception */
   | { readonly t: 'fatal'; readonly message: string };
