@@ -45,18 +45,34 @@ export interface AccessUnit {
 export interface Depayloader {
   /** the caps of what push() returns, for the appsrc that takes it */
   readonly caps: string;
-  /** Feed one packet; returns the units it completes (usually zero or one). */
+  /**
+   * Feed one packet; returns the units it completes (usually zero or one), each in a Buffer of its own.
+   * The packet's payload need only be valid during the call (it may be a view into a reused read buffer):
+   * whatever must outlive the call is copied.
+   */
   push(p: RtpPacket): AccessUnit[];
 }
 
 const START_CODE = Buffer.from([0, 0, 0, 1]);
 
-/** H.264 / H.265 in common: frames from NAL units, parameter sets kept and put before every keyframe that lacks them. */
+/** a frame larger than this is dropped as damaged (a 4K keyframe is ~1-2 MB) */
+const MAX_FRAME_BYTES = 32 * 1024 * 1024;
+
+/**
+ * H.264 / H.265 in common: frames from NAL units, parameter sets kept and put before every keyframe that lacks them.
+ * A frame is assembled in one growing buffer, reused from frame to frame (start code + NAL unit, in order; an FU
+ * is written in place as its fragments come): each byte is copied once on arrival and once into the frame it
+ * leaves in, instead of per read, per FU and per frame.
+ */
 abstract class VideoDepay implements Depayloader {
   abstract readonly caps: string;
-  private nals: Buffer[] = [];
+  private asm = Buffer.allocUnsafe(64 * 1024);
+  private asmLen = 0;
+  /** where each complete NAL unit of the frame so far is in asm (after its start code) */
+  private nals: { start: number; end: number }[] = [];
   private ts = 0;
-  private fu: Buffer[] | null = null;
+  /** where the FU in progress starts in asm (its start code), -1: none */
+  private fuAt = -1;
   private lastSeq = -1;
   private damaged = false;
   private seenKey = false;
@@ -66,15 +82,15 @@ abstract class VideoDepay implements Depayloader {
   push(p: RtpPacket): AccessUnit[] {
     const out: AccessUnit[] = [];
     // a frame in progress may be only an FU so far: a new timestamp ends it too (then a lost FU end costs one frame, not two)
-    const inFrame = this.nals.length > 0 || this.fu !== null;
+    const inFrame = this.nals.length > 0 || this.fuAt >= 0;
     if (this.lastSeq >= 0 && p.seq !== ((this.lastSeq + 1) & 0xffff)) {
       // a lost packet: the frame in progress is incomplete
-      this.fu = null;
+      this.dropFu();
       this.damaged = true;
     }
     this.lastSeq = p.seq;
     if (inFrame && p.timestamp !== this.ts) this.flush(out);
-    if (this.nals.length === 0 && !this.fu) this.ts = p.timestamp;
+    if (this.nals.length === 0 && this.fuAt < 0) this.ts = p.timestamp;
     this.depay(p.payload);
     if (p.marker) this.flush(out);
     return out;
@@ -90,7 +106,36 @@ abstract class VideoDepay implements Depayloader {
   protected abstract readonly audType: number;
 
   protected addNal(nal: Buffer): void {
-    if (nal.length > 0) this.nals.push(nal);
+    if (nal.length === 0) return;
+    // a complete NAL unit never lands inside an FU in progress (whose end was lost): that FU goes
+    this.dropFu();
+    this.write(START_CODE);
+    const start = this.asmLen;
+    if (this.write(nal)) this.nals.push({ start, end: this.asmLen });
+  }
+
+  /** Append to the frame being assembled; false (and the frame marked damaged) past MAX_FRAME_BYTES. */
+  private write(b: Buffer): boolean {
+    const need = this.asmLen + b.length;
+    if (need > MAX_FRAME_BYTES) {
+      this.damaged = true;
+      return false;
+    }
+    if (need > this.asm.length) {
+      const bigger = Buffer.allocUnsafe(Math.min(MAX_FRAME_BYTES, Math.max(need, this.asm.length * 2)));
+      this.asm.copy(bigger, 0, 0, this.asmLen);
+      this.asm = bigger;
+    }
+    b.copy(this.asm, this.asmLen);
+    this.asmLen = need;
+    return true;
+  }
+
+  /** Forget an FU in progress (its end or a middle part was lost): its bytes are the tail of asm. */
+  private dropFu(): void {
+    if (this.fuAt < 0) return;
+    this.asmLen = this.fuAt;
+    this.fuAt = -1;
   }
 
   /** An aggregation packet (H.264 STAP-A, H.265 AP): from `off`, 16-bit size + NAL unit, repeated. */
@@ -106,25 +151,35 @@ abstract class VideoDepay implements Depayloader {
   }
 
   protected fuStart(header: Buffer, first: Buffer): void {
-    this.fu = [header, first];
+    this.dropFu(); // a new start while one is open: the open one lost its end
+    const at = this.asmLen;
+    if (this.write(START_CODE) && this.write(header) && this.write(first)) this.fuAt = at;
+    else this.asmLen = at;
   }
 
   protected fuPart(part: Buffer, end: boolean): void {
-    if (!this.fu) return; // its start was lost
-    this.fu.push(part);
+    if (this.fuAt < 0) return; // its start was lost
+    if (!this.write(part)) {
+      this.dropFu();
+      return;
+    }
     if (end) {
-      this.addNal(Buffer.concat(this.fu));
-      this.fu = null;
+      this.nals.push({ start: this.fuAt + START_CODE.length, end: this.asmLen });
+      this.fuAt = -1;
     }
   }
 
   private flush(out: AccessUnit[]): void {
-    const nals = this.nals;
+    const spans = this.nals;
     this.nals = [];
-    this.fu = null;
+    this.dropFu();
+    // the complete NAL units are contiguous from 0 (an FU left open was the tail, dropped above)
+    const used = this.asmLen;
+    this.asmLen = 0;
     const damaged = this.damaged;
     this.damaged = false;
-    if (nals.length === 0 || damaged) return;
+    if (spans.length === 0 || damaged) return;
+    const nals = spans.map((s) => this.asm.subarray(s.start, s.end)); // views, valid until this returns
     let key = false;
     const types = new Set<number>();
     for (const n of nals) {
@@ -136,17 +191,16 @@ abstract class VideoDepay implements Depayloader {
     // nothing before the first keyframe: a file starts decodable
     if (!key && !this.seenKey) return;
     this.seenKey = true;
-    const parts: Buffer[] = [];
-    // an access unit delimiter stays first; the parameter sets go right after it
-    const aud = this.nalType(nals[0] ?? Buffer.alloc(1)) === this.audType ? 1 : 0;
-    for (const n of nals.slice(0, aud)) parts.push(START_CODE, n);
-    if (key) {
-      for (const t of this.paramTypes) {
-        const ps = this.params.get(t);
-        if (ps && !types.has(t)) parts.push(START_CODE, ps);
-      }
+    const missing = key ? this.paramTypes.filter((t) => !types.has(t) && this.params.has(t)) : [];
+    if (missing.length === 0) {
+      out.push({ data: Buffer.from(this.asm.subarray(0, used)), rtpTime: this.ts, key });
+      return;
     }
-    for (const n of nals.slice(aud)) parts.push(START_CODE, n);
+    // an access unit delimiter stays first; the parameter sets go right after it
+    const cut = this.nalType(nals[0] ?? Buffer.alloc(1)) === this.audType ? (spans[0]?.end ?? 0) : 0;
+    const parts: Buffer[] = [this.asm.subarray(0, cut)];
+    for (const t of missing) parts.push(START_CODE, this.params.get(t) ?? Buffer.alloc(0));
+    parts.push(this.asm.subarray(cut, used));
     out.push({ data: Buffer.concat(parts), rtpTime: this.ts, key });
   }
 
@@ -276,7 +330,7 @@ export class AacDepay implements Depayloader {
     const out: AccessUnit[] = [];
     if (this.partial && this.partial.ts === p.timestamp) {
       // the rest of a fragmented AU: one header with the full size, then a part of it
-      const part = b.subarray(data);
+      const part = Buffer.from(b.subarray(data)); // kept past this call: a copy
       this.partial.parts.push(part);
       this.partial.have += part.length;
       if (this.partial.have >= this.partial.size) {
@@ -295,7 +349,7 @@ export class AacDepay implements Depayloader {
       bit += this.sizeLength + (i === 0 ? this.indexLength : this.indexDeltaLength);
       const ts = (p.timestamp + i * this.frameSamples) >>> 0;
       if (data + size > b.length) {
-        if (i === 0) this.partial = { size, ts, parts: [b.subarray(data)], have: b.length - data };
+        if (i === 0) this.partial = { size, ts, parts: [Buffer.from(b.subarray(data))], have: b.length - data };
         break;
       }
       out.push({ data: this.adts(b.subarray(data, data + size)), rtpTime: ts, key: true });

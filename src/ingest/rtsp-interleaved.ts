@@ -37,10 +37,13 @@ const MAX_BODY = 1024 * 1024;
 export class RtspTcpSplitter {
   private buf: Buffer = Buffer.alloc(0);
 
-  /** Feed received bytes; returns every item completed by them, in order. */
+  /**
+   * Feed received bytes; returns every item completed by them, in order. `chunk` may be a reused read buffer:
+   * frame payloads are views valid until the next push(), and the splitter copies only the incomplete tail it keeps.
+   */
   push(chunk: Buffer): RtspTcpItem[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     const out: RtspTcpItem[] = [];
+    this.buf = this.completePending(chunk, out);
     let pos = 0;
     // Each pass consumes at least 4 bytes or stops, so the loop is bounded by the buffer length.
     while (pos < this.buf.length) {
@@ -57,8 +60,24 @@ export class RtspTcpSplitter {
       out.push(msg.item);
       pos = msg.next;
     }
-    this.buf = pos >= this.buf.length ? Buffer.alloc(0) : this.buf.subarray(pos);
+    this.buf = pos >= this.buf.length ? Buffer.alloc(0) : Buffer.from(this.buf.subarray(pos));
     return out;
+  }
+
+  /**
+   * With a frame cut by the previous read: complete it from the head of `chunk` (copying one frame, not the whole
+   * read) and return the rest of `chunk` to parse in place. Anything else pending (a frame header cut in its first
+   * 4 bytes, an RTSP message) is joined with the whole chunk, as it is rare.
+   */
+  private completePending(chunk: Buffer, out: RtspTcpItem[]): Buffer {
+    const b = this.buf;
+    if (b.length === 0) return chunk;
+    if (b[0] !== 0x24 || b.length < 4) return Buffer.concat([b, chunk]);
+    const need = 4 + b.readUInt16BE(2) - b.length;
+    if (need > chunk.length) return Buffer.concat([b, chunk]);
+    const whole = Buffer.concat([b, chunk.subarray(0, need)]);
+    out.push({ kind: 'frame', channel: whole[1] ?? 0, payload: whole.subarray(4) });
+    return chunk.subarray(need);
   }
 
   /** Bytes received but not yet part of a complete item. */

@@ -203,8 +203,8 @@ export class RtspSession {
           buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
           callback: (n: number, buf: Uint8Array) => {
             if (this.socket !== s) return false;
-            // a copy: frames handed on are views kept across reads (depayloaders hold fragments)
-            this.onData(Buffer.from(buf.subarray(0, n)));
+            // no copy: onFrame's payloads are views valid during the call (the depayloaders copy what they keep)
+            this.onData(Buffer.from(buf.buffer, buf.byteOffset, n));
             // a read that filled half the buffer says the camera sends faster than batching allows: read on
             if (this.readBatchMs > 0 && this.framesOn && !this.closed && !this.resumeTimer && n < READ_BUFFER_BYTES / 2) {
               this.resumeTimer = setTimeout(() => {

@@ -130,6 +130,25 @@ test('RtspTcpSplitter separates answers, server requests and $ frames, whatever 
   assert.deepEqual(summary(got), expected);
 });
 
+test('RtspTcpSplitter: chunks read into one reused buffer (as the RTSP client does) give intact frames', () => {
+  const { bytes } = stream();
+  const fingerprint = (items: RtspTcpItem[]) => items.map((it) => (it.kind === 'frame' ? `${it.channel}:${it.payload.toString('hex')}` : it.kind));
+  const want = fingerprint(new RtspTcpSplitter().push(Buffer.from(bytes)));
+  for (const size of [1, 3, 5, 700, 1403, 4096]) {
+    const reused = Buffer.alloc(4096);
+    const s = new RtspTcpSplitter();
+    const got: string[] = [];
+    for (let from = 0; from < bytes.length; from += size) {
+      const n = bytes.copy(reused, 0, from, Math.min(bytes.length, from + size));
+      // payloads are read during the push's turn, then the buffer is scribbled over, as the next read would
+      got.push(...fingerprint(s.push(reused.subarray(0, n))));
+      reused.fill(0xee);
+    }
+    assert.deepEqual(got, want, `chunks of ${size}`);
+    assert.equal(s.pending(), 0);
+  }
+});
+
 test('RtspTcpSplitter refuses bytes that are neither RTSP nor $ frames, and oversized headers', () => {
   assert.throws(() => new RtspTcpSplitter().push(Buffer.from('HTTP/1.1 200 OK\r\n\r\n', 'latin1')), /not RTSP: "HTTP\/1\.1 200 OK/);
   assert.throws(() => new RtspTcpSplitter().push(Buffer.from([0x80, 0x60, 1, 2, 3, 4, 5, 6, 7, 8])), /not RTSP/);

@@ -467,3 +467,45 @@ test('RtpTimeline: a jump over 10 s either way rebases to the given now; up to 1
   custom.ptsNs(0, 0);
   assert.equal(custom.ptsNs(2500, 7e9), 7e9, 'maxJumpS is honoured');
 });
+
+/** Push each packet with its payload in one shared buffer that is scribbled over after every push (a reused read buffer). */
+function feedReused(d: { push(p: RtpPacket): AccessUnit[] }, packets: RtpPacket[]): AccessUnit[] {
+  const shared = Buffer.alloc(4096);
+  const out: AccessUnit[] = [];
+  for (const p of packets) {
+    const n = p.payload.copy(shared);
+    out.push(...d.push({ ...p, payload: shared.subarray(0, n) }));
+    shared.fill(0xee);
+  }
+  return out;
+}
+
+test('depayloaders copy what they keep: payloads in a buffer reused after each push give the same units', () => {
+  const big = Array.from({ length: 3000 }, (_, i) => (i * 7) & 0xff);
+  const idr = [0x65, ...big];
+  const fus = fuA(idr, 1000);
+  const h264 = () => [pkt(1, 90, stapA(SPS, PPS)), ...fus.map((f, i) => pkt(2 + i, 90, f, i === fus.length - 1)), pkt(2 + fus.length, 180, P1), pkt(3 + fus.length, 180, P2, true)];
+  const fresh = feed(new H264Depay(), h264());
+  assert.equal(fresh.length, 2);
+  assert.deepEqual(fresh[0]?.data, annexB(SPS, PPS, idr));
+  assert.deepEqual(feedReused(new H264Depay(), h264()), fresh);
+  const au = Buffer.from(big);
+  const aac = () => [0, 1, 2].map((i) => pkt(20 + i, 4096, aacPayload([au.length], au.subarray(i * 1000, (i + 1) * 1000)), i === 2));
+  const aacFresh = feed(new AacDepay(HBR), aac());
+  assert.equal(aacFresh.length, 1);
+  assert.deepEqual(aacFresh[0]?.data.subarray(7), au);
+  assert.deepEqual(feedReused(new AacDepay(HBR), aac()), aacFresh);
+  // and a unit handed out stays intact while the depayloader goes on (it owns its bytes)
+  const d = new H264Depay();
+  const [first] = feedReused(d, h264().slice(0, 1 + fus.length));
+  feedReused(d, [pkt(2 + fus.length, 270, fuA([0x65, ...big.map((x) => x ^ 0xff)], 1000)[0] ?? [])]);
+  assert.deepEqual(first?.data, annexB(SPS, PPS, idr));
+});
+
+test('H264Depay: a new FU start while one is open (its end lost without a gap) drops only the open one', () => {
+  const d = new H264Depay();
+  const a = fuA(IDR, 2);
+  const b = fuA([0x65, 9, 8, 7, 6], 2);
+  const out = feed(d, [pkt(1, 90, stapA(SPS, PPS)), pkt(2, 90, a[0] ?? []), pkt(3, 90, b[0] ?? []), pkt(4, 90, b[1] ?? []), pkt(5, 90, b[2] ?? [], true)]);
+  assert.deepEqual(out.map((u) => u.data), [annexB(SPS, PPS, [0x65, 9, 8, 7, 6])]);
+});

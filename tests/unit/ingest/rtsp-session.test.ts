@@ -140,7 +140,8 @@ for (const batchMs of [0, 50]) {
       },
     }));
     const got: Packet[] = [];
-    await playing(t, cam, batchMs, (channel, payload) => got.push({ channel, payload }));
+    // payloads are views valid during the call (into the reused read buffer): kept, they are copied
+    await playing(t, cam, batchMs, (channel, payload) => got.push({ channel, payload: Buffer.from(payload) }));
     await waitFor('every frame', () => got.length >= want.length, 5000, 10);
     assert.ok(writes > 20, `the server wrote in many chunks (${writes})`);
     assertSameFrames(got, want);
@@ -171,7 +172,7 @@ test('readBatchMs 50: a packet written every 2 ms arrives in far fewer event-loo
   }));
   const got: Packet[] = [];
   await playing(t, cam, 50, (channel, payload) => {
-    got.push({ channel, payload });
+    got.push({ channel, payload: Buffer.from(payload) });
     if (!turnOpen) {
       turnOpen = true;
       batches++;
