@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
+import { mallocTrim, Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { RtspFeed } from '../ingest/rtsp-feed';
@@ -21,6 +21,16 @@ const MAX_APPSRC_BYTES = 64 * 1024 * 1024;
 const PARENT_GONE_EXIT_MS = 4000;
 /** free finished pipelines (scripts/patches adds dispose() to the binding); EDGEREC_DISPOSE=0 keeps them, as before */
 const DISPOSE = process.env.EDGEREC_DISPOSE !== '0' && typeof (Pipeline.prototype as { dispose?: unknown }).dispose === 'function';
+
+/**
+ * How often the C heap's free pages go back to the system (glibc malloc_trim, added to the binding by
+ * scripts/patches). Frames are malloc'd on this thread and freed on GStreamer's streaming threads, between
+ * longer-lived blocks: free() alone returned little, and a host's RSS crept up ~0.8 MB/min for as long as it
+ * recorded (bench/README.md, soak). EDGEREC_TRIM_MS=0 turns it off (for comparison).
+ */
+const TRIM_INTERVAL_MS = Number(process.env.EDGEREC_TRIM_MS ?? 30_000);
+/** a trim that takes longer than this is logged (it holds malloc's locks while it walks the heap) */
+const TRIM_SLOW_MS = 20;
 
 const log = rootLog.child({ component: 'media-host-worker', pid: process.pid });
 
@@ -338,6 +348,14 @@ function parentGone(): void {
   setTimeout(() => process.exit(0), PARENT_GONE_EXIT_MS + 200);
 }
 
+function trimHeap(): void {
+  const t0 = process.hrtime.bigint();
+  const before = process.memoryUsage.rss();
+  mallocTrim();
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (ms > TRIM_SLOW_MS) log.info({ ms: Math.round(ms), rssBefore: before, rssAfter: process.memoryUsage.rss() }, 'slow malloc_trim');
+}
+
 function lastLine(text: string | undefined): string {
   const lines = (text ?? '').trim().split('\n');
   return (lines[lines.length - 1] ?? '').trim();
@@ -415,6 +433,7 @@ function main(): void {
   startOrphanWatchdog();
   useBatchScheduling();
   setInterval(watch, POSITION_INTERVAL_MS);
+  if (TRIM_INTERVAL_MS > 0 && typeof mallocTrim === 'function') setInterval(trimHeap, TRIM_INTERVAL_MS).unref();
   log.debug({ threads: process.env.UV_THREADPOOL_SIZE }, 'media host ready');
 }
 

@@ -60,4 +60,10 @@ declare module 'gstreamer-superficial' {
     delay: number;
     latency: number;
   }
+
+  /**
+   * Added by scripts/patches (edgerec): glibc's malloc_trim(0), the free pages of the C heap back to the system;
+   * true if memory was released (false on a C library without it).
+   */
+  export function mallocTrim(): boolean;
 }
