@@ -46,7 +46,8 @@ export interface Depayloader {
   /** the caps of what push() returns, for the appsrc that takes it */
   readonly caps: string;
   /**
-   * Feed one packet; returns the units it completes (usually zero or one), each in a Buffer of its own.
+   * Feed one packet; returns the units it completes (usually zero or one), each in a Buffer of its own (video
+   * with `lend`: a view into the depayloader's frame buffer, valid until the next push()).
    * The packet's payload need only be valid during the call (it may be a view into a reused read buffer):
    * whatever must outlive the call is copied.
    */
@@ -54,6 +55,14 @@ export interface Depayloader {
 }
 
 const START_CODE = Buffer.from([0, 0, 0, 1]);
+
+export interface DepayOptions {
+  /**
+   * Video frames leave as views into the depayloader's reused frame buffer, valid until the next push(): for a
+   * consumer that copies them at once (appsrc's push does), no Buffer is made per frame.
+   */
+  readonly lend?: boolean;
+}
 
 /** a frame larger than this is dropped as damaged (a 4K keyframe is ~1-2 MB) */
 const MAX_FRAME_BYTES = 32 * 1024 * 1024;
@@ -76,6 +85,8 @@ abstract class VideoDepay implements Depayloader {
   private lastSeq = -1;
   private damaged = false;
   private seenKey = false;
+
+  constructor(private readonly lend: boolean) {}
   /** latest parameter sets by NAL type (SDP sprop first, then in-band) */
   protected readonly params = new Map<number, Buffer>();
 
@@ -193,7 +204,8 @@ abstract class VideoDepay implements Depayloader {
     this.seenKey = true;
     const missing = key ? this.paramTypes.filter((t) => !types.has(t) && this.params.has(t)) : [];
     if (missing.length === 0) {
-      out.push({ data: Buffer.from(this.asm.subarray(0, used)), rtpTime: this.ts, key });
+      const frame = this.asm.subarray(0, used);
+      out.push({ data: this.lend ? frame : Buffer.from(frame), rtpTime: this.ts, key });
       return;
     }
     // an access unit delimiter stays first; the parameter sets go right after it
@@ -220,8 +232,8 @@ export class H264Depay extends VideoDepay {
   protected readonly paramTypes = [7, 8];
   protected readonly audType = 9;
 
-  constructor(fmtp: Readonly<Record<string, string>> = {}) {
-    super();
+  constructor(fmtp: Readonly<Record<string, string>> = {}, o: DepayOptions = {}) {
+    super(o.lend ?? false);
     this.spropInto(fmtp['sprop-parameter-sets']);
   }
 
@@ -256,8 +268,8 @@ export class H265Depay extends VideoDepay {
   protected readonly paramTypes = [32, 33, 34];
   protected readonly audType = 35;
 
-  constructor(fmtp: Readonly<Record<string, string>> = {}) {
-    super();
+  constructor(fmtp: Readonly<Record<string, string>> = {}, o: DepayOptions = {}) {
+    super(o.lend ?? false);
     this.spropInto(fmtp['sprop-vps']);
     this.spropInto(fmtp['sprop-sps']);
     this.spropInto(fmtp['sprop-pps']);
@@ -414,14 +426,14 @@ export function unsupportedTrack(m: SdpMedia): string | null {
 }
 
 /** A depayloader for a track unsupportedTrack() accepts. */
-export function depayloaderFor(m: SdpMedia): Depayloader {
+export function depayloaderFor(m: SdpMedia, o: DepayOptions = {}): Depayloader {
   const name = m.encodingName.toUpperCase();
   switch (name) {
     case 'H264':
-      return new H264Depay(m.fmtp);
+      return new H264Depay(m.fmtp, o);
     case 'H265':
     case 'HEVC':
-      return new H265Depay(m.fmtp);
+      return new H265Depay(m.fmtp, o);
     case 'MPEG4-GENERIC':
       return new AacDepay(m.fmtp);
     case 'PCMA':

@@ -14,7 +14,8 @@ import { sdpCodecs, type SdpMedia } from './sdp';
 
 /** Where the feed's frames and problems go. */
 export interface FeedSink {
-  /** one frame for appsrc `src`, PTS in ns on the pipeline's running time; `caps`: what the frames are */
+  /** one frame for appsrc `src`, PTS in ns on the pipeline's running time; `caps`: what the frames are. `data` is
+   * valid during the call only (a view into the depayloader's frame buffer): copy what is kept */
   push(src: 'vsrc' | 'asrc', data: Buffer, ptsNs: number, caps: string): void;
   /** the pipeline's running time now, ns */
   nowNs(): number;
@@ -90,7 +91,8 @@ export class RtspFeed {
     for (const t of tracks) {
       byChannel.set(t.rtpChannel, {
         src: t.media.media === 'video' ? 'vsrc' : 'asrc',
-        depay: depayloaderFor(t.media),
+        // frames lent, not copied: sink.push copies them into a GstBuffer before the next packet
+        depay: depayloaderFor(t.media, { lend: true }),
         timeline: new RtpTimeline(t.media.clockRate),
         payloadType: t.media.payloadType,
       });

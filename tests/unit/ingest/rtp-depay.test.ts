@@ -509,3 +509,18 @@ test('H264Depay: a new FU start while one is open (its end lost without a gap) d
   const out = feed(d, [pkt(1, 90, stapA(SPS, PPS)), pkt(2, 90, a[0] ?? []), pkt(3, 90, b[0] ?? []), pkt(4, 90, b[1] ?? []), pkt(5, 90, b[2] ?? [], true)]);
   assert.deepEqual(out.map((u) => u.data), [annexB(SPS, PPS, [0x65, 9, 8, 7, 6])]);
 });
+
+test('H264Depay with lend: the same frames, as views into one reused buffer (no Buffer per frame)', () => {
+  const fus = fuA([0x65, ...Array.from({ length: 3000 }, (_, i) => i & 0xff)], 1000);
+  const packets = [pkt(1, 90, stapA(SPS, PPS)), ...fus.map((f, i) => pkt(2 + i, 90, f, i === fus.length - 1)), pkt(2 + fus.length, 180, P1, true), pkt(3 + fus.length, 270, P2, true)];
+  const owned = feed(new H264Depay(), packets);
+  const d = new H264Depay({}, { lend: true });
+  const lent: AccessUnit[] = [];
+  for (const p of packets) for (const u of d.push(p)) lent.push({ ...u, data: Buffer.from(u.data) }); // copied at once, as appsrc's push does
+  assert.deepEqual(lent, owned);
+  assert.equal(owned.length, 3);
+  const views = packets.flatMap((p) => d.push({ ...p, seq: p.seq + packets.length, timestamp: p.timestamp + 900 }));
+  assert.equal(views.length, 3);
+  assert.ok(views.every((u) => u.data.buffer === views[0]?.data.buffer), 'every lent frame is in the same buffer');
+  assert.ok(views.every((u) => u.data.byteOffset === views[0]?.data.byteOffset), 'every lent frame starts where the last one did');
+});
