@@ -23,14 +23,17 @@ const PARENT_GONE_EXIT_MS = 4000;
 const DISPOSE = process.env.EDGEREC_DISPOSE !== '0' && typeof (Pipeline.prototype as { dispose?: unknown }).dispose === 'function';
 
 /**
- * How often the C heap's free pages go back to the system (glibc malloc_trim, added to the binding by
- * scripts/patches). Frames are malloc'd on this thread and freed on GStreamer's streaming threads, between
- * longer-lived blocks: free() alone returned little, and a host's RSS crept up ~0.8 MB/min for as long as it
- * recorded (bench/README.md, soak). EDGEREC_TRIM_MS=0 turns it off (for comparison).
+ * How often the host tidies its memory: a full V8 collection, then glibc's malloc_trim (added to the binding by
+ * scripts/patches). The host's JS heap hardly grows, so V8 rarely runs a full collection on its own, and the
+ * Buffers that outlived a young-generation pass (IPC messages, small pooled Buffers) pile up until it does
+ * (+0.3 MB/min per host in a soak, 7.7 -> 4.3 MB on a forced GC). Frames are malloc'd on this thread and freed on
+ * GStreamer's streaming threads between longer-lived blocks, and glibc's free() returns only the heap's top, so
+ * the holes stayed resident (a host crept up ~0.8 MB/min; malloc_trim took one from 91.9 to 85.8 MB). Both cost
+ * a few ms on a host's small heap. EDGEREC_TIDY_MS=0 turns it off (for comparison).
  */
-const TRIM_INTERVAL_MS = Number(process.env.EDGEREC_TRIM_MS ?? 30_000);
-/** a trim that takes longer than this is logged (it holds malloc's locks while it walks the heap) */
-const TRIM_SLOW_MS = 20;
+const TIDY_INTERVAL_MS = Number(process.env.EDGEREC_TIDY_MS ?? 60_000);
+/** a tidy that takes longer than this is logged (malloc_trim holds malloc's locks while it walks the heap) */
+const TIDY_SLOW_MS = 30;
 
 const log = rootLog.child({ component: 'media-host-worker', pid: process.pid });
 
@@ -348,12 +351,16 @@ function parentGone(): void {
   setTimeout(() => process.exit(0), PARENT_GONE_EXIT_MS + 200);
 }
 
-function trimHeap(): void {
+/** the full collection MediaHost's --expose-gc makes available */
+const fullGc = (globalThis as { gc?: () => void }).gc;
+
+function tidyMemory(): void {
   const t0 = process.hrtime.bigint();
   const before = process.memoryUsage.rss();
-  mallocTrim();
+  fullGc?.();
+  if (typeof mallocTrim === 'function') mallocTrim();
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (ms > TRIM_SLOW_MS) log.info({ ms: Math.round(ms), rssBefore: before, rssAfter: process.memoryUsage.rss() }, 'slow malloc_trim');
+  if (ms > TIDY_SLOW_MS) log.info({ ms: Math.round(ms), rssBefore: before, rssAfter: process.memoryUsage.rss() }, 'slow memory tidy (GC + malloc_trim)');
 }
 
 function lastLine(text: string | undefined): string {
@@ -433,7 +440,7 @@ function main(): void {
   startOrphanWatchdog();
   useBatchScheduling();
   setInterval(watch, POSITION_INTERVAL_MS);
-  if (TRIM_INTERVAL_MS > 0 && typeof mallocTrim === 'function') setInterval(trimHeap, TRIM_INTERVAL_MS).unref();
+  if (TIDY_INTERVAL_MS > 0) setInterval(tidyMemory, TIDY_INTERVAL_MS).unref();
   log.debug({ threads: process.env.UV_THREADPOOL_SIZE }, 'media host ready');
 }
 

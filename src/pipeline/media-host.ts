@@ -114,7 +114,8 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
       serialization: 'advanced',
       env: { ...process.env, UV_THREADPOOL_SIZE: String(threads) },
       // an allow-list: inheriting -e/-p/--test/--inspect would re-run the parent's code or clash on ports
-      execArgv: process.execArgv.filter((a) => /^--(max-old-space-size|max-semi-space-size|enable-source-maps|stack-size)\b/.test(a)),
+      // --expose-gc: the host runs a full collection with its periodic malloc_trim (host-worker.ts, tidyMemory)
+      execArgv: [...process.execArgv.filter((a) => /^--(max-old-space-size|max-semi-space-size|enable-source-maps|stack-size)\b/.test(a)), '--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child = child;

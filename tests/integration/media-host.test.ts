@@ -158,6 +158,47 @@ test('FLV pushed through appsrc becomes a playable MP4', async (t) => {
   assert.ok(duration > 5.5 && duration < 6.5, `duration ${duration}`);
 });
 
+/** Push 50 MB through appsrc in 64 KB chunks, then the host's Buffers (`external`) over the next ~3 s, MB. */
+async function externalAfterPush(t: TestContext, tidyMs: number): Promise<{ before: number; after: number[] }> {
+  const saved = process.env.EDGEREC_TIDY_MS;
+  process.env.EDGEREC_TIDY_MS = String(tidyMs); // the host reads it at fork
+  let pool: HostPool;
+  try {
+    pool = await openPool(t, { size: 1, host: { pingIntervalMs: 200 } });
+  } finally {
+    if (saved === undefined) delete process.env.EDGEREC_TIDY_MS;
+    else process.env.EDGEREC_TIDY_MS = saved;
+  }
+  const a = track(pool.run('tidy', 'appsrc name=src ! fakesink sync=false'));
+  await waitFor('started', () => a.started, 10_000);
+  await new Promise((r) => setTimeout(r, 600));
+  const mb = () => (pool.stats()[0]?.external ?? NaN) / 1e6;
+  const before = mb();
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  for (let i = 0; i < 800; i++) {
+    a.h.push('src', chunk);
+    await new Promise((r) => setImmediate(r));
+  }
+  const after: number[] = [];
+  for (let i = 0; i < 12; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    after.push(mb());
+  }
+  a.h.eos();
+  await waitFor('exit', () => a.exit, 10_000);
+  return { before, after };
+}
+
+test('a host tidies its memory: Buffers that came over IPC do not stay until V8 gets round to a full GC', async (t) => {
+  const tidy = await externalAfterPush(t, 400);
+  const lazy = await externalAfterPush(t, 0);
+  const show = (x: { before: number; after: number[] }) => `${x.before.toFixed(1)} MB before, then ${x.after.map((v) => v.toFixed(1)).join(' ')}`;
+  t.diagnostic(`host Buffers around a 50 MB push, tidy every 400 ms: ${show(tidy)}`);
+  t.diagnostic(`the same without tidying (EDGEREC_TIDY_MS=0): ${show(lazy)}`);
+  const last = tidy.after[tidy.after.length - 1] ?? NaN;
+  assert.ok(last <= tidy.before + 1, `the host's Buffers went back to ${tidy.before.toFixed(1)} MB (+1): ${show(tidy)}`);
+});
+
 test('a bad launch string ends in error and the host runs the next pipeline', async (t) => {
   const pool = await openPool(t, { size: 1 });
   const bad = track(pool.run('bad', 'videotestsrc ! no-such-element ! fakesink'));
