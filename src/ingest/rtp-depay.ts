@@ -100,10 +100,11 @@ abstract class VideoDepay implements Depayloader {
       this.damaged = true;
     }
     this.lastSeq = p.seq;
-    if (inFrame && p.timestamp !== this.ts) this.flush(out);
+    // this frame's buffer is written again below (this packet's data): it cannot be lent
+    if (inFrame && p.timestamp !== this.ts) this.flush(out, false);
     if (this.nals.length === 0 && this.fuAt < 0) this.ts = p.timestamp;
     this.depay(p.payload);
-    if (p.marker) this.flush(out);
+    if (p.marker) this.flush(out, this.lend);
     return out;
   }
 
@@ -180,7 +181,8 @@ abstract class VideoDepay implements Depayloader {
     }
   }
 
-  private flush(out: AccessUnit[]): void {
+  /** End the frame in progress; `lend`: it may leave as a view (nothing is written into asm before the caller reads it). */
+  private flush(out: AccessUnit[], lend: boolean): void {
     const spans = this.nals;
     this.nals = [];
     this.dropFu();
@@ -205,7 +207,7 @@ abstract class VideoDepay implements Depayloader {
     const missing = key ? this.paramTypes.filter((t) => !types.has(t) && this.params.has(t)) : [];
     if (missing.length === 0) {
       const frame = this.asm.subarray(0, used);
-      out.push({ data: this.lend ? frame : Buffer.from(frame), rtpTime: this.ts, key });
+      out.push({ data: lend ? frame : Buffer.from(frame), rtpTime: this.ts, key });
       return;
     }
     // an access unit delimiter stays first; the parameter sets go right after it

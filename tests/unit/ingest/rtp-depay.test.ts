@@ -524,3 +524,16 @@ test('H264Depay with lend: the same frames, as views into one reused buffer (no 
   assert.ok(views.every((u) => u.data.buffer === views[0]?.data.buffer), 'every lent frame is in the same buffer');
   assert.ok(views.every((u) => u.data.byteOffset === views[0]?.data.byteOffset), 'every lent frame starts where the last one did');
 });
+
+test('H264Depay with lend: a frame ended by the next timestamp (no marker) is not overwritten by that packet', () => {
+  // a camera that never sets the marker: each frame ends when the next one's first packet arrives, in the same push()
+  const frames = [IDR, P1, P2, [0x41, 0x9a, 0x03, 0x04]];
+  const packets = [pkt(1, 0, stapA(SPS, PPS)), ...frames.map((f, i) => pkt(2 + i, 3000 * (i + 1), f, i === frames.length - 1))];
+  const owned = feed(new H264Depay(), packets);
+  const d = new H264Depay({}, { lend: true });
+  const lent: AccessUnit[] = [];
+  for (const p of packets) for (const u of d.push(p)) lent.push({ ...u, data: Buffer.from(u.data) });
+  assert.equal(owned.length, 4);
+  assert.deepEqual(lent, owned);
+  assert.deepEqual(owned[1]?.data, annexB(P1));
+});
