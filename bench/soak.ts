@@ -4,6 +4,7 @@
  * the index rows by state and the temp files; at the end it stops the service (SIGTERM) and checks every
  * fragment with ffprobe (and continuity per camera).
  * Run: node dist/bench/soak.js [--cameras 8] [--minutes 60] [--rotation 10] [--hosts 2]
+ * (env SOAK_RTSP_CLIENT=gstreamer: the cameras pulled by rtspsrc instead of edgerec's client)
  */
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,12 +86,14 @@ function median(xs: number[]): number {
 
 async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
-  console.log(`soak: ${a.cameras} cameras, ${a.minutes} min, rotation ${a.rotation} s, ${a.hosts} media hosts`);
+  console.log(`soak: ${a.cameras} cameras, ${a.minutes} min, rotation ${a.rotation} s, ${a.hosts} media hosts, rtsp_client=${process.env.SOAK_RTSP_CLIENT ?? 'default'}`);
   // the server's safety bound outlasts the soak (its default, 15 min, once ended a 60 min soak at minute 15)
   const rtsp = await startRtspServer({ maxSeconds: a.minutes * 60 + 600 });
   const cams = Array.from({ length: a.cameras }, (_, i) => `camera.cam${i + 1}.url=${rtsp.url('h264aac')}`).join('\n');
   const s = await startService({
-    conf: `${cams}\nrecord_rotation=${a.rotation}\nstream_record_policy_template={streamName}-{startTimeMillis}\nmedia_host_count=${a.hosts}\nlog_level=info\n`,
+    conf:
+      `${cams}\nrecord_rotation=${a.rotation}\nstream_record_policy_template={streamName}-{startTimeMillis}\nmedia_host_count=${a.hosts}\nlog_level=info\n` +
+      (process.env.SOAK_RTSP_CLIENT ? `rtsp_client=${process.env.SOAK_RTSP_CLIENT}\n` : ''),
     env: { EDGEREC_LOG_LEVEL: 'info' },
   });
   const t0 = Date.now();
