@@ -70,8 +70,8 @@ const MAX_FRAME_BYTES = 32 * 1024 * 1024;
 /**
  * H.264 / H.265 in common: frames from NAL units, parameter sets kept and put before every keyframe that lacks them.
  * A frame is assembled in one growing buffer, reused from frame to frame (start code + NAL unit, in order; an FU
- * is written in place as its fragments come): each byte is copied once on arrival and once into the frame it
- * leaves in, instead of per read, per FU and per frame.
+ * is written in place as its fragments come): each byte is copied once on arrival, and once more into the frame's
+ * own Buffer unless the frame is lent (DepayOptions), instead of per read, per FU and per frame.
  */
 abstract class VideoDepay implements Depayloader {
   abstract readonly caps: string;

@@ -217,7 +217,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     return this.rssBytes;
   }
 
-  /** The worker's V8 heap in use and its Buffers' memory (bytes), as of its last pong: the JS part of rss. */
+  /** The worker's V8 heap (in use, reserved) and its Buffers' memory (bytes), as of its last pong: the JS part of rss. */
   get jsMemory(): { readonly heapUsed: number; readonly heapTotal: number; readonly external: number } {
     return { heapUsed: this.heapBytes, heapTotal: this.heapTotalBytes, external: this.externalBytes };
   }
