@@ -11,6 +11,7 @@ import type { Conf } from './conf/types';
 import { errMessage } from './lib/errors';
 import { log } from './lib/log';
 import { closeDb, openDb } from './store/db';
+import { CutsStore } from './store/cuts';
 import { RecordingsStore } from './store/recordings';
 import type { ConfState, HealthSources } from './system/health';
 import { sdNotify, watchdogIntervalMs } from './system/notify';
@@ -41,6 +42,8 @@ export class App {
   private warnings: readonly string[] = [];
   private db: Database.Database | null = null;
   store: RecordingsStore | null = null;
+  /** the cut cache index (table cuts) */
+  cuts: CutsStore | null = null;
   http: HttpServer | null = null;
   private readonly parts: Part[] = [];
   private watchdog: NodeJS.Timeout | null = null;
@@ -67,6 +70,7 @@ export class App {
 
     this.db = openDb(conf.db_path);
     this.store = new RecordingsStore(this.db);
+    this.cuts = new CutsStore(this.db);
 
     this.http = new HttpServer({ log, authToken: () => this.conf?.rest_auth_token ?? '' });
     registerHealthRoutes(this.http.router, this.healthSources());

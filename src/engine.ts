@@ -22,6 +22,7 @@ import { RecordingManager } from './recorder/manager';
 import { TmpSpace, spillDir } from './recorder/tmp-space';
 import { LivenessSampler } from './system/health';
 import { Metrics } from './system/metrics';
+import { CutCache } from './store/cut-cache';
 import { recoverAtStart } from './store/recover';
 import { Retention } from './store/retention';
 
@@ -69,7 +70,11 @@ export async function startEngine(app: App): Promise<void> {
   finalizer.on('failed', () => metrics.filesFailed.inc());
   // Before anything records: what a crash or power loss left behind becomes playable files.
   await recoverAtStart(conf(), store, finalizer);
-  const retention = new Retention(conf, store);
+  if (!app.cuts) throw new Error('engine needs the cut index');
+  const cutCache = new CutCache(conf, app.cuts);
+  await cutCache.removeStaleParts();
+  app.addPart({ name: 'cut-cache', close: async () => undefined, health: () => cutCache.health() });
+  const retention = new Retention(conf, store, undefined, cutCache);
   retention.start();
   app.addPart(retention);
   // A fragment that does not fit in record_dir: free space now rather than at the next 30 s pass.
@@ -138,7 +143,7 @@ export async function startEngine(app: App): Promise<void> {
   const r = http.router;
   registerControlRoutes(r, manager);
   registerRecordingsRoutes(r, store, conf);
-  registerFileRoutes(r, conf, createCutter({ cutDir: () => conf().mp4_cutter_dir }));
+  registerFileRoutes(r, conf, createCutter({ cache: cutCache }));
   registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);
   registerPageRoutes(r);
   registerOpenApiRoutes(r, app.version);

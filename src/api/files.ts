@@ -1,9 +1,10 @@
-import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { type FileHandle, open, realpath, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { extname, sep } from 'node:path';
+import { dirname, extname, sep } from 'node:path';
 import type { Conf } from '../conf/types';
-import { AppError } from '../lib/errors';
+import { AppError, clip } from '../lib/errors';
+import { type Cutter, roundCutSeconds } from './cutter';
 import { handle, queryParam, type Req, sendError } from './http';
 import type { Router } from './server';
 
@@ -14,8 +15,7 @@ export const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.ts': 'video/mp2t',
 };
 
-/** Makes (or reuses) a time-range cut of an MP4 and returns its absolute path. */
-export type Cutter = (srcPath: string, startS: number | null, endS: number | null) => Promise<string>;
+export type { Cutter } from './cutter';
 
 /** A parsed Range header: [start, end] inclusive, or 'unsatisfiable', or null for "whole file". */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {
@@ -57,11 +57,24 @@ export async function resolveRecordFile(recordDir: string, name: string): Promis
   return { path: fileReal, size: st.size, mtimeMs: st.mtimeMs };
 }
 
-function parseSeconds(v: string | undefined, what: string): number | null {
+/** A ?start / ?end value: seconds 0–1e7, rounded to 0.1 s (what a cut name holds), null when absent. */
+export function parseSeconds(v: string | undefined, what: string): number | null {
   if (v === undefined || v === '') return null;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < 0 || n > 1e7) throw new AppError('BAD_REQUEST', `${what}: seconds ≥ 0 expected, got "${v}"`);
-  return n;
+  const n = /^\s*[+]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : NaN;
+  if (!Number.isFinite(n) || n < 0 || n > 1e7) throw new AppError('BAD_REQUEST', `${what}: seconds from 0 to 10000000 expected, got "${clip(v, 32)}"`);
+  return roundCutSeconds(n);
+}
+
+/** Open a file to serve: a regular file reached without following a symlink (O_NOFOLLOW), or NOT_FOUND. */
+async function openRegular(path: string, name: string): Promise<{ fh: FileHandle; size: number; mtimeMs: number }> {
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => null);
+  if (!fh) throw new AppError('NOT_FOUND', `no such file in records: ${clip(name, 200)}`);
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    throw new AppError('NOT_FOUND', `no such file in records: ${clip(name, 200)}`);
+  }
+  return { fh, size: st.size, mtimeMs: st.mtimeMs };
 }
 
 /** GET/HEAD /client/records/<file>, with byte ranges, conditional requests and MP4 time-range cuts. */
@@ -74,18 +87,24 @@ export function registerFileRoutes(r: Router, conf: () => Conf, cutter: Cutter |
     } catch {
       throw new AppError('NOT_FOUND', 'no such file in records');
     }
-    let file = await resolveRecordFile(c.record_dir, raw);
-    let name = raw;
+    const file = await resolveRecordFile(c.record_dir, raw);
     const start = parseSeconds(queryParam(req, 'start'), 'start');
     const end = parseSeconds(queryParam(req, 'end'), 'end');
-    if ((start !== null || end !== null) && extname(name).toLowerCase() === '.mp4' && cutter) {
-      if (start !== null && end !== null && end <= start) throw new AppError('BAD_REQUEST', `end (${end}) must be after start (${start})`);
-      const cutPath = await cutter(file.path, start, end);
-      const st = await stat(cutPath);
-      name = cutPath.slice(cutPath.lastIndexOf(sep) + 1);
-      file = { path: cutPath, size: st.size, mtimeMs: st.mtimeMs };
+    if ((start !== null || end !== null) && extname(raw).toLowerCase() === '.mp4' && cutter) {
+      if (end !== null && end <= (start ?? 0)) {
+        throw new AppError('BAD_REQUEST', `the range is empty: end (${end}) must be after start (${start ?? 0}); both are rounded to 0.1 s`);
+      }
+      const cut = await cutter(file.path, start, end);
+      // the cutter verified the cut as its own; it must also sit directly in the real mp4_cutter_dir
+      const dirReal = await realpath(c.mp4_cutter_dir).catch(() => null);
+      if (dirname(cut.path) !== dirReal) {
+        await cut.fh.close();
+        throw new AppError('NOT_FOUND', 'the cut is not in mp4_cutter_dir (was it changed just now?); try again');
+      }
+      await sendFile(req, res, cut, cut.name, c.record_response_content_disposition_header_value);
+      return;
     }
-    sendFile(req, res, file, name, c.record_response_content_disposition_header_value);
+    await sendFile(req, res, await openRegular(file.path, raw), raw, c.record_response_content_disposition_header_value);
   });
   r.get('/client/records/:file', serve);
   r.head('/client/records/:file', serve);
@@ -102,7 +121,18 @@ function contentDisposition(disposition: string, name: string): string {
   return `${disposition};filename="${fallback}";filename*=UTF-8''${star}`;
 }
 
-function sendFile(req: Req, res: ServerResponse, f: { path: string; size: number; mtimeMs: number }, name: string, disposition: string): void {
+/** Answer with an opened file (closed here, whatever happens). */
+async function sendFile(req: Req, res: ServerResponse, f: { fh: FileHandle; size: number; mtimeMs: number }, name: string, disposition: string): Promise<void> {
+  let streaming = false;
+  try {
+    streaming = sendOpened(req, res, f, name, disposition);
+  } finally {
+    if (!streaming) await f.fh.close();
+  }
+}
+
+/** Headers, then the bytes from the handle; true when a stream now owns (and will close) the handle. */
+function sendOpened(req: Req, res: ServerResponse, f: { fh: FileHandle; size: number; mtimeMs: number }, name: string, disposition: string): boolean {
   const etag = `"${f.size.toString(16)}-${Math.floor(f.mtimeMs).toString(16)}"`;
   const lastModified = new Date(Math.floor(f.mtimeMs / 1000) * 1000).toUTCString();
   const headers: Record<string, string | number> = {
@@ -118,7 +148,7 @@ function sendFile(req: Req, res: ServerResponse, f: { path: string; size: number
   if ((inm && inm.split(',').some((t) => t.trim() === etag || t.trim() === '*')) || (!inm && ims && Date.parse(ims) >= Date.parse(lastModified))) {
     res.writeHead(304, { ETag: etag, 'Last-Modified': lastModified });
     res.end();
-    return;
+    return false;
   }
   const ifRange = req.headers['if-range'];
   const rangeAllowed = !ifRange || ifRange === etag || ifRange === lastModified;
@@ -126,7 +156,7 @@ function sendFile(req: Req, res: ServerResponse, f: { path: string; size: number
   if (range === 'unsatisfiable') {
     res.writeHead(416, { 'Content-Range': `bytes */${f.size}`, 'Content-Type': 'application/json' });
     res.end(JSON.stringify({ status: 416, error: `requested range is outside the file (size ${f.size})`, code: 'RANGE_NOT_SATISFIABLE' }));
-    return;
+    return false;
   }
   const start = range ? range.start : 0;
   const end = range ? range.end : f.size - 1;
@@ -136,13 +166,14 @@ function sendFile(req: Req, res: ServerResponse, f: { path: string; size: number
   res.writeHead(range ? 206 : 200, headers);
   if (req.method === 'HEAD' || length === 0) {
     res.end();
-    return;
+    return false;
   }
-  const stream = createReadStream(f.path, { start, end });
+  const stream = f.fh.createReadStream({ start, end, autoClose: true });
   stream.on('error', (err) => {
     if (!res.headersSent) sendError(res, err);
     else res.destroy(err);
   });
   res.on('close', () => stream.destroy());
   stream.pipe(res);
+  return true;
 }

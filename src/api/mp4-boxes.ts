@@ -32,13 +32,13 @@ export async function readAt(fh: FileHandle, pos: number, len: number, buf: Buff
     done += n;
   }
   bytesReadTotal += done;
-  if (done < len) throw new AppError('INTERNAL', `unparseable MP4 [reason: file ends at ${pos + done}, expected ${len} bytes at ${pos}]`);
+  if (done < len) throw badMp4(`truncated: the file ends at byte ${pos + done}, ${len} bytes were expected at ${pos}`);
   return len === buf.length ? buf : buf.subarray(0, len);
 }
 
-/** Error for a file we cannot cut. */
+/** Error for a file we cannot cut (422: the file is damaged, truncated or of a kind we do not cut). */
 export function badMp4(reason: string): AppError {
-  return new AppError('INTERNAL', `unparseable MP4 [reason: ${reason}]`);
+  return new AppError('BAD_MEDIA', `the file cannot be cut: damaged or unsupported MP4 [reason: ${reason}]`);
 }
 
 /** Top-level boxes of a file, reading only their headers. */
@@ -49,12 +49,23 @@ export async function readTopBoxes(fh: FileHandle, fileSize: number): Promise<Bo
   for (let i = 0; off + 8 <= fileSize; i++) {
     if (i >= 100_000) throw badMp4('more than 100000 top-level boxes');
     await readAt(fh, off, Math.min(16, fileSize - off), hdr);
-    const ref = parseHeader(hdr, 0, fileSize - off);
-    if (!ref) throw badMp4(`bad box header at ${off}`);
+    let ref = parseHeader(hdr, 0, fileSize - off);
+    if (!ref) {
+      // a file cut short (copy interrupted, disk full): its last box, mdat, claims more than is left; samples
+      // that lie past the end are refused later, the ones before it can still be cut
+      const big = parseHeader(hdr, 0, Number.MAX_SAFE_INTEGER);
+      if (big?.type === 'mdat') ref = { ...big, size: fileSize - off };
+      else if (big) throw badMp4(`truncated: the ${printable(big.type)} box at byte ${off} declares ${big.size} bytes, the file has ${fileSize - off} left`);
+      else throw badMp4(`bad box header at byte ${off}`);
+    }
     boxes.push({ ...ref, start: off });
     off += ref.size;
   }
   return boxes;
+}
+
+function printable(type: string): string {
+  return type.replace(/[^\x20-\x7e]/g, '?');
 }
 
 /** Parse a box header at `at` in `buf`; `room` is how many bytes are left in the enclosing space. */

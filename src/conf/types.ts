@@ -9,6 +9,9 @@ export type Rotation =
 /** encode_record_name: none, or the whole templated name encoded as HEX / BASE64. */
 export type NameEncoding = 'none' | 'hex' | 'base64';
 
+/** A size bound: a number of bytes, or a percentage of the disk that holds the folder it bounds. */
+export type ByteQuota = { readonly kind: 'bytes'; readonly bytes: number } | { readonly kind: 'percent'; readonly percent: number };
+
 /** One camera.<name>.* group. */
 export interface CameraConf {
   readonly name: string;
@@ -59,6 +62,8 @@ export interface Conf {
   readonly record_response_content_disposition_header_value: 'inline' | 'attachment';
   /** absolute; defaults to record_dir */
   readonly mp4_cutter_dir: string;
+  /** bytes or % of the cut folder's disk */
+  readonly mp4_cutter_max_bytes: ByteQuota;
   readonly rest_port: number;
   readonly rest_bind: string;
   readonly rtmp_port: number;

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import type { NameEncoding, Rotation } from './types';
+import type { ByteQuota, NameEncoding, Rotation } from './types';
 
 /** What a value parser may need besides the text. */
 export interface ParseContext {
@@ -70,6 +70,19 @@ export const rotation: ValueParser<Rotation> = (raw) => {
   const n = Number(m?.[1] ?? 0);
   if (!m || n < 1) return undefined;
   return m[2] ? { kind: 'megabytes', megabytes: n } : { kind: 'seconds', seconds: n };
+};
+
+/** `N` bytes, `NK`/`NM`/`NG` (binary units), or `P%` of a disk (0 < P ≤ 100). */
+export const byteQuota: ValueParser<ByteQuota> = (raw) => {
+  const pct = /^(\d{1,3}(?:\.\d{1,3})?)\s*%$/.exec(raw);
+  if (pct) {
+    const percent = Number(pct[1]);
+    return percent > 0 && percent <= 100 ? { kind: 'percent', percent } : undefined;
+  }
+  const m = /^(\d{1,15})\s*([kKmMgG]?)$/.exec(raw);
+  if (!m) return undefined;
+  const bytes = Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase());
+  return bytes >= 1 && bytes <= Number.MAX_SAFE_INTEGER ? { kind: 'bytes', bytes } : undefined;
 };
 
 /** `false`, `true,HEX` or `true,BASE64` (any case, spaces around the comma allowed). */

@@ -14,9 +14,12 @@ export const ERRORS = {
   BODY_TOO_LARGE: { status: 413, message: 'request body is larger than 1 MiB' },
   RANGE_NOT_SATISFIABLE: { status: 416, message: 'requested range is outside the file' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported content type' },
+  BAD_MEDIA: { status: 422, message: 'the file cannot be cut: it is damaged, truncated or not a plain MP4' },
+  CUT_TOO_LARGE: { status: 422, message: 'the cut would be larger than the cut cache (mp4_cutter_max_bytes)' },
   INTERNAL: { status: 500, message: 'internal error' },
   RECORDING_DISABLED: { status: 403, message: 'recording is switched off (record_streams=false)' },
   UNAVAILABLE: { status: 503, message: 'service is shutting down' },
+  BUSY: { status: 503, message: 'too many cuts are being made; try again in a few seconds' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -35,4 +38,15 @@ export class AppError extends Error {
 /** The message of anything thrown. */
 export function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** At most `max` characters of a client-supplied value, for echoing it in a message (the rest marked as cut). */
+export function clip(value: string, max = 64): string {
+  const cps = Array.from(value.length > max * 2 + 8 ? value.slice(0, max * 2 + 8) : value);
+  return cps.length <= max ? value : `${cps.slice(0, max).join('')}…(${value.length} characters)`;
+}
+
+/** A message with every absolute path reduced to its last component (answers never show where files live). */
+export function withoutPaths(message: string): string {
+  return message.replace(/(^|[\s'"(\[=:,])\/(?:[^\s'"\/\]),]+\/)+([^\s'"\/\]),]*)/g, '$1$2');
 }

@@ -84,5 +84,30 @@ CREATE TRIGGER recordings_stats_update AFTER UPDATE OF state, bytes ON recording
 END;
 `;
 
+/*
+ * The cut cache (GET /client/records/<file>?start=&end=): one row per cut file edgerec made, keyed by source and
+ * range (tenths of a second, -1 = absent). A file is served as a cut only when its inode, size and mtime match
+ * its row (a file planted or swapped in mp4_cutter_dir is never served); used_ms orders LRU eviction.
+ */
+const M2 = `
+CREATE TABLE cuts (
+  id INTEGER PRIMARY KEY,
+  source_path TEXT NOT NULL,
+  start_ds INTEGER NOT NULL,
+  end_ds INTEGER NOT NULL,
+  path TEXT NOT NULL UNIQUE,
+  bytes INTEGER NOT NULL,
+  ino INTEGER NOT NULL,
+  mtime_ms INTEGER NOT NULL,
+  created_ms INTEGER NOT NULL,
+  used_ms INTEGER NOT NULL,
+  UNIQUE (source_path, start_ds, end_ds)
+) STRICT;
+CREATE INDEX cuts_lru ON cuts (used_ms, id);
+`;
+
 /** Every schema step, oldest first; append only — never edit a released one. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'recordings index', sql: M1 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'recordings index', sql: M1 },
+  { version: 2, name: 'cut cache', sql: M2 },
+];

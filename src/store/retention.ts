@@ -54,6 +54,8 @@ export class Retention {
     private readonly conf: () => Conf,
     private readonly store: RecordingsStore,
     private readonly everyMs = 30_000,
+    /** the cut cache: swept first on each pass (cuts of deleted files, old cuts, over quota, low disk) */
+    private readonly cuts: { sweep(): Promise<number> } | null = null,
   ) {}
 
   start(): void {
@@ -84,6 +86,7 @@ export class Retention {
     let deleted = 0;
     let freedBytes = 0;
     try {
+      await this.cuts?.sweep().catch((err: unknown) => log.error({ reason: errMessage(err) }, 'cut cache sweep failed'));
       for (let round = 0; round < 20; round++) {
         const disk = await diskUsage(c.record_dir);
         const rows = this.store.oldestComplete(500);

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { createCutter } from '../../src/api/cutter';
+import { createCutter, type CutFile } from '../../src/api/cutter';
+import { parseConf } from '../../src/conf/parse';
+import { CutCache } from '../../src/store/cut-cache';
+import { CutsStore } from '../../src/store/cuts';
+import { openDb } from '../../src/store/db';
 import { bytesRead, resetBytesRead } from '../../src/api/mp4-boxes';
 import { cutMp4 } from '../../src/api/mp4-cut';
 import { AppError } from '../../src/lib/errors';
@@ -37,6 +41,17 @@ async function videoPackets(path: string): Promise<Array<{ pts: number; dts: num
 async function firstFrameIsKey(path: string): Promise<boolean> {
   const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_frames', '-read_intervals', '%+#1', '-show_entries', 'frame=key_frame', '-of', 'csv=p=0', path]);
   return stdout.trim().split(/[\n,]/)[0] === '1';
+}
+
+/** Where the top-level moov box of an MP4 sits. */
+function findMoov(b: Buffer): { start: number; end: number } {
+  for (let off = 0; off + 8 <= b.length; ) {
+    const size = b.readUInt32BE(off);
+    if (b.toString('latin1', off + 4, off + 8) === 'moov') return { start: off, end: off + size };
+    if (size < 8) break;
+    off += size;
+  }
+  throw new Error('no moov');
 }
 
 /** Checks every cut must pass; returns the video and audio durations. */
@@ -146,15 +161,55 @@ describe('cutMp4 on real files', { timeout: 120_000 }, () => {
   it('fragmented and unparseable inputs are refused with a reason', async () => {
     const frag = join(MEDIA_DIR, 'clip-cut-fragmented.mp4');
     if (!existsSync(frag)) await run('ffmpeg', ['-v', 'error', '-y', '-i', ff, '-t', '10', '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov', frag]);
-    await assert.rejects(cutMp4(frag, join(dir, 'f.mp4'), 1, 2), /fragmented MP4 .* not supported/);
+    const is422 = (re: RegExp) => (e: unknown) => e instanceof AppError && e.code === 'BAD_MEDIA' && e.status === 422 && re.test(e.message) && !e.message.includes(dir);
+    await assert.rejects(cutMp4(frag, join(dir, 'f.mp4'), 1, 2), is422(/fragmented MP4 \(moof\); only a plain MP4 can be cut/));
     const junk = join(dir, 'junk.mp4');
     writeFileSync(junk, Buffer.from('this is not an mp4 file at all, just some text'));
-    await assert.rejects(cutMp4(junk, join(dir, 'j.mp4'), 1, 2), (e: unknown) => e instanceof AppError && e.code === 'INTERNAL' && /unparseable MP4 \[reason: /.test(e.message));
+    await assert.rejects(cutMp4(junk, join(dir, 'j.mp4'), 1, 2), is422(/damaged or unsupported MP4 \[reason: /));
+  });
+
+  it('truncated and damaged files: 422 naming what is wrong, or a playable cut; never another error', async () => {
+    const whole = readFileSync(gstFs); // moov first: a truncation cuts into the media data
+    const moov = findMoov(whole);
+    const cases: Array<[string, Buffer]> = [
+      ['cut in the middle of mdat', whole.subarray(0, Math.floor(whole.length / 2))],
+      ['cut just after moov', whole.subarray(0, moov.end + 100)],
+      ['cut inside moov', whole.subarray(0, moov.start + Math.floor((moov.end - moov.start) / 2))],
+      ['cut after 12 bytes', whole.subarray(0, 12)],
+    ];
+    // damaged: bytes overwritten inside the moov (sample tables, headers) at 40 places
+    for (let i = 0; i < 40; i++) {
+      const b = Buffer.from(whole);
+      const at = moov.start + 8 + Math.floor(((moov.end - moov.start - 16) * (i * 37 % 40)) / 40);
+      b.fill(i % 2 ? 0xff : 0x00, at, at + 4);
+      cases.push([`moov damaged at ${at}`, b]);
+    }
+    let refused = 0;
+    for (const [what, bytes] of cases) {
+      const src = join(dir, 'damaged.mp4');
+      writeFileSync(src, bytes);
+      const out = join(dir, 'damaged-cut.mp4');
+      rmSync(out, { force: true });
+      try {
+        await cutMp4(src, out, 30, 60);
+      } catch (e) {
+        assert.ok(e instanceof AppError && e.status >= 400 && e.status < 500, `${what}: ${String(e)}`);
+        assert.ok(!e.message.includes(dir), `${what}: no path in ${e.message}`);
+        if (what.startsWith('cut ')) assert.equal(e.code, 'BAD_MEDIA', `${what}: ${e.message}`);
+        refused++;
+        assert.ok(!existsSync(out), `${what}: no cut left behind`);
+      }
+    }
+    assert.ok(refused >= 4, `${refused} refused`);
+    const truncated = join(dir, 'truncated.mp4');
+    writeFileSync(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
+    await assert.rejects(cutMp4(truncated, join(dir, 't.mp4'), 80, 90), (e: unknown) => e instanceof AppError && e.code === 'BAD_MEDIA' && /truncated: /.test(e.message));
   });
 
   it('a 30 s cut of a 120 s file reads less than 40 % of it', async () => {
     for (const src of [gstFs, bGst]) {
       resetBytesRead();
+      rmSync(join(dir, 'count.mp4'), { force: true }); // cutMp4 never writes over an existing file
       await cutMp4(src, join(dir, 'count.mp4'), 30, 60);
       const ratio = bytesRead() / statSync(src).size;
       assert.ok(ratio < 0.4 && ratio > 0.2, `read ${(ratio * 100).toFixed(1)} % of ${src}`);
@@ -164,17 +219,27 @@ describe('cutMp4 on real files', { timeout: 120_000 }, () => {
   it('createCutter builds once for concurrent requests and reuses the file', async () => {
     let builds = 0;
     const cutDir = join(dir, 'cuts');
-    const cutter = createCutter({ cutDir: () => cutDir, cut: async (...a) => { builds++; return cutMp4(...a); } });
-    const [p1, p2] = await Promise.all([cutter(gstFs, 30, 60), cutter(gstFs, 30, 60)]);
+    mkdirSync(cutDir, { recursive: true });
+    const conf = parseConf(`record_dir=${dir}\nmp4_cutter_dir=${cutDir}\n`, { installDir: dir }).conf;
+    const db = openDb(':memory:');
+    const cutter = createCutter({ cache: new CutCache(() => conf, new CutsStore(db)), cut: async (...a) => { builds++; return cutMp4(...a); } });
+    const served = async (p: Promise<CutFile>) => {
+      const c = await p;
+      await c.fh.close();
+      return c.path;
+    };
+    const [p1, p2] = await Promise.all([served(cutter(gstFs, 30, 60)), served(cutter(gstFs, 30, 60))]);
     assert.equal(p1, p2);
     assert.equal(builds, 1);
     assert.equal(p1, join(cutDir, 'clip-h264-aac-120s-320x180-25-50-gst-fs-s30-e60.mp4'));
     const m1 = statSync(p1).mtimeMs;
-    assert.equal(await cutter(gstFs, 30, 60), p1);
+    assert.equal(await served(cutter(gstFs, 30, 60)), p1);
+    assert.equal(await served(cutter(gstFs, 30.04, 59.96)), p1, 'rounded to 0.1 s: the same cut');
     assert.equal(builds, 1, 'reused');
     assert.equal(statSync(p1).mtimeMs, m1);
-    assert.equal(await cutter(gstFs, 30.5, null), join(cutDir, 'clip-h264-aac-120s-320x180-25-50-gst-fs-s30.5.mp4'));
+    assert.equal(await served(cutter(gstFs, 30.5, null)), join(cutDir, 'clip-h264-aac-120s-320x180-25-50-gst-fs-s30.5.mp4'));
     assert.equal(builds, 2);
     await checkPlayable(join(cutDir, 'clip-h264-aac-120s-320x180-25-50-gst-fs-s30.5.mp4'), true);
+    db.close();
   });
 });

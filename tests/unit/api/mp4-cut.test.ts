@@ -121,7 +121,7 @@ describe('sample table', () => {
     const stbl = buildSampleTable(plain, 0, 10, [{ first: 0, count: 10, offset: 0 }], false);
     const cut = Buffer.from(stbl.subarray(8));
     cut.writeUInt32BE(0, cut.length - 8); // stco now places no chunk
-    assert.throws(() => parseSampleTable(cut), /unparseable MP4 \[reason: stsc\/stco place 0 of 10 samples\]/);
+    assert.throws(() => parseSampleTable(cut), /damaged or unsupported MP4 \[reason: stsc\/stco place 0 of 10 samples\]/);
   });
 });
 

@@ -49,6 +49,7 @@ const CASES: { readonly [K in GlobalKey]: { good: string; want: Conf[K]; bad: st
   record_stop_timeout: { good: '3', want: 3, bad: 'soon' },
   record_response_content_disposition_header_value: { good: 'attachment', want: 'attachment', bad: 'download' },
   mp4_cutter_dir: { good: '/tmp', want: '/tmp', bad: '\0' },
+  mp4_cutter_max_bytes: { good: '512M', want: { kind: 'bytes', bytes: 512 * 1024 * 1024 }, bad: '5 percent' },
   rest_port: { good: '0', want: 0, bad: '65536' },
   rest_bind: { good: '127.0.0.1', want: '127.0.0.1', bad: '300.1.1.1' },
   rtmp_port: { good: '19350', want: 19350, bad: 'rtmp' },
@@ -112,6 +113,16 @@ test('record_rotation message matches the documented form', () => {
   assert.deepEqual(parse('record_rotation=20').conf.record_rotation, { kind: 'seconds', seconds: 20 });
   assert.deepEqual(parse('record_rotation=DISABLED').conf.record_rotation, { kind: 'disabled' });
   confError('record_rotation=0');
+});
+
+test('mp4_cutter_max_bytes: bytes, K/M/G, or a percentage of the disk', () => {
+  const q = (v: string) => parse(`mp4_cutter_max_bytes=${v}`).conf.mp4_cutter_max_bytes;
+  assert.deepEqual(q('2%'), { kind: 'percent', percent: 2 });
+  assert.deepEqual(q('0.5 %'), { kind: 'percent', percent: 0.5 });
+  assert.deepEqual(q('1000000'), { kind: 'bytes', bytes: 1_000_000 });
+  assert.deepEqual(q('64k'), { kind: 'bytes', bytes: 65536 });
+  assert.deepEqual(q('3G'), { kind: 'bytes', bytes: 3 * 1024 ** 3 });
+  for (const bad of ['0%', '101%', '0', '-5', '1T', '1.5G', '%']) confError(`mp4_cutter_max_bytes=${bad}`);
 });
 
 test('encode_record_name forms and hook/dir empties', () => {
