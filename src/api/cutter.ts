@@ -8,7 +8,7 @@ import type { CutCache } from '../store/cut-cache';
 import { cutMp4, type CutOptions, type CutResult } from './mp4-cut';
 
 /** Longest cut name in bytes: NAME_MAX (255) less room for a `~N` variant. */
-export const CUT_NAME_MAX_BYTES = 240;
+export const CUT_NAME_MAX_BYTES = 250;
 /** Cuts built at once; more wait in a queue of MAX_QUEUED, past which a request gets 503 BUSY. */
 const MAX_RUNNING = 2;
 const MAX_QUEUED = 32;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AppError, ERRORS, errMessage } from '../lib/errors';
+import { AppError, ERRORS, errMessage, withoutPaths } from '../lib/errors';
 import { log } from '../lib/log';
 
 /** Largest request body accepted, bytes. */
@@ -24,14 +24,24 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-/** The one error answer of the REST layer: `{status, error}`; unexpected errors are logged and answered 500. */
+/** Longest error message in an answer (characters); the messages echo client input only cut short. */
+const MAX_ERROR_CHARS = 1000;
+
+/**
+ * The one error answer of the REST layer: `{status, error}`; unexpected errors are logged and answered 500 with
+ * their message, absolute paths reduced to the file name (an answer never shows where files live).
+ */
 export function sendError(res: ServerResponse, err: unknown): void {
   if (err instanceof AppError) {
-    sendJson(res, err.status, { status: err.status, error: err.message, code: err.code });
+    sendJson(res, err.status, { status: err.status, error: bounded(err.message), code: err.code });
     return;
   }
   log.error({ err, component: 'api' }, 'request failed');
-  sendJson(res, 500, { status: 500, error: `${ERRORS.INTERNAL.message}: ${errMessage(err)}`, code: 'INTERNAL' });
+  sendJson(res, 500, { status: 500, error: bounded(`${ERRORS.INTERNAL.message}: ${withoutPaths(errMessage(err))}`), code: 'INTERNAL' });
+}
+
+function bounded(message: string): string {
+  return message.length <= MAX_ERROR_CHARS ? message : `${message.slice(0, MAX_ERROR_CHARS)}…`;
 }
 
 /** Wrap a handler so that a throw or a rejected promise becomes a JSON error, never a crash. */

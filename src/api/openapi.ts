@@ -78,8 +78,8 @@ const anyBody = { required: false, description: 'ignored (must be valid JSON whe
 const recordingId = pathParam('id', { type: 'integer', format: 'int64', minimum: 0, maximum: 999_999_999_999_999 }, 'index row id');
 const fileParams = [
   pathParam('file', { type: 'string', pattern: '^[^/\\\\.][^/\\\\]*\\.(mp4|webm|ts)$' }, 'file name in record_dir (URL-encoded)'),
-  query('start', { type: 'number', minimum: 0, maximum: 1e7 }, 'MP4 only: cut from the keyframe at or before this second'),
-  query('end', { type: 'number', minimum: 0, maximum: 1e7 }, 'MP4 only: cut up to this second (must be after start)'),
+  query('start', { type: 'number', minimum: 0, maximum: 1e7 }, 'MP4 only: cut from the keyframe at or before this second (rounded to 0.1 s)'),
+  query('end', { type: 'number', minimum: 0, maximum: 1e7 }, 'MP4 only: cut up to this second (rounded to 0.1 s; must be after start)'),
   { name: 'Range', in: 'header', required: false, description: 'one byte range, e.g. bytes=0-', schema: { type: 'string' } },
 ];
 const fileHeaders = {
@@ -93,7 +93,10 @@ const fileOk = {
   '206': { description: 'a byte range', headers: { ...fileHeaders, 'Content-Range': header('bytes S-E/SIZE') } },
   '304': { description: 'not modified' },
 };
-const fileDescription = 'Only files directly inside record_dir are served; anything else is 404. A cut is named <base>-sS-eE.mp4 in mp4_cutter_dir and reused; WebM/TS are always whole.';
+const fileDescription =
+  'Only regular files directly inside record_dir (real path, symlinks resolved) are served; anything else is 404. ' +
+  'A cut (start/end rounded to 0.1 s) is named <base>-sS-eE.mp4 in mp4_cutter_dir, kept in a cache bounded by mp4_cutter_max_bytes and reused; ' +
+  'a damaged or truncated MP4 is 422 BAD_MEDIA; WebM/TS are always whole.';
 const whipName = pathParam('name', { type: 'string', pattern: '^[A-Za-z0-9_.~-]{1,128}$' }, 'stream name');
 const whipId = pathParam('id', { type: 'string' }, 'WHIP session id (from Location)');
 const cors = (description: string, headers: Obj = {}): Record<string, Obj> => ({ '204': { description, headers: { 'Access-Control-Allow-Methods': header('POST, DELETE, OPTIONS, PATCH'), ...headers } } });
@@ -187,8 +190,8 @@ export function openApiDocument(version: string): Obj {
         get: op({ id: 'getMetrics', tag: 'service', summary: 'Prometheus metrics', description: 'Prometheus text exposition format.', auth: 'rest', ok: ok('metrics', { 'text/plain': { schema: { type: 'string' } } }) }),
       },
       '/client/records/{file}': {
-        get: op({ id: 'getRecordFile', tag: 'files', summary: 'Download or play a file', description: fileDescription, auth: 'rest', parameters: fileParams, ok: fileOk, errors: ['BAD_REQUEST', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE'] }),
-        head: op({ id: 'headRecordFile', tag: 'files', summary: 'File headers only', description: fileDescription, auth: 'rest', parameters: fileParams, ok: fileOk, errors: ['BAD_REQUEST', 'NOT_FOUND', 'RANGE_NOT_SATISFIABLE'] }),
+        get: op({ id: 'getRecordFile', tag: 'files', summary: 'Download or play a file', description: fileDescription, auth: 'rest', parameters: fileParams, ok: fileOk, errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'RANGE_NOT_SATISFIABLE', 'BAD_MEDIA', 'CUT_TOO_LARGE', 'BUSY'] }),
+        head: op({ id: 'headRecordFile', tag: 'files', summary: 'File headers only', description: fileDescription, auth: 'rest', parameters: fileParams, ok: fileOk, errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT', 'RANGE_NOT_SATISFIABLE', 'BAD_MEDIA', 'CUT_TOO_LARGE', 'BUSY'] }),
       },
       '/whip/{name}': {
         options: op({ id: 'whipOptions', tag: 'whip', summary: 'CORS preflight', description: 'Announces Accept-Post: application/sdp.', auth: 'none', parameters: [whipName], ok: cors('preflight answer', { 'Accept-Post': header('application/sdp') }) }),

@@ -1,6 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import type { Conf } from '../conf/types';
-import { AppError } from '../lib/errors';
+import { AppError, clip } from '../lib/errors';
 import { log } from '../lib/log';
 import type { RecordingRow, RecordingState, RecordingsStore } from '../store/recordings';
 import { handle, queryParam, type Req, sendJson } from './http';
@@ -12,7 +12,7 @@ function intParam(req: Req, name: string, min: number, max: number): number | un
   const v = queryParam(req, name);
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new AppError('BAD_REQUEST', `${name}: an integer from ${min} to ${max} is expected, got "${v}"`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new AppError('BAD_REQUEST', `${name}: an integer from ${min} to ${max} is expected, got "${clip(v, 32)}"`);
   return n;
 }
 
@@ -49,7 +49,7 @@ export function registerRecordingsRoutes(r: Router, store: RecordingsStore, conf
       if (from !== undefined && to !== undefined && to <= from) throw new AppError('BAD_REQUEST', `to (${to}) must be greater than from (${from})`);
       const state = queryParam(req, 'state');
       if (state !== undefined && !STATES.includes(state as RecordingState))
-        throw new AppError('BAD_REQUEST', `state: one of ${STATES.join(', ')} expected, got "${state}"`);
+        throw new AppError('BAD_REQUEST', `state: one of ${STATES.join(', ')} expected, got "${clip(state, 32)}"`);
       const stream = queryParam(req, 'stream');
       const page = store.list({
         stream: stream || undefined,

@@ -1,5 +1,5 @@
 import type { Rotation } from '../conf/types';
-import { AppError } from '../lib/errors';
+import { AppError, clip } from '../lib/errors';
 import type { RecordingManager } from '../recorder/manager';
 import type { RecordingOverrides } from '../recorder/stream';
 import { handle, readJson, sendJson } from './http';
@@ -8,12 +8,12 @@ import type { Router } from './server';
 /** Parse a REST `rotation` value: "20" (seconds), "20M" (megabytes), "disabled". */
 export function parseRotation(v: unknown): Rotation {
   const s = typeof v === 'number' ? String(v) : v;
-  if (typeof s !== 'string') throw new AppError('BAD_REQUEST', `config.rotation: expected a string like "20", "20M" or "disabled", got ${JSON.stringify(v)}`);
+  if (typeof s !== 'string') throw new AppError('BAD_REQUEST', `config.rotation: expected a string like "20", "20M" or "disabled", got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
   const t = s.trim();
   if (t.toLowerCase() === 'disabled') return { kind: 'disabled' };
   const m = /^(\d{1,9})(M?)$/i.exec(t);
   const n = m ? Number(m[1]) : 0;
-  if (!m || n <= 0) throw new AppError('BAD_REQUEST', `config.rotation: "${s}" is not allowed — use N seconds ("20"), N megabytes ("20M") or "disabled"`);
+  if (!m || n <= 0) throw new AppError('BAD_REQUEST', `config.rotation: "${clip(s, 32)}" is not allowed — use N seconds ("20"), N megabytes ("20M") or "disabled"`);
   return m[2] ? { kind: 'megabytes', megabytes: n } : { kind: 'seconds', seconds: n };
 }
 
@@ -88,7 +88,7 @@ export function registerControlRoutes(r: Router, mgr: RecordingManager): void {
       if (name !== undefined && typeof name !== 'string') throw new AppError('BAD_REQUEST', 'name: a string is required');
       if (id !== undefined && typeof id !== 'string') throw new AppError('BAD_REQUEST', 'mediaSessionId: a string is required');
       const found = mgr.find({ name: name as string | undefined, mediaSessionId: id as string | undefined });
-      if (found.length === 0) throw new AppError('NO_SUCH_STREAM', `no stream matches ${name !== undefined ? `name "${name}"` : `mediaSessionId ${String(id)}`}`);
+      if (found.length === 0) throw new AppError('NO_SUCH_STREAM', `no stream matches ${name !== undefined ? `name "${clip(name as string)}"` : `mediaSessionId ${clip(String(id))}`}`);
       sendJson(res, 200, found);
     }),
   );

@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import http, { type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import polka from 'polka';
-import { AppError } from '../lib/errors';
+import { AppError, clip } from '../lib/errors';
 import type { Logger } from '../lib/log';
 import { type Req, sendError } from './http';
 
@@ -40,7 +40,7 @@ export class HttpServer {
     this.app = polka({
       server: this.server,
       onError: (err: unknown, _req: unknown, res: ServerResponse) => sendError(res, err),
-      onNoMatch: (req: Req, res: ServerResponse) => sendError(res, new AppError('NOT_FOUND', `no such route: ${req.method ?? ''} ${req.path ?? req.url ?? ''}`)),
+      onNoMatch: (req: Req, res: ServerResponse) => sendError(res, new AppError('NOT_FOUND', `no such route: ${clip(req.method ?? '', 16)} ${clip(req.path ?? req.url ?? '', 200)}`)),
     } as polka.Options);
     const gate = (req: Req, res: ServerResponse, next: () => void) => {
       if (this.closing) {

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { AppError } from '../lib/errors';
+import { AppError, clip } from '../lib/errors';
 import type { WhipIngest } from '../ingest/whip';
 import { handle, queryParam, readBody, type Req, sendError } from './http';
 import type { Router } from './server';
@@ -52,10 +52,10 @@ export function registerWhipRoutes(r: Router, whip: () => WhipIngest | null, pub
       const name = req.params?.name ?? '';
       if (!NAME.test(name)) throw new AppError('BAD_REQUEST', `stream name "${name.slice(0, 64)}" is not allowed: 1–128 of A–Z a–z 0–9 _ . ~ -`);
       const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-      if (type !== 'application/sdp') throw new AppError('UNSUPPORTED_MEDIA_TYPE', `a WHIP offer must be Content-Type: application/sdp, got "${type ?? ''}"`);
+      if (type !== 'application/sdp') throw new AppError('UNSUPPORTED_MEDIA_TYPE', `a WHIP offer must be Content-Type: application/sdp, got "${clip(type ?? '', 64)}"`);
       const offer = (await readBody(req)).toString('utf8');
       const rec = queryParam(req, 'record');
-      if (rec !== undefined && rec !== 'true' && rec !== 'false') throw new AppError('BAD_REQUEST', `record: true or false, got "${rec}"`);
+      if (rec !== undefined && rec !== 'true' && rec !== 'false') throw new AppError('BAD_REQUEST', `record: true or false, got "${clip(rec, 16)}"`);
       const s = await ingest.createSession(name, offer, {
         record: rec === undefined ? undefined : rec === 'true',
         login: queryParam(req, 'login') ?? '',

@@ -38,6 +38,12 @@ export interface NameOptions {
 /** File name limit of every common Linux file system (NAME_MAX), in bytes. */
 export const NAME_MAX_BYTES = 255;
 
+/**
+ * Longest templated recording name, bytes: NAME_MAX less room for the longest cut suffix
+ * (`-s9999999.9-e9999999.9.mp4` for `.mp4`, 22 more bytes) and a `~N` variant, so that every recording can be cut.
+ */
+export const RECORD_NAME_MAX_BYTES = 224;
+
 /** Maximum length in characters of each element; absent = no own limit (the 255-byte cut still applies). */
 const MAX_CHARS: Readonly<Record<keyof NameVars, number | null>> = {
   streamName: null,
@@ -129,7 +135,7 @@ function sanitize(s: string): string {
 
 /**
  * The file name for a recording (SPEC §3): elements expanded and cut, excluded characters removed,
- * encoding applied, `_N` and the extension appended, cut to 255 bytes keeping index and extension.
+ * encoding applied, `_N` and the extension appended, cut to RECORD_NAME_MAX_BYTES (224) keeping index and extension.
  * The result is always one safe path component (no '/', no NUL or control characters, no leading '.').
  */
 export function expandTemplate(template: string, vars: NameVars, opts: NameOptions): string {
@@ -143,7 +149,7 @@ export function expandTemplate(template: string, vars: NameVars, opts: NameOptio
   if (base === '') base = '_';
   const index = opts.fragmentIndex === null ? '' : `_${Math.trunc(opts.fragmentIndex)}`;
   const suffix = `${index}.${opts.extension}`;
-  return cutUtf8(base, NAME_MAX_BYTES - Buffer.byteLength(suffix, 'utf8')) + suffix;
+  return cutUtf8(base, RECORD_NAME_MAX_BYTES - Buffer.byteLength(suffix, 'utf8')) + suffix;
 }
 
 /** `dir/name`, throwing unless `name` is one path component that stays directly inside `dir`. */

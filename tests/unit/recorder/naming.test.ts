@@ -1,6 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import { cutName } from '../../../src/api/cutter';
 import { expandTemplate, safeJoin, type NameOptions, type NameVars } from '../../../src/recorder/naming';
 
 const plain: NameOptions = { exclude: '/', encoding: 'none', fragmentIndex: null, extension: 'mp4' };
@@ -115,24 +116,30 @@ test('a name with / and .. stays one component inside record_dir', () => {
   assert.equal(name('{streamName}', { streamName: '///' }), '_.mp4');
 });
 
-test('a 300-character stream name is cut to 255 bytes, keeping index and extension', () => {
+test('a 300-character stream name is cut to 224 bytes (room for a cut suffix), keeping index and extension', () => {
   const n = name('{streamName}', { streamName: 'a'.repeat(300) }, { fragmentIndex: 12, extension: 'webm' });
-  assert.equal(bytes(n), 255);
+  assert.equal(bytes(n), 224);
   assert.ok(n.endsWith('a_12.webm'));
   const plainCut = name('{streamName}', { streamName: 'b'.repeat(300) }, { extension: 'ts' });
-  assert.equal(plainCut, `${'b'.repeat(252)}.ts`);
+  assert.equal(plainCut, `${'b'.repeat(221)}.ts`);
+  // the longest cut of the longest MP4 name still fits in NAME_MAX, unhashed
+  const longest = name('{streamName}', { streamName: 'c'.repeat(300) });
+  const cut = cutName(`/rec/${longest}`, 9999999.9, 9999999.9);
+  assert.ok(cut.startsWith(longest.replace(/\.mp4$/, '')) && bytes(cut) <= 250, cut);
 });
 
 test('a multi-byte UTF-8 name is cut on a character boundary', () => {
   const n = name('{streamName}', { streamName: 'é'.repeat(200) }, { fragmentIndex: 1 });
-  // 249 bytes of room: 124 two-byte characters (248 bytes), never half of one
-  assert.equal(n, `${'é'.repeat(124)}_1.mp4`);
-  assert.equal(bytes(n), 254);
+  // 218 bytes of room: 109 two-byte characters, never half of one
+  assert.equal(n, `${'é'.repeat(109)}_1.mp4`);
+  assert.equal(bytes(n), 224);
+  const n2 = name('{streamName}', { streamName: 'é'.repeat(200) }, { fragmentIndex: 12 });
+  assert.equal(n2, `${'é'.repeat(108)}_12.mp4`, '217 bytes of room: 108 characters');
   const e = name('{streamName}', { streamName: `a${'😀'.repeat(100)}` });
-  assert.ok(bytes(e) <= 255);
+  assert.ok(bytes(e) <= 224);
   assert.equal(Buffer.from(e, 'utf8').toString('utf8'), e);
   assert.ok(!e.includes('\ufffd'));
-  assert.equal(e, `a${'😀'.repeat(62)}.mp4`);
+  assert.equal(e, `a${'😀'.repeat(54)}.mp4`);
 });
 
 test('safeJoin refuses anything but one component inside the folder', () => {
