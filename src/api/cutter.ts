@@ -75,7 +75,7 @@ export function createCutter(opts: CutterOptions): Cutter {
       try {
         const r = await cut(srcPath, out, startS, endS, { reserve: async (bytes) => void (release = await cache.reserve(bytes)) });
         const st = await lstat(out);
-        cache.add({ sourcePath: srcPath, startDs, endDs, path: out, bytes: st.size, ino: st.ino, mtimeMs: Math.floor(st.mtimeMs), createdMs: Date.now() });
+        cache.add({ sourcePath: srcPath, startDs, endDs, path: out, bytes: st.size, ino: st.ino, ctimeMs: st.ctimeMs, createdMs: Date.now() });
         log.info({ component: 'cutter', file: basename(out), startS: r.startS, endS: r.endS, bytes: r.bytes, ms: Date.now() - t }, 'mp4 cut made');
       } finally {
         (release as (() => void) | null)?.();

@@ -1,4 +1,4 @@
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, open, readdir, realpath, stat, statfs, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Conf } from '../conf/types';
@@ -27,7 +27,7 @@ export function quotaBytes(q: Conf['mp4_cutter_max_bytes'], diskBytes: number): 
 }
 
 /**
- * The cut cache: every cut edgerec made is a row (source, range, path, inode, size, mtime); a file is served as a
+ * The cut cache: every cut edgerec made is a row (source, range, path, inode, size, ctime); a file is served as a
  * cut only when it matches its row, is a regular file with one link, sits directly in mp4_cutter_dir and is newer
  * than its source. The total stays under mp4_cutter_max_bytes (and MAX_CUTS files), least recently used first;
  * retention calls sweep() to drop cuts of deleted sources, old cuts and whatever a smaller quota no longer holds.
@@ -82,7 +82,7 @@ export class CutCache {
       return null;
     }
     const st = await fh.stat();
-    const ours = st.isFile() && st.ino === row.ino && st.size === row.bytes && Math.floor(st.mtimeMs) === row.mtimeMs && st.nlink === 1;
+    const ours = isOurs(st, row);
     if (!ours || st.mtimeMs <= sourceMtimeMs) {
       await fh.close();
       if (!ours) log.warn({ file: basename(row.path) }, 'a file in mp4_cutter_dir is not the cut edgerec made there; it is not served and the cut is rebuilt');
@@ -133,7 +133,7 @@ export class CutCache {
   /** Remove a cut of ours (the file only when it is still the one we wrote) and its row. */
   async evict(row: CutRow, reason: string): Promise<void> {
     const st = await lstat(row.path).catch(() => null);
-    if (st && st.isFile() && st.ino === row.ino) {
+    if (st && isOurs(st, row)) {
       await unlink(row.path).catch((err: NodeJS.ErrnoException) => {
         if (err.code !== 'ENOENT') throw err;
       });
@@ -193,6 +193,11 @@ export class CutCache {
       if (chosen.length < lru.length) return;
     }
   }
+}
+
+/** The file is the cut edgerec wrote: a regular file with one link, and inode, size and ctime as indexed. */
+function isOurs(st: Stats, row: CutRow): boolean {
+  return st.isFile() && st.nlink === 1 && st.ino === row.ino && st.size === row.bytes && st.ctimeMs === row.ctimeMs;
 }
 
 function mib(n: number): string {

@@ -10,9 +10,9 @@ export interface CutRow {
   /** absolute path of the cut in mp4_cutter_dir */
   readonly path: string;
   readonly bytes: number;
-  /** inode, size and mtime as written: a file that differs is not ours */
+  /** inode, size and ctime once written (any later write, utimes, link or chmod changes ctime): a file that differs is not ours */
   readonly ino: number;
-  readonly mtimeMs: number;
+  readonly ctimeMs: number;
   readonly createdMs: number;
   readonly usedMs: number;
 }
@@ -20,7 +20,7 @@ export interface CutRow {
 /** What put() takes. */
 export type NewCut = Omit<CutRow, 'id' | 'usedMs'>;
 
-const SELECT = `SELECT id, source_path AS sourcePath, start_ds AS startDs, end_ds AS endDs, path, bytes, ino, mtime_ms AS mtimeMs,
+const SELECT = `SELECT id, source_path AS sourcePath, start_ds AS startDs, end_ds AS endDs, path, bytes, ino, ctime_ms AS ctimeMs,
   created_ms AS createdMs, used_ms AS usedMs FROM cuts`;
 
 /** The cut cache index (table `cuts`). */
@@ -37,8 +37,8 @@ export class CutsStore {
     this.byKey = db.prepare(`${SELECT} WHERE source_path = ? AND start_ds = ? AND end_ds = ?`);
     this.byPath = db.prepare(`${SELECT} WHERE path = ?`);
     this.insert = db.prepare(
-      `INSERT INTO cuts (source_path, start_ds, end_ds, path, bytes, ino, mtime_ms, created_ms, used_ms)
-       VALUES (@sourcePath, @startDs, @endDs, @path, @bytes, @ino, @mtimeMs, @createdMs, @createdMs)
+      `INSERT INTO cuts (source_path, start_ds, end_ds, path, bytes, ino, ctime_ms, created_ms, used_ms)
+       VALUES (@sourcePath, @startDs, @endDs, @path, @bytes, @ino, @ctimeMs, @createdMs, @createdMs)
        ON CONFLICT DO NOTHING`,
     );
     this.touchStmt = db.prepare('UPDATE cuts SET used_ms = ? WHERE id = ?');

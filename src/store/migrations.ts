@@ -86,7 +86,7 @@ END;
 
 /*
  * The cut cache (GET /client/records/<file>?start=&end=): one row per cut file edgerec made, keyed by source and
- * range (tenths of a second, -1 = absent). A file is served as a cut only when its inode, size and mtime match
+ * range (tenths of a second, -1 = absent). A file is served as a cut only when its inode, size and ctime match
  * its row (a file planted or swapped in mp4_cutter_dir is never served); used_ms orders LRU eviction.
  */
 const M2 = `
@@ -98,7 +98,7 @@ CREATE TABLE cuts (
   path TEXT NOT NULL UNIQUE,
   bytes INTEGER NOT NULL,
   ino INTEGER NOT NULL,
-  mtime_ms INTEGER NOT NULL,
+  ctime_ms REAL NOT NULL,
   created_ms INTEGER NOT NULL,
   used_ms INTEGER NOT NULL,
   UNIQUE (source_path, start_ds, end_ds)

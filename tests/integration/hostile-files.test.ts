@@ -132,6 +132,11 @@ test('mp4_cutter_dir = record_dir: B-e5.mp4 → the service log is not served by
 });
 
 test('100 distinct cut requests: the cut cache stays within mp4_cutter_max_bytes; ?start/?end rounded to 0.1 s', async () => {
+  // a folder of its own: the files planted by the tests above are not the cache's and stay where they are
+  cutDir = join(dir, 'cuts-quota');
+  const applied = s.logs().filter((l) => l.msg === 'config applied').length;
+  s.writeConf(`${baseConf(dir)}mp4_cutter_dir=${cutDir}\nmp4_cutter_max_bytes=${QUOTA}\n`);
+  await waitFor('the new mp4_cutter_dir', () => s.logs().filter((l) => l.msg === 'config applied').length > applied && existsSync(cutDir), 10_000, 50);
   let maxSeen = 0;
   for (let k = 0; k < 100; k++) {
     const g = await get(`/client/records/long.mp4?start=${k}&end=${k + 4}`);
