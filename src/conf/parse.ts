@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { CAMERA_SCHEMA, type CameraField, type GlobalKey, type GlobalValues, IGNORED_KEYS, type KeySpec, SCHEMA } from './schema';
 import type { CameraConf, Conf } from './types';
 import { CAMERA_NAME, maskUrl, type ParseContext } from './values';
@@ -26,12 +26,13 @@ export class ConfError extends Error {
     this.errors = errors ?? [this];
   }
 
-  /** One error for a list of them (the list itself when it holds one). */
-  static of(list: readonly ConfError[]): ConfError {
+  /** One error for a list of them (the list itself when it holds one); `more` errors were not kept. */
+  static of(list: readonly ConfError[], more = 0): ConfError {
     const first = list[0];
     if (!first) throw new Error('ConfError.of needs at least one error');
-    if (list.length === 1) return first;
-    const message = `${list.length} errors in config: ${list.map((e) => e.message).join('; ')}`;
+    if (list.length === 1 && more === 0) return first;
+    const rest = more > 0 ? `; and ${more} more (only the first ${list.length} are reported)` : '';
+    const message = `${list.length + more} errors in config: ${list.map((e) => e.message).join('; ')}${rest}`;
     return new ConfError(message, first, list);
   }
 }
@@ -47,13 +48,38 @@ interface Entry {
   readonly line: number;
 }
 
-const SECRET_HINT = /token|passw|secret|@/i;
+/** Largest config file read, bytes: a bigger one is refused before it is read (the running config is kept). */
+export const CONF_MAX_BYTES = 1024 * 1024;
+/** Errors and warnings reported for one file (the others are counted). */
+export const CONF_MAX_REPORTED = 10;
+/** Longest value or name quoted in a message, characters. */
+const SHOWN_MAX = 64;
+/**
+ * What a key looks like: lowercase words joined by `_` or `.` (every key of the schema), or one short lowercase
+ * word without digits (a typo). Random tokens have capitals or digits.
+ */
+const KEY_LIKE = /^[a-z][a-z0-9]*(?:[._][a-z0-9]+)+$|^[a-z]{1,20}$/;
+const CAMERA_KEY_LIKE = /^camera\.[A-Za-z0-9_-]{1,64}\.[a-z]{1,32}$/;
+
+/**
+ * A key as quoted in a message: only when it looks like a key (a token pasted with a `=` in it, e.g. base64
+ * padding, would otherwise be echoed as an "unknown key").
+ */
+function shownKey(key: string): string {
+  return (KEY_LIKE.test(key) || CAMERA_KEY_LIKE.test(key)) && key.length <= SHOWN_MAX ? `"${key}"` : `(${key.length} characters, not shown: not a key name, maybe a secret)`;
+}
+
+/** A value quoted in a message: at most SHOWN_MAX characters. */
+function shortValue(v: string): string {
+  const cps = Array.from(v);
+  return cps.length <= SHOWN_MAX ? v : `${cps.slice(0, SHOWN_MAX).join('')}…(${cps.length} characters)`;
+}
 
 /** Parse properties text into a deeply frozen Conf; throws ConfError listing every bad line. */
 export function parseConf(text: string, opts: { installDir: string }): ParsedConf {
   const ctx: ParseContext = { installDir: resolve(opts.installDir) };
-  const errors: ConfError[] = [];
-  const warnings: string[] = [];
+  const errors = new CappedList<ConfError>(CONF_MAX_REPORTED);
+  const warnings = new CappedList<string>(CONF_MAX_REPORTED);
   const seen = new Map<string, number>();
   const globals = new Map<string, Entry>();
   const cameras = new Map<string, Map<CameraField, Entry>>();
@@ -65,14 +91,15 @@ export function parseConf(text: string, opts: { installDir: string }): ParsedCon
     const eq = trimmed.indexOf('=');
     const key = eq < 0 ? '' : trimmed.slice(0, eq).trim();
     if (key === '') {
-      const shown = SECRET_HINT.test(trimmed) ? '***' : trimmed;
+      // never quoted: a line without a key is often a secret pasted on its own
+      const shown = `(${Array.from(trimmed).length} characters, not shown)`;
       const allowed = 'key=value, a # or ! comment, or a blank line';
-      errors.push(new ConfError(`line ${line} is not key=value: "${shown}" — allowed: ${allowed}`, { key: '', value: shown, allowed, line }));
+      errors.push(new ConfError(`line ${line} is not key=value ${shown} — allowed: ${allowed}`, { key: '', value: shown, allowed, line }));
       return;
     }
     const value = trimmed.slice(eq + 1).trim();
     const prev = seen.get(key);
-    if (prev !== undefined) warnings.push(`duplicate key "${key}" at line ${line} (line ${prev} ignored, the last one wins)`);
+    if (prev !== undefined) warnings.push(`duplicate key ${shownKey(key)} at line ${line} (line ${prev} ignored, the last one wins)`);
     seen.set(key, line);
 
     if (Object.hasOwn(SCHEMA, key)) {
@@ -84,12 +111,13 @@ export function parseConf(text: string, opts: { installDir: string }): ParsedCon
       const name = cam[1] ?? '';
       const field = cam[2] ?? '';
       if (!Object.hasOwn(CAMERA_SCHEMA, field)) {
-        warnings.push(`unknown key "${key}" at line ${line} (ignored; a camera has ${Object.keys(CAMERA_SCHEMA).join(', ')})`);
+        warnings.push(`unknown key ${shownKey(key)} at line ${line} (ignored; a camera has ${Object.keys(CAMERA_SCHEMA).join(', ')})`);
         return;
       }
       if (!CAMERA_NAME.test(name)) {
         const allowed = '1–64 characters of A-Z a-z 0-9 _ -';
-        errors.push(new ConfError(`bad camera name in "${key}" at line ${line}: "${name}" — allowed: ${allowed}`, { key, value: name, allowed, line }));
+        const shown = shortValue(name);
+        errors.push(new ConfError(`bad camera name at line ${line}: "${shown}" — allowed: ${allowed}`, { key: shortValue(key), value: shown, allowed, line }));
         return;
       }
       let group = cameras.get(name);
@@ -99,8 +127,9 @@ export function parseConf(text: string, opts: { installDir: string }): ParsedCon
     }
     const why = IGNORED_KEYS[key];
     if (why !== undefined) warnings.push(`key "${key}" at line ${line} is ignored: ${why}`);
-    else warnings.push(`unknown key "${key}" at line ${line} (ignored)`);
+    else warnings.push(`unknown key ${shownKey(key)} at line ${line} (ignored)`);
   });
+  if (warnings.dropped > 0) warnings.push(`and ${warnings.dropped} more warnings (only the first ${CONF_MAX_REPORTED} are reported)`, true);
 
   const values: Record<string, unknown> = {};
   const fallbacks: [GlobalKey, (c: GlobalValues) => unknown][] = [];
@@ -116,9 +145,49 @@ export function parseConf(text: string, opts: { installDir: string }): ParsedCon
   }
   const g = values as unknown as GlobalValues;
   if (values.rtsp_reconnect_min_delay !== undefined && values.rtsp_reconnect_max_delay !== undefined) crossCheck(g, globals, errors);
-  if (errors.length > 0) throw ConfError.of(errors.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity)));
+  const scrub = secretScrubber(globals, cameras);
+  if (errors.items.length > 0) {
+    const list = errors.items
+      .sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity))
+      .map((e) => new ConfError(scrub(e.message), { key: e.key, value: scrub(e.value), allowed: e.allowed, line: e.line }));
+    throw ConfError.of(list, errors.dropped);
+  }
   for (const [key, fb] of fallbacks) values[key] = fb(g);
-  return { conf: deepFreeze({ ...values, cameras: confCameras } as unknown as Conf), warnings };
+  return { conf: deepFreeze({ ...values, cameras: confCameras } as unknown as Conf), warnings: warnings.items.map(scrub) };
+}
+
+/** Removes from a message every secret of the file (token values, camera passwords), wherever it was quoted. */
+function secretScrubber(globals: Map<string, Entry>, cameras: Map<string, Map<CameraField, Entry>>): (m: string) => string {
+  const secrets: string[] = [];
+  for (const [key, e] of globals) if ((SCHEMA as Record<string, KeySpec<unknown>>)[key]?.secret && e.value.length >= 4) secrets.push(e.value);
+  for (const group of cameras.values()) {
+    const url = group.get('url')?.value ?? '';
+    const userinfo = /^[a-z][a-z0-9+.-]*:\/\/?([^@/]*)@/i.exec(url)?.[1] ?? '';
+    const pass = userinfo.slice(userinfo.indexOf(':') + 1);
+    if (userinfo.includes(':') && pass.length >= 4) secrets.push(pass);
+  }
+  if (secrets.length === 0) return (m) => m;
+  return (m) => secrets.reduce((out, sec) => out.split(sec).join('***'), m);
+}
+
+/** Where parse steps put errors (kept or counted). */
+type ErrorSink = Pick<CappedList<ConfError>, 'push' | 'length'>;
+
+/** A list that keeps its first `max` items and counts the others. */
+class CappedList<T> {
+  readonly items: T[] = [];
+  dropped = 0;
+  constructor(private readonly max: number) {}
+
+  /** Keep `item` while there is room (or always when `force`). */
+  push(item: T, force = false): void {
+    if (force || this.items.length < this.max) this.items.push(item);
+    else this.dropped++;
+  }
+
+  get length(): number {
+    return this.items.length + this.dropped;
+  }
 }
 
 /** Read and parse a config file; a missing or unreadable file is a ConfError naming the path. */
@@ -126,24 +195,53 @@ export function loadConf(path: string, installDir: string): ParsedConf {
   return parseConf(readConfFile(path), { installDir });
 }
 
-/** The text of a config file; a missing or unreadable file is a ConfError naming the path. */
+/**
+ * The text of a config file; a missing, unreadable or too large (over CONF_MAX_BYTES) file is a ConfError naming
+ * the file (by its name: the message reaches health). A large file is refused from its size, before any read.
+ */
 export function readConfFile(path: string): string {
+  const name = basename(path);
+  let fd: number;
   try {
-    return readFileSync(path, 'utf8');
+    fd = openSync(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;
     const allowed = 'a readable properties file';
-    throw new ConfError(`cannot read config file ${path}: ${why} — allowed: ${allowed}`, { key: '', value: path, allowed, line: null });
+    throw new ConfError(`cannot read config file ${name}: ${why} — allowed: ${allowed}`, { key: '', value: name, allowed, line: null });
+  }
+  try {
+    const st = fstatSync(fd);
+    const tooLarge = (size: string) => {
+      const allowed = `a properties file of at most ${CONF_MAX_BYTES} bytes (1 MiB)`;
+      return new ConfError(`config file ${name} is too large (${size}); it was not read — allowed: ${allowed}`, { key: '', value: name, allowed, line: null });
+    };
+    if (!st.isFile()) {
+      const allowed = 'a regular properties file';
+      throw new ConfError(`config file ${name} is not a regular file — allowed: ${allowed}`, { key: '', value: name, allowed, line: null });
+    }
+    if (st.size > CONF_MAX_BYTES) throw tooLarge(`${st.size} bytes`);
+    // it may grow while we read: never read more than the bound
+    const buf = Buffer.allocUnsafe(CONF_MAX_BYTES + 1);
+    let n = 0;
+    for (let i = 0; n < buf.length && i < 10_000; i++) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    if (n > CONF_MAX_BYTES) throw tooLarge(`more than ${CONF_MAX_BYTES} bytes`);
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
   }
 }
 
 function shownValue(key: string, value: string, spec: KeySpec<unknown>): string {
   if (spec.secret) return '***';
-  return key.endsWith('.url') ? maskUrl(value) : value;
+  return shortValue(key.endsWith('.url') ? maskUrl(value) : value);
 }
 
-function parseEntry<T>(key: string, spec: KeySpec<T>, entry: Entry | undefined, ctx: ParseContext, errors: ConfError[]): T | undefined {
+function parseEntry<T>(key: string, spec: KeySpec<T>, entry: Entry | undefined, ctx: ParseContext, errors: ErrorSink): T | undefined {
   const raw = entry?.value ?? spec.def;
   const got = spec.parse(raw, ctx);
   if (got === undefined) {
@@ -161,7 +259,7 @@ function parseEntry<T>(key: string, spec: KeySpec<T>, entry: Entry | undefined, 
   return got;
 }
 
-function parseCamera(name: string, group: Map<CameraField, Entry>, ctx: ParseContext, errors: ConfError[]): CameraConf | null {
+function parseCamera(name: string, group: Map<CameraField, Entry>, ctx: ParseContext, errors: ErrorSink): CameraConf | null {
   const before = errors.length;
   const url = group.get('url');
   if (!url) {
@@ -184,7 +282,7 @@ function parseCamera(name: string, group: Map<CameraField, Entry>, ctx: ParseCon
   return cam as CameraConf;
 }
 
-function crossCheck(c: GlobalValues, entries: Map<string, Entry>, errors: ConfError[]): void {
+function crossCheck(c: GlobalValues, entries: Map<string, Entry>, errors: ErrorSink): void {
   if (c.rtsp_reconnect_min_delay > c.rtsp_reconnect_max_delay) {
     const key = entries.has('rtsp_reconnect_max_delay') ? 'rtsp_reconnect_max_delay' : 'rtsp_reconnect_min_delay';
     const line = entries.get(key)?.line ?? null;

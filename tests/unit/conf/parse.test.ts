@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfError, loadConf, parseConf } from '../../../src/conf/parse';
+import { CONF_MAX_BYTES, ConfError, loadConf, parseConf } from '../../../src/conf/parse';
 import { type GlobalKey, SCHEMA } from '../../../src/conf/schema';
 import type { Conf } from '../../../src/conf/types';
 
@@ -235,5 +235,51 @@ test('loadConf reads a file; a missing file is a ConfError naming the path', (t)
   writeFileSync(path, 'record_dir=rec\n');
   assert.equal(loadConf(path, dir).conf.record_dir, join(dir, 'rec'));
   const missing = join(dir, 'nope.properties');
-  assert.throws(() => loadConf(missing, dir), (err: unknown) => err instanceof ConfError && err.message.includes(missing) && /no such file/.test(err.message));
+  // named by its file name only: the message reaches health, which never shows where files live
+  assert.throws(() => loadConf(missing, dir), (err: unknown) => err instanceof ConfError && err.message.includes('nope.properties') && !err.message.includes(dir) && /no such file/.test(err.message));
+});
+
+test('a token pasted on a line of its own, or with = padding, is never quoted; nor a secret quoted under another key', () => {
+  const token = 'Zk9vQmFyQmF6UXV4MTIzNDU2Nzg5MEFCQ0RFRg';
+  const err = confError(`rest_auth_token=${token}\n${token}\n  ${token}==\nrecord_rotation=${token}\n`);
+  const all = [err.message, ...err.errors.map((e) => `${e.message} ${e.value} ${e.key}`)].join('\n');
+  assert.ok(!all.includes(token.slice(0, 12)), `leaked: ${all}`);
+  assert.match(err.message, /line 2 is not key=value \(38 characters, not shown\)/);
+  const { warnings } = parse(`${token}==\nfoo=1\nrecord_rotaton=5\n`);
+  assert.ok(!warnings.join('\n').includes(token.slice(0, 12)), warnings.join('\n'));
+  assert.deepEqual(warnings, [
+    'unknown key (38 characters, not shown: not a key name, maybe a secret) at line 1 (ignored)',
+    'unknown key "foo" at line 2 (ignored)',
+    'unknown key "record_rotaton" at line 3 (ignored)',
+  ]);
+});
+
+test('a garbage file: at most 10 errors and 10 warnings reported, each value cut short', () => {
+  const lines = Array.from({ length: 5000 }, (_, i) => (i % 2 ? `garbage line ${i} ${'x'.repeat(500)}` : `unknown_${i}=1`));
+  lines.push(`record_rotation=${'9'.repeat(10_000)}X`);
+  const err = confError(lines.join('\n'));
+  assert.equal(err.errors.length, 10);
+  assert.match(err.message, /^2501 errors in config: .*; and 2491 more \(only the first 10 are reported\)$/);
+  assert.ok(err.message.length < 3000, `${err.message.length} characters`);
+  const { warnings } = parse(Array.from({ length: 5000 }, (_, i) => `unknown_${i}=${'v'.repeat(1000)}`).join('\n'));
+  assert.equal(warnings.length, 11);
+  assert.equal(warnings[10], 'and 4990 more warnings (only the first 10 are reported)');
+  const long = confError(`record_rotation=${'9'.repeat(10_000)}X`);
+  assert.ok(long.message.length < 300 && long.message.includes('…(10001 characters)'), long.message);
+});
+
+test('a config file over 1 MiB is refused from its size, before it is read', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'edgerec-conf-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'edgerec.properties');
+  writeFileSync(path, Buffer.alloc(CONF_MAX_BYTES, 0x41));
+  assert.throws(() => loadConf(path, dir), (err: unknown) => err instanceof ConfError && /not key=value/.test(err.message), 'exactly 1 MiB is read');
+  writeFileSync(path, Buffer.alloc(50 * 1024 * 1024, 0x41));
+  const t0 = process.hrtime.bigint();
+  assert.throws(
+    () => loadConf(path, dir),
+    (err: unknown) => err instanceof ConfError && err.message === `config file edgerec.properties is too large (${50 * 1024 * 1024} bytes); it was not read — allowed: a properties file of at most 1048576 bytes (1 MiB)`,
+  );
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  assert.ok(ms < 20, `refused in ${ms} ms`);
 });
