@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { HttpServer } from './api/server';
 import { registerHealthRoutes } from './api/health-routes';
@@ -170,7 +170,7 @@ export class App {
         const st = this.watcher?.state();
         return {
           ok: st ? st.ok : true,
-          path: this.opts.confPath,
+          path: basename(this.opts.confPath), // the name only: no answer shows where files live
           loadedAt: st?.loadedAt ?? this.startedAt,
           lastError: st?.lastError ?? null,
           warnings: this.watcher?.warnings() ?? this.warnings,

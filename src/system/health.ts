@@ -7,6 +7,7 @@ import { type DiskUsage, diskUsage } from './disk';
 /** Config state as shown in health: whether the last reload was refused, and why. */
 export interface ConfState {
   readonly ok: boolean;
+  /** the config file's name (not its folder) */
   readonly path: string;
   readonly loadedAt: number;
   readonly lastError: { readonly message: string; readonly at: number } | null;
