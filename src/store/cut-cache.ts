@@ -144,10 +144,11 @@ export class CutCache {
   }
 
   /**
-   * One retention pass over the cache: cuts whose source is gone, cuts older than `retentionDays` (0 = off), cuts
-   * outside the current mp4_cutter_dir, then the least recently used past the quota. Returns how many went.
+   * One retention pass over the cache: cuts whose source is gone, cuts older than record_retention_days (0 = off),
+   * cuts outside the current mp4_cutter_dir, then the least recently used past the quota, then more of them while
+   * the disk has less free space than record_min_free_percent (cuts go before recordings). Returns how many went.
    */
-  async sweep(now = Date.now()): Promise<number> {
+  async sweep(now = Date.now(), disk?: { totalBytes: number; freeBytes: number }): Promise<number> {
     const before = this.evicted;
     const c = this.conf();
     const dirReal = await this.dir().catch(() => null);
@@ -159,6 +160,16 @@ export class CutCache {
       else if (dirReal && dirname(row.path) !== dirReal) await this.evict(row, 'mp4_cutter_dir changed');
     }
     await this.enforce(await this.maxBytes(), { bytes: this.reservedBytes, count: this.reservedCount });
+    const d = disk ?? (await statfs(c.mp4_cutter_dir).then((s) => ({ totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize }), () => null));
+    if (d) {
+      let free = d.freeBytes;
+      const need = (d.totalBytes * c.record_min_free_percent) / 100;
+      for (const row of free < need ? this.store.leastRecentlyUsed(this.maxCount * 2) : []) {
+        if (free >= need) break;
+        await this.evict(row, 'free space');
+        free += row.bytes;
+      }
+    }
     const n = this.evicted - before;
     if (n > 0) log.info({ removed: n, ...this.store.totals() }, 'cut cache swept');
     return n;

@@ -119,4 +119,9 @@ test('sweep: cuts of deleted sources, cuts older than record_retention_days, a s
   assert.equal(await c.cache.sweep(), 1);
   assert.ok(!existsSync(pb) && existsSync(fresh), 'the least recently used went');
   assert.deepEqual(c.store.totals(), { count: 1, bytes: 100 });
+  // a disk below record_min_free_percent: cuts go (before retention deletes recordings)
+  const more = addCut(c, b, 4, 40);
+  assert.equal(await c.cache.sweep(Date.now(), { totalBytes: 10_000, freeBytes: 10_000 }), 0, 'room enough: nothing');
+  assert.equal(await c.cache.sweep(Date.now(), { totalBytes: 10_000, freeBytes: 960 }), 1, 'short of 40 bytes: the LRU cut goes');
+  assert.ok(!existsSync(fresh) && existsSync(more));
 });
