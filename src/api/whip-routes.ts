@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { AppError, clip } from '../lib/errors';
 import type { WhipIngest } from '../ingest/whip';
@@ -17,7 +18,10 @@ const NAME = /^[A-Za-z0-9_.~-]{1,128}$/;
 function checkToken(req: Req, token: string): void {
   if (!token) return;
   const m = /^Bearer\s+(.+)$/i.exec(req.headers.authorization?.trim() ?? '');
-  if (!m || m[1] !== token) throw new AppError('UNAUTHORIZED', 'missing or wrong Authorization: Bearer token (publish_auth_token)');
+  const got = Buffer.from(m?.[1] ?? '');
+  const want = Buffer.from(token);
+  // constant time, like the REST and RTMP tokens
+  if (got.length !== want.length || !timingSafeEqual(got, want)) throw new AppError('UNAUTHORIZED', 'missing or wrong Authorization: Bearer token (publish_auth_token)');
 }
 
 function withCors(fn: (req: Req, res: ServerResponse) => unknown) {
