@@ -79,10 +79,6 @@ export const SCHEMA: Schema = {
     def: '', unit: '', doc: 'where files are written while recording; empty = record_dir',
     allowed: 'a folder path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => c.record_dir,
   },
-  mp4_cutter_max_bytes: {
-    def: '2%', unit: 'bytes or %', doc: 'size bound of the cut cache in mp4_cutter_dir; the least recently used cuts are removed past it',
-    allowed: 'N bytes, NK / NM / NG, or P% of the disk holding mp4_cutter_dir (0 < P ≤ 100)', parse: v.byteQuota,
-  },
   record_audio_codec_sample_rate: {
     def: '44100', unit: 'Hz', doc: 'AAC sample rate when audio is (re)encoded', allowed: AAC_RATES.join(', '),
     parse: v.oneOfNumbers(AAC_RATES),
@@ -103,6 +99,10 @@ export const SCHEMA: Schema = {
   mp4_cutter_dir: {
     def: '', unit: '', doc: 'where time-range cuts are kept; empty = record_dir',
     allowed: 'a folder path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => c.record_dir,
+  },
+  mp4_cutter_max_bytes: {
+    def: '2%', unit: 'bytes or %', doc: 'size bound of the cut cache in mp4_cutter_dir; the least recently used cuts are removed past it',
+    allowed: 'N bytes, NK / NM / NG, or P% of the disk holding mp4_cutter_dir (0 < P ≤ 100)', parse: v.byteQuota,
   },
   rest_port: { def: '8081', unit: '', doc: 'TCP port of REST, file server, WHIP and web page', allowed: PORT, parse: v.port },
   rest_bind: {
