@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { CAMERA_SCHEMA, type CameraField, type GlobalKey, type GlobalValues, IGNORED_KEYS, type KeySpec, SCHEMA } from './schema';
 import type { CameraConf, Conf } from './types';
@@ -203,7 +203,8 @@ export function readConfFile(path: string): string {
   const name = basename(path);
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    // O_NONBLOCK: a FIFO put in its place must not block the service in open()
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -282,4 +283,11 @@ test('a config file over 1 MiB is refused from its size, before it is read', (t)
   );
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   assert.ok(ms < 20, `refused in ${ms} ms`);
+  // a FIFO or a device in its place: refused at once, never read (a FIFO without a writer would block open())
+  rmSync(path);
+  execFileSync('mkfifo', [path]);
+  assert.throws(() => loadConf(path, dir), /is not a regular file/);
+  rmSync(path);
+  symlinkSync('/dev/zero', path);
+  assert.throws(() => loadConf(path, dir), /is not a regular file/);
 });
