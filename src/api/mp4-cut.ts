@@ -51,7 +51,7 @@ export async function cutMp4(src: string, dst: string, startS: number | null, en
   try {
     const plan = await planCut(fh, name, startS, endS).catch((err: unknown) => {
       // an I/O error is ours (500); anything else thrown while parsing means the file is not what it claims
-      if (err instanceof AppError || (err as NodeJS.ErrnoException).code !== undefined) throw err;
+      if (err instanceof AppError || (err as NodeJS.ErrnoException).syscall !== undefined) throw err;
       throw badMp4(`${errMessage(err)} (while reading ${name})`);
     });
     await opts.reserve?.(plan.header.length + plan.dataLen);
