@@ -67,9 +67,9 @@ export class CutCache {
   async lookup(sourcePath: string, startDs: number, endDs: number, sourceMtimeMs: number): Promise<OpenCut | null> {
     const row = this.store.get(sourcePath, startDs, endDs);
     if (!row) return null;
-    const dirReal = await this.dir();
+    const dirReal = await this.dir().catch(() => null);
     if (dirname(row.path) !== dirReal) {
-      await this.evict(row, 'mp4_cutter_dir changed');
+      await this.evict(row, dirReal ? 'mp4_cutter_dir changed' : 'mp4_cutter_dir is gone');
       return null;
     }
     let fh: FileHandle;

@@ -97,6 +97,11 @@ test('lookup refuses what is not the cut it indexed; evict never deletes a file 
   const r = addCut(c, src, 7, 10);
   assert.equal(await c.cache.lookup(src, 7, -1, Date.now() + 10_000), null);
   assert.ok(!existsSync(r), 'our stale cut is removed');
+  // the whole folder removed by hand: a miss (the cut is rebuilt), not an error
+  addCut(c, src, 8, 10);
+  rmSync(c.cuts, { recursive: true });
+  assert.equal(await c.cache.lookup(src, 8, -1, 0), null);
+  assert.equal(c.store.get(src, 8, -1), null);
 });
 
 test('sweep: cuts of deleted sources, cuts older than record_retention_days, a smaller quota', async (t) => {
