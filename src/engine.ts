@@ -19,6 +19,7 @@ import { HostPool } from './pipeline/host-pool';
 import { h264EncoderChoice, probeH264Encoders } from './pipeline/hw-encoders';
 import { FragmentFinalizer } from './recorder/fragment-finalizer';
 import { RecordingManager } from './recorder/manager';
+import { PipelineReconciler } from './recorder/reconcile';
 import { TmpSpace, spillDir } from './recorder/tmp-space';
 import { LivenessSampler } from './system/health';
 import { Metrics } from './system/metrics';
@@ -92,6 +93,15 @@ export async function startEngine(app: App): Promise<void> {
     health: () => ({ streams: manager.counts(), ...finalizer.health() }),
   };
   app.addPart(managerPart);
+  // Every pipeline a host runs belongs to a recording the manager knows; a pass ends (and finalizes) any other.
+  const reconciler = new PipelineReconciler({
+    running: () => pool.running(),
+    known: () => manager.knownPipelineIds(),
+    end: (id) => pool.endPipeline(id),
+    onOrphan: () => metrics.orphanPipelines.inc(),
+  });
+  reconciler.start();
+  app.addPart({ name: 'reconcile', close: () => reconciler.close(), health: () => ({ orphanPipelinesStopped: reconciler.stopped }) });
 
   // RTMP publishers
   const rtmpStreams = new Map<string, RtmpStream>();

@@ -18,6 +18,7 @@ export class Metrics {
   readonly finalizeSeconds: Histogram;
   readonly reconnects: Counter<'stream'>;
   readonly publishRejected: Counter<'protocol'>;
+  readonly orphanPipelines: Counter;
 
   constructor(src: MetricsSources) {
     const registers = [this.registry];
@@ -70,6 +71,7 @@ export class Metrics {
       registers,
     });
     this.reconnects = new Counter({ name: 'edgerec_camera_reconnects_total', help: 'RTSP reconnect attempts', labelNames: ['stream'], registers });
+    this.orphanPipelines = new Counter({ name: 'edgerec_orphan_pipelines_stopped_total', help: 'pipelines no recording owned, ended by the reconciliation', registers });
     this.publishRejected = new Counter({ name: 'edgerec_publish_rejected_total', help: 'publishers refused', labelNames: ['protocol'], registers });
   }
 }
