@@ -105,7 +105,23 @@ export async function startEngine(app: App): Promise<void> {
 
   // RTMP publishers
   const rtmpStreams = new Map<string, RtmpStream>();
-  const rtmp = new RtmpIngest({ port: conf().rtmp_port, bind: conf().rest_bind, publishToken: () => conf().publish_auth_token, log });
+  const rtmp = new RtmpIngest({
+    port: conf().rtmp_port,
+    bind: conf().rest_bind,
+    publishToken: () => conf().publish_auth_token,
+    log,
+    limits: () => {
+      const c = conf();
+      return {
+        maxPending: c.rtmp_max_pending_connections,
+        maxPendingPerIp: c.rtmp_max_pending_per_ip,
+        handshakeTimeoutMs: c.rtmp_handshake_timeout * 1000,
+        maxMessageSize: c.rtmp_max_message_size,
+        maxChunkSize: c.rtmp_max_chunk_size,
+        maxPendingBytes: c.rtmp_max_pending_bytes,
+      };
+    },
+  });
   rtmp.on('publish', (pub: RtmpPublish) => {
     const s = new RtmpStream(pub);
     rtmpStreams.set(pub.id, s);
@@ -120,9 +136,10 @@ export async function startEngine(app: App): Promise<void> {
     void manager.removeStream(s.mediaSessionId).finally(() => s.end());
   });
   rtmp.on('rejected', () => metrics.publishRejected.inc({ protocol: 'rtmp' }));
+  rtmp.on('dropped', (reason) => metrics.rtmpDropped.inc({ reason }));
   await rtmp.start();
   log.info({ rtmpPort: rtmp.port }, 'rtmp listening');
-  app.addPart({ name: 'rtmp', close: () => rtmp.close(), health: () => ({ rtmp: { port: rtmp.port, publishing: rtmpStreams.size } }) });
+  app.addPart({ name: 'rtmp', close: () => rtmp.close(), health: () => ({ rtmp: { port: rtmp.port, publishing: rtmpStreams.size, pending: rtmp.pendingCount } }) });
 
   // WebRTC (WHIP) publishers
   const whipStreams = new Map<string, WhipStream>();
