@@ -143,7 +143,13 @@ export async function startEngine(app: App): Promise<void> {
 
   // WebRTC (WHIP) publishers
   const whipStreams = new Map<string, WhipStream>();
-  const whip = new WhipIngest({ portRange: conf().webrtc_ice_port_range, publicIp: conf().webrtc_public_ip, loopback: true, log });
+  const whip = new WhipIngest({
+    portRange: conf().webrtc_ice_port_range,
+    publicIp: conf().webrtc_public_ip,
+    loopback: true,
+    log,
+    maxMediaSections: () => conf().webrtc_max_media_sections,
+  });
   whip.on('publish', (pub: WhipPublish) => {
     const s = new WhipStream(pub);
     whipStreams.set(pub.id, s);
