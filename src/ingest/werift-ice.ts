@@ -13,8 +13,9 @@ export class PortReservations {
   *candidates(min: number, max: number, now = Date.now()): Generator<number> {
     const n = max - min + 1;
     if (!(n > 0)) return;
+    const start = this.cursor;
     for (let k = 0; k < n; k++) {
-      const port = min + ((this.cursor + k) % n);
+      const port = min + ((start + k) % n);
       const u = this.until.get(port);
       if (u !== undefined && u > now) continue;
       yield port;
