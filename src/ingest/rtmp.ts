@@ -29,6 +29,9 @@ export interface RtmpIngestOptions {
   readonly limits?: () => RtmpLimits;
 }
 
+/** Why a connection that had not published was dropped. */
+export type PendingDrop = 'pending-cap' | 'deadline' | 'limit' | 'protocol';
+
 /** A publisher that was refused (the token never appears here). */
 export interface RtmpRejection {
   /** peer address:port */
@@ -45,8 +48,8 @@ export type RtmpIngestEvents = {
   /** it ended: left, vanished (TCP reset, kill -9, idle timeout), was kicked, or the ingest closed */
   unpublish: [pub: RtmpPublish];
   rejected: [rejection: RtmpRejection];
-  /** a connection that had not published was dropped: `pending-cap` (to admit a newer one), `deadline`, `limit` (a size bound) */
-  dropped: [reason: 'pending-cap' | 'deadline' | 'limit'];
+  /** a connection that had not published was dropped: `pending-cap` (to admit a newer one), `deadline`, `limit` (a size bound), `protocol` (bytes that are not RTMP) */
+  dropped: [reason: PendingDrop];
 };
 
 /** Stream names go into file names: keep them plain. */
@@ -249,9 +252,11 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
         if (err) throw new Error(err);
       } catch (err) {
         done = true;
-        if (err instanceof RtmpLimitError && !pub) {
-          this.log.debug({ ip: peer, reason: err.message }, 'RTMP connection over a limit before publishing; dropping it');
-          this.dropPending(socket, 'limit');
+        if (!pub) {
+          // before a publish, anyone can send anything: counted and summed up, not one warning each
+          const limit = err instanceof RtmpLimitError;
+          this.log.debug({ ip: peer, reason: errMessage(err) }, limit ? 'RTMP connection over a limit before publishing; dropping it' : 'RTMP protocol error before publishing; dropping the connection');
+          this.dropPending(socket, limit ? 'limit' : 'protocol');
           return;
         }
         this.log.warn({ ip: peer, stream: pub?.name, reason: errMessage(err) }, 'RTMP protocol error; dropping the connection');
@@ -309,7 +314,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   }
 
   /** Drop a connection that has not published (never a publisher); the drops are summed up in the log. */
-  private dropPending(socket: Socket, reason: 'pending-cap' | 'deadline' | 'limit'): void {
+  private dropPending(socket: Socket, reason: PendingDrop): void {
     this.pending.remove(socket);
     socket.destroy();
     this.emit('dropped', reason);
@@ -322,7 +327,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       const l = this.limits();
       this.log.warn(
         { dropped: counts, pending: this.pending.size, maxPending: l.maxPending, maxPendingPerIp: l.maxPendingPerIp, handshakeTimeoutMs: l.handshakeTimeoutMs },
-        'RTMP connections dropped before publishing (pending-cap: displaced by newer ones; deadline: no publish in rtmp_handshake_timeout; limit: over a size bound)',
+        'RTMP connections dropped before publishing (pending-cap: displaced by newer ones; deadline: no publish in rtmp_handshake_timeout; limit: over a size bound; protocol: not RTMP)',
       );
     }, DROP_LOG_MS);
     this.dropLogTimer.unref();

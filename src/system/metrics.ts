@@ -75,7 +75,7 @@ export class Metrics {
     this.orphanPipelines = new Counter({ name: 'edgerec_orphan_pipelines_stopped_total', help: 'pipelines no recording owned, ended by the reconciliation', registers });
     this.rtmpDropped = new Counter({
       name: 'edgerec_rtmp_pending_dropped_total',
-      help: 'RTMP connections dropped before publishing: pending-cap (displaced by a newer one), deadline, limit (a size bound)',
+      help: 'RTMP connections dropped before publishing: pending-cap (displaced by a newer one), deadline, limit (a size bound), protocol (not RTMP)',
       labelNames: ['reason'],
       registers,
     });
