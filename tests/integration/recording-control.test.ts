@@ -62,4 +62,7 @@ test('10 concurrent startRecording then a stopRecording: one recording, then 0 p
   assert.equal((await s.post('/rest-api/stream/startRecording', { mediaSessionId: id })).status, 200);
   assert.equal((await s.post('/rest-api/stream/stopRecording', { mediaSessionId: id })).status, 200);
   await waitFor('0 pipelines after the second stop', async () => (await pipelines()) === 0, 5000, 100);
+  // The periodic reconciliation never took a pipeline that belonged to a recording.
+  const h = (await s.json('/rest-api/health')).body as { orphanPipelinesStopped: number };
+  assert.equal(h.orphanPipelinesStopped, 0);
 });
