@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import Rtmp from 'node-media-server/src/protocol/rtmp.js';
@@ -9,6 +9,7 @@ import { TypedEmitter } from '../lib/typed-emitter';
 import { DEFAULT_RTMP_LIMITS, guardParser, RtmpLimitError, type RtmpLimits } from './rtmp-limits';
 import { PendingConnections } from './rtmp-pending';
 import { Publish, type RtmpPublish } from './rtmp-publish';
+import { sameSecret, tokenShown } from './rtmp-token';
 
 export type { RtmpPublish } from './rtmp-publish';
 
@@ -205,7 +206,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       if (cmd === 'connect' || cmd === 'releaseStream' || cmd === 'FCPublish') {
         const obj = (msg.cmdObj ?? {}) as Record<string, unknown>;
         const carriers = cmd === 'connect' ? [obj.tcUrl, obj.app] : [msg.streamName];
-        const shown = this.tokenShown(carriers);
+        const shown = tokenShown(carriers, this.o.publishToken());
         if (shown === 'wrong') {
           refuse(cmd === 'connect' ? `/${String(obj.app ?? '').split('?')[0]}` : `/${rtmp.streamApp}/${String(msg.streamName ?? '').split('?')[0]}`, 'publish token wrong', 'NetStream.Publish.Unauthorized');
           return;
@@ -299,20 +300,6 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     return { app, name, query };
   }
 
-  /** Whether a command's URL or stream name (`...?token=`) shows the publish token: 'none' when no token is set or none is shown. */
-  private tokenShown(carriers: unknown[]): 'right' | 'wrong' | 'none' {
-    const want = this.o.publishToken();
-    if (!want) return 'none';
-    for (const c of carriers) {
-      if (typeof c !== 'string') continue;
-      const q = c.indexOf('?');
-      if (q < 0) continue;
-      const got = new URLSearchParams(c.slice(q + 1)).get('token');
-      if (got !== null) return sameSecret(got, want) ? 'right' : 'wrong';
-    }
-    return 'none';
-  }
-
   /** Drop a connection that has not published (never a publisher); the drops are summed up in the log. */
   private dropPending(socket: Socket, reason: PendingDrop): void {
     this.pending.remove(socket);
@@ -345,13 +332,6 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     this.log.info({ id: pub.id, stream: pub.name, bytes: s.bytes, tags: s.tags, ms: Date.now() - pub.startedAt }, 'RTMP publish ended');
     this.emit('unpublish', pub);
   }
-}
-
-/** Constant-time comparison of two secrets. */
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** node-media-server's logger is process-wide and prints with console.log: send it to pino instead. */

@@ -94,3 +94,12 @@ test('guardParser: a Set Chunk Size over rtmp_max_chunk_size (or 0) drops the co
     assert.throws(() => rtmp.parserData(Buffer.concat([h, body])), /rtmp_max_chunk_size/);
   }
 });
+
+test('tokenShown: the token in a connect URL or a stream name, right or wrong; none when absent or not required', async () => {
+  const { tokenShown } = await import('../../../src/ingest/rtmp-token');
+  assert.equal(tokenShown(['rtmp://h/live?token=s3cret', 'live'], 's3cret'), 'right');
+  assert.equal(tokenShown([undefined, 'live?token=nope'], 's3cret'), 'wrong');
+  assert.equal(tokenShown(['cam1?login=a&token=s3cret'], 's3cret'), 'right');
+  assert.equal(tokenShown(['rtmp://h/live', 'live', 42], 's3cret'), 'none');
+  assert.equal(tokenShown(['rtmp://h/live?token=x'], ''), 'none');
+});
