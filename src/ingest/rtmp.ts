@@ -186,7 +186,10 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     };
 
     rtmp.onOutputCallback = (b) => {
-      if (!socket.destroyed && socket.writable) socket.write(b);
+      if (socket.destroyed || !socket.writable) return;
+      // A peer that sends commands but never reads our answers would make them pile up here.
+      if (!pub && socket.writableLength + b.length > this.limits().maxPendingBytes) throw new RtmpLimitError(`RTMP peer does not read its answers (${socket.writableLength} bytes waiting; allowed: rtmp_max_pending_bytes)`);
+      socket.write(b);
     };
     rtmp.onConnectCallback = () => {};
     rtmp.onPushCallback = () => {};

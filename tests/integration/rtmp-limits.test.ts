@@ -187,3 +187,25 @@ test('a wrong token in the connect URL is refused at connect, before createStrea
   await waitFor('the refusal in the log', () => s.logs().some((l) => l.msg === 'RTMP publisher refused' && l.reason === 'publish token wrong'), 5000, 50);
   assert.ok(!s.proc.output().includes('token=wrong'), 'the presented token is not logged');
 });
+
+test('a peer that sends commands but never reads the answers is dropped before they pile up', async (t) => {
+  const s = await startService({ conf: `publish_auth_token=${TOKEN}\n` });
+  t.after(() => s.stop());
+  const port = await rtmpPort(s);
+  const connectCmd = message(3, 20, encodeAmf0Cmd({ cmd: 'connect', transId: 1, cmdObj: { app: 'live', tcUrl: `rtmp://127.0.0.1:${port}/live` } }), 128);
+  const flood = Buffer.concat([Buffer.from([3]), Buffer.alloc(1536 * 2), ...Array.from({ length: 40_000 }, () => connectCmd)]);
+  const baseline = rssOf(s.proc.pid);
+  const t0 = Date.now();
+  const sock = connect(port, '127.0.0.1', () => sock.write(flood));
+  sock.pause(); // never read
+  sock.on('error', () => undefined);
+  t.after(() => sock.destroy());
+  await waitFor(
+    'the connection dropped for a limit (not the deadline)',
+    async () => /edgerec_rtmp_pending_dropped_total\{reason="limit"\} 1/.test(String((await s.json('/metrics')).body)),
+    9000,
+    100,
+  );
+  t.diagnostic(`dropped after ${Date.now() - t0} ms; RSS ${(baseline / 1e6).toFixed(0)} → ${(rssOf(s.proc.pid) / 1e6).toFixed(0)} MB`);
+  assert.match(String((await s.json('/metrics')).body), /edgerec_rtmp_pending_dropped_total\{reason="limit"\} 1\n/);
+});
