@@ -111,7 +111,7 @@ export const SCHEMA: Schema = {
   rtmp_handshake_timeout: secs(10, 0.5, 600, 'time an RTMP connection gets from connecting to an accepted publish'),
   rtmp_max_message_size: n(8388608, 'bytes', 65536, 16777215, 'largest RTMP message a publisher may send (a 4K keyframe is typically 1–4 MiB)'),
   rtmp_max_chunk_size: n(1048576, 'bytes', 128, 16777215, 'largest RTMP chunk size a publisher may set'),
-  rtmp_max_pending_bytes: n(65536, 'bytes', 4096, 16777215, 'message bytes an RTMP connection may buffer before its publish is accepted (commands only)'),
+  rtmp_max_pending_bytes: n(65536, 'bytes', 4096, 16777215, 'bytes an RTMP connection may have buffered before its publish is accepted: its messages, and answers it has not read'),
   webrtc_ice_port_range: {
     def: '31000-31999', unit: '', doc: 'UDP ports for WebRTC media', allowed: 'A-B with 0 ≤ A ≤ B ≤ 65535', parse: v.portRange,
   },
