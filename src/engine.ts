@@ -19,6 +19,7 @@ import { HostPool } from './pipeline/host-pool';
 import { h264EncoderChoice, probeH264Encoders } from './pipeline/hw-encoders';
 import { FragmentFinalizer } from './recorder/fragment-finalizer';
 import { RecordingManager } from './recorder/manager';
+import { PipelineReconciler } from './recorder/reconcile';
 import { TmpSpace, spillDir } from './recorder/tmp-space';
 import { LivenessSampler } from './system/health';
 import { Metrics } from './system/metrics';
@@ -97,10 +98,35 @@ export async function startEngine(app: App): Promise<void> {
     health: () => ({ streams: manager.counts(), ...finalizer.health() }),
   };
   app.addPart(managerPart);
+  // Every pipeline a host runs belongs to a recording the manager knows; a pass ends (and finalizes) any other.
+  const reconciler = new PipelineReconciler({
+    running: () => pool.running(),
+    known: () => manager.knownPipelineIds(),
+    end: (id) => pool.endPipeline(id),
+    onOrphan: () => metrics.orphanPipelines.inc(),
+  });
+  reconciler.start();
+  app.addPart({ name: 'reconcile', close: () => reconciler.close(), health: () => ({ orphanPipelinesStopped: reconciler.stopped }) });
 
   // RTMP publishers
   const rtmpStreams = new Map<string, RtmpStream>();
-  const rtmp = new RtmpIngest({ port: conf().rtmp_port, bind: conf().rest_bind, publishToken: () => conf().publish_auth_token, log });
+  const rtmp = new RtmpIngest({
+    port: conf().rtmp_port,
+    bind: conf().rest_bind,
+    publishToken: () => conf().publish_auth_token,
+    log,
+    limits: () => {
+      const c = conf();
+      return {
+        maxPending: c.rtmp_max_pending_connections,
+        maxPendingPerIp: c.rtmp_max_pending_per_ip,
+        handshakeTimeoutMs: c.rtmp_handshake_timeout * 1000,
+        maxMessageSize: c.rtmp_max_message_size,
+        maxChunkSize: c.rtmp_max_chunk_size,
+        maxPendingBytes: c.rtmp_max_pending_bytes,
+      };
+    },
+  });
   rtmp.on('publish', (pub: RtmpPublish) => {
     const s = new RtmpStream(pub);
     rtmpStreams.set(pub.id, s);
@@ -115,13 +141,20 @@ export async function startEngine(app: App): Promise<void> {
     void manager.removeStream(s.mediaSessionId).finally(() => s.end());
   });
   rtmp.on('rejected', () => metrics.publishRejected.inc({ protocol: 'rtmp' }));
+  rtmp.on('dropped', (reason) => metrics.rtmpDropped.inc({ reason }));
   await rtmp.start();
   log.info({ rtmpPort: rtmp.port }, 'rtmp listening');
-  app.addPart({ name: 'rtmp', close: () => rtmp.close(), health: () => ({ rtmp: { port: rtmp.port, publishing: rtmpStreams.size } }) });
+  app.addPart({ name: 'rtmp', close: () => rtmp.close(), health: () => ({ rtmp: { port: rtmp.port, publishing: rtmpStreams.size, pending: rtmp.pendingCount } }) });
 
   // WebRTC (WHIP) publishers
   const whipStreams = new Map<string, WhipStream>();
-  const whip = new WhipIngest({ portRange: conf().webrtc_ice_port_range, publicIp: conf().webrtc_public_ip, loopback: true, log });
+  const whip = new WhipIngest({
+    portRange: conf().webrtc_ice_port_range,
+    publicIp: conf().webrtc_public_ip,
+    loopback: true,
+    log,
+    maxMediaSections: () => conf().webrtc_max_media_sections,
+  });
   whip.on('publish', (pub: WhipPublish) => {
     const s = new WhipStream(pub);
     whipStreams.set(pub.id, s);

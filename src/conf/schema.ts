@@ -110,6 +110,12 @@ export const SCHEMA: Schema = {
     parse: v.bindAddress,
   },
   rtmp_port: { def: '1935', unit: '', doc: 'TCP port of RTMP ingest', allowed: PORT, parse: v.port },
+  rtmp_max_pending_connections: n(64, '', 1, 100000, 'RTMP connections that have not published yet, overall; a new one displaces the oldest of the address holding the most'),
+  rtmp_max_pending_per_ip: n(8, '', 1, 100000, 'RTMP connections that have not published yet from one address; a new one displaces its oldest'),
+  rtmp_handshake_timeout: secs(10, 0.5, 600, 'time an RTMP connection gets from connecting to an accepted publish'),
+  rtmp_max_message_size: n(8388608, 'bytes', 65536, 16777215, 'largest RTMP message a publisher may send (a 4K keyframe is typically 1–4 MiB)'),
+  rtmp_max_chunk_size: n(1048576, 'bytes', 128, 16777215, 'largest RTMP chunk size a publisher may set'),
+  rtmp_max_pending_bytes: n(65536, 'bytes', 4096, 16777215, 'bytes an RTMP connection may have buffered before its publish is accepted: its messages, and answers it has not read'),
   webrtc_ice_port_range: {
     def: '31000-31999', unit: '', doc: 'UDP ports for WebRTC media', allowed: 'A-B with 0 ≤ A ≤ B ≤ 65535', parse: v.portRange,
   },
@@ -117,6 +123,7 @@ export const SCHEMA: Schema = {
     def: '', unit: '', doc: 'address announced to WebRTC peers; empty = auto', allowed: 'an IPv4 or IPv6 address, or empty (auto)',
     parse: v.optionalIp,
   },
+  webrtc_max_media_sections: n(8, '', 1, 64, 'media sections (m= lines) a WHIP offer may hold; more is refused with 400'),
   rest_auth_token: {
     def: '', unit: '', doc: 'when set, every REST and file request needs Authorization: Bearer <token>',
     allowed: 'empty (off) or visible ASCII characters without spaces', parse: v.token, secret: true,

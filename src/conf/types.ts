@@ -67,9 +67,20 @@ export interface Conf {
   readonly rest_port: number;
   readonly rest_bind: string;
   readonly rtmp_port: number;
+  readonly rtmp_max_pending_connections: number;
+  readonly rtmp_max_pending_per_ip: number;
+  /** s */
+  readonly rtmp_handshake_timeout: number;
+  /** bytes */
+  readonly rtmp_max_message_size: number;
+  /** bytes */
+  readonly rtmp_max_chunk_size: number;
+  /** bytes */
+  readonly rtmp_max_pending_bytes: number;
   readonly webrtc_ice_port_range: { readonly min: number; readonly max: number };
   /** '' = auto */
   readonly webrtc_public_ip: string;
+  readonly webrtc_max_media_sections: number;
   readonly rest_auth_token: string;
   readonly publish_auth_token: string;
   /** days, 0 = off */

@@ -152,6 +152,14 @@ export class Camera implements Stream, PullController {
     return this.rec?.active ? this.rec : null;
   }
 
+  pipelineIds(): string[] {
+    const ids: string[] = [];
+    const r = this.rec?.pipelineId;
+    if (r) ids.push(r);
+    if (this.monitor && !this.monitor.done) ids.push(this.monitor.id);
+    return ids;
+  }
+
   /** Record with these settings, or only monitor (null); the running pipeline is swapped at once. */
   async setRecording(settings: RecordingSettings | null): Promise<void> {
     this.desired = settings;

@@ -1,11 +1,15 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import Rtmp from 'node-media-server/src/protocol/rtmp.js';
+import { decodeAmf0Cmd } from 'node-media-server/src/protocol/amf.js';
 import { errMessage } from '../lib/errors';
 import type { Logger } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
+import { DEFAULT_RTMP_LIMITS, guardParser, RtmpLimitError, type RtmpLimits } from './rtmp-limits';
+import { PendingConnections } from './rtmp-pending';
 import { Publish, type RtmpPublish } from './rtmp-publish';
+import { sameSecret, tokenShown } from './rtmp-token';
 
 export type { RtmpPublish } from './rtmp-publish';
 
@@ -20,9 +24,14 @@ export interface RtmpIngestOptions {
   readonly log: Logger;
   /** ms without a byte from a connection before it is dropped (a publisher whose network vanished); default 15000 */
   readonly idleTimeoutMs?: number;
-  /** concurrent TCP connections accepted, default 256 */
-  readonly maxConnections?: number;
+  /** publishers accepted at once, default 256 (connections that have not published are bounded by `limits`) */
+  readonly maxPublishers?: number;
+  /** read at every connection and message (hot-reloadable); default DEFAULT_RTMP_LIMITS */
+  readonly limits?: () => RtmpLimits;
 }
+
+/** Why a connection that had not published was dropped. */
+export type PendingDrop = 'pending-cap' | 'deadline' | 'limit' | 'protocol';
 
 /** A publisher that was refused (the token never appears here). */
 export interface RtmpRejection {
@@ -40,14 +49,15 @@ export type RtmpIngestEvents = {
   /** it ended: left, vanished (TCP reset, kill -9, idle timeout), was kicked, or the ingest closed */
   unpublish: [pub: RtmpPublish];
   rejected: [rejection: RtmpRejection];
+  /** a connection that had not published was dropped: `pending-cap` (to admit a newer one), `deadline`, `limit` (a size bound), `protocol` (bytes that are not RTMP) */
+  dropped: [reason: PendingDrop];
 };
 
 /** Stream names go into file names: keep them plain. */
 const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 const APP_RE = /^[A-Za-z0-9_.\-/]{0,128}$/;
-/** payload bytes NMS's parser may hold per connection (it allocates a message's full length up front) */
-const MAX_PARSER_BYTES = 32 * 1024 * 1024;
-const MAX_CHUNK_STREAMS = 64;
+/** dropped pre-publish connections are summed up in the log at most this often */
+const DROP_LOG_MS = 10_000;
 
 /**
  * RTMP ingest built on node-media-server's protocol layer only (handshake, chunks, AMF commands): the socket,
@@ -63,17 +73,32 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   private readonly publishing = new Map<string, Publish>();
   private closing: Promise<void> | null = null;
   private boundPort: number;
+  private readonly limits: () => RtmpLimits;
+  /** connections that have not published yet, and whom to drop to admit new ones */
+  private readonly pending: PendingConnections<Socket>;
+  private readonly dropCounts = new Map<string, number>();
+  private dropLogTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: RtmpIngestOptions) {
     super();
     this.log = o.log.child({ component: 'rtmp' });
     this.idleTimeoutMs = o.idleTimeoutMs ?? 15_000;
     this.boundPort = o.port;
+    this.limits = o.limits ?? (() => DEFAULT_RTMP_LIMITS);
+    this.pending = new PendingConnections(() => {
+      const l = this.limits();
+      return { total: l.maxPending, perIp: l.maxPendingPerIp };
+    });
   }
 
   /** The listening port (the OS's choice when started with 0). */
   get port(): number {
     return this.boundPort;
+  }
+
+  /** Connections that have not published yet (and have not shown the publish token). */
+  get pendingCount(): number {
+    return this.pending.size;
   }
 
   /** The publishes running now (announced ones). */
@@ -86,8 +111,9 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     if (this.server || this.closing) throw new Error('RtmpIngest.start() called twice or after close()');
     routeNmsLogger(this.o.log);
     const bind = this.o.bind ?? '0.0.0.0';
+    // No server.maxConnections: connections that never publish would hold every slot and lock publishers out.
+    // Pending ones are capped (the oldest dropped to admit a new one) and publishers are counted at admission.
     const server = createServer((s) => this.onConnection(s));
-    server.maxConnections = this.o.maxConnections ?? 256;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
@@ -111,6 +137,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const server = this.server;
+      if (this.dropLogTimer) clearTimeout(this.dropLogTimer);
       const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       for (const s of this.sockets) s.destroy();
       await closed;
@@ -131,6 +158,13 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     const rtmp = new Rtmp();
     let pub: Publish | null = null;
     let done = false; // refused or failed: ignore the rest of its bytes
+    // Until it publishes: counted against the pending caps (a newer connection may take its place) and on a deadline.
+    for (const old of this.pending.add(socket, ip)) this.dropPending(old, 'pending-cap');
+    const deadlineMs = this.limits().handshakeTimeoutMs;
+    const deadline = setTimeout(() => {
+      if (!pub && !socket.destroyed) this.dropPending(socket, 'deadline');
+    }, deadlineMs);
+    deadline.unref();
     socket.setTimeout(this.idleTimeoutMs);
     socket.on('timeout', () => {
       this.log.warn({ ip: peer, stream: pub?.name, idleMs: this.idleTimeoutMs }, 'RTMP connection idle; dropping it');
@@ -152,7 +186,10 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     };
 
     rtmp.onOutputCallback = (b) => {
-      if (!socket.destroyed && socket.writable) socket.write(b);
+      if (socket.destroyed || !socket.writable) return;
+      // A peer that sends commands but never reads our answers would make them pile up here.
+      if (!pub && socket.writableLength + b.length > this.limits().maxPendingBytes) throw new RtmpLimitError(`RTMP peer does not read its answers (${socket.writableLength} bytes waiting; allowed: rtmp_max_pending_bytes)`);
+      socket.write(b);
     };
     rtmp.onConnectCallback = () => {};
     rtmp.onPushCallback = () => {};
@@ -161,15 +198,33 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     rtmp.onDeleteStream = () => {
       if (pub) socket.end(); // the publisher said it is done; 'close' ends the publish
     };
-    const origAlloc = Rtmp.prototype.packetAlloc.bind(rtmp);
-    rtmp.packetAlloc = () => {
+    // Message lengths are checked before NMS allocates them; small until the publish is accepted.
+    guardParser(rtmp, this.limits, () => pub !== null);
+    // The token is checked at the first command that carries it: connect (tcUrl/app), releaseStream, FCPublish, publish.
+    rtmp.invokeHandler = () => {
+      if (done) return;
       const pp = rtmp.parserPacket;
-      if (pp.header.length > pp.capacity) {
-        let total = pp.header.length;
-        for (const p of rtmp.inPackets.values()) if (p !== pp) total += p.capacity;
-        if (total > MAX_PARSER_BYTES || rtmp.inPackets.size > MAX_CHUNK_STREAMS) throw new Error(`RTMP message too large or too many chunk streams (${total} bytes, ${rtmp.inPackets.size} streams)`);
+      const msg = decodeAmf0Cmd(pp.payload.subarray(pp.header.type === 17 ? 1 : 0, pp.header.length));
+      const cmd = typeof msg.cmd === 'string' ? msg.cmd : '';
+      if (cmd === 'connect' || cmd === 'releaseStream' || cmd === 'FCPublish') {
+        const obj = (msg.cmdObj ?? {}) as Record<string, unknown>;
+        const carriers = cmd === 'connect' ? [obj.tcUrl, obj.app] : [msg.streamName];
+        const shown = tokenShown(carriers, this.o.publishToken());
+        if (shown === 'wrong') {
+          refuse(cmd === 'connect' ? `/${String(obj.app ?? '').split('?')[0]}` : `/${rtmp.streamApp}/${String(msg.streamName ?? '').split('?')[0]}`, 'publish token wrong', 'NetStream.Publish.Unauthorized');
+          return;
+        }
+        if (shown === 'right') {
+          this.pending.remove(socket); // proven: no longer displaced by newer connections
+          this.log.debug({ ip: peer, command: cmd }, 'RTMP publish token shown before publish');
+        }
       }
-      origAlloc();
+      const im = msg as Parameters<Rtmp['onPublish']>[0];
+      if (cmd === 'connect') rtmp.onConnect(im);
+      else if (cmd === 'createStream') rtmp.onCreateStream(im);
+      else if (cmd === 'publish') rtmp.onPublish(im);
+      else if (cmd === 'play') rtmp.onPlay(im);
+      else if (cmd === 'deleteStream') rtmp.onDeleteStream(im);
     };
     const origPublish = Rtmp.prototype.onPublish.bind(rtmp);
     rtmp.onPublish = (msg) => {
@@ -179,6 +234,8 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
         refuse(r.path, r.reason, r.code);
         return;
       }
+      this.pending.remove(socket);
+      clearTimeout(deadline);
       origPublish(msg); // answers NetStream.Publish.Start
       const onReady = (p: Publish) => {
         const c = p.codecs();
@@ -199,11 +256,20 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
         if (err) throw new Error(err);
       } catch (err) {
         done = true;
+        if (!pub) {
+          // before a publish, anyone can send anything: counted and summed up, not one warning each
+          const limit = err instanceof RtmpLimitError;
+          this.log.debug({ ip: peer, reason: errMessage(err) }, limit ? 'RTMP connection over a limit before publishing; dropping it' : 'RTMP protocol error before publishing; dropping the connection');
+          this.dropPending(socket, limit ? 'limit' : 'protocol');
+          return;
+        }
         this.log.warn({ ip: peer, stream: pub?.name, reason: errMessage(err) }, 'RTMP protocol error; dropping the connection');
         socket.destroy();
       }
     });
     socket.on('close', () => {
+      clearTimeout(deadline);
+      this.pending.remove(socket);
       this.sockets.delete(socket);
       if (pub) this.endPublish(pub);
     });
@@ -227,12 +293,34 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       if (!got) return { path, reason: 'publish token missing (add ?token=...)', code: 'NetStream.Publish.Unauthorized' };
       if (!sameSecret(got, want)) return { path, reason: 'publish token wrong', code: 'NetStream.Publish.Unauthorized' };
     }
+    const maxPublishers = this.o.maxPublishers ?? 256;
+    if (this.publishing.size >= maxPublishers) return { path, reason: `${maxPublishers} publishers already; no room for another`, code: 'NetStream.Publish.Failed' };
     if (!NAME_RE.test(name)) return { path, reason: 'stream name invalid: use 1-128 of A-Z a-z 0-9 _ - . (not starting with .)', code: 'NetStream.Publish.BadName' };
     if (!APP_RE.test(app)) return { path, reason: 'application name invalid: use A-Z a-z 0-9 _ - . /', code: 'NetStream.Publish.BadName' };
     if (this.publishing.has(name)) return { path, reason: `stream ${name} is already publishing`, code: 'NetStream.Publish.BadName' };
     const query: Record<string, string> = {};
     for (const [k, v] of params) if (k !== 'token' && !(k in query)) query[k] = v;
     return { app, name, query };
+  }
+
+  /** Drop a connection that has not published (never a publisher); the drops are summed up in the log. */
+  private dropPending(socket: Socket, reason: PendingDrop): void {
+    this.pending.remove(socket);
+    socket.destroy();
+    this.emit('dropped', reason);
+    this.dropCounts.set(reason, (this.dropCounts.get(reason) ?? 0) + 1);
+    if (this.dropLogTimer || this.closing) return;
+    this.dropLogTimer = setTimeout(() => {
+      this.dropLogTimer = null;
+      const counts = Object.fromEntries(this.dropCounts);
+      this.dropCounts.clear();
+      const l = this.limits();
+      this.log.warn(
+        { dropped: counts, pending: this.pending.size, maxPending: l.maxPending, maxPendingPerIp: l.maxPendingPerIp, handshakeTimeoutMs: l.handshakeTimeoutMs },
+        'RTMP connections dropped before publishing (pending-cap: displaced by newer ones; deadline: no publish in rtmp_handshake_timeout; limit: over a size bound; protocol: not RTMP)',
+      );
+    }, DROP_LOG_MS);
+    this.dropLogTimer.unref();
   }
 
   private endPublish(pub: Publish): void {
@@ -247,13 +335,6 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     this.log.info({ id: pub.id, stream: pub.name, bytes: s.bytes, tags: s.tags, ms: Date.now() - pub.startedAt }, 'RTMP publish ended');
     this.emit('unpublish', pub);
   }
-}
-
-/** Constant-time comparison of two secrets. */
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** node-media-server's logger is process-wide and prints with console.log: send it to pino instead. */

@@ -3,6 +3,7 @@ import { useH264, useOPUS, useSdesMid, useVP8, type PeerConfig, type RTCRtpCodec
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
+import { installWeriftIcePatches } from './werift-ice';
 import { planOffer, type OfferPlan } from './whip-sdp';
 import { WhipSession, type WhipPublish } from './whip-session';
 
@@ -23,6 +24,8 @@ export interface WhipIngestOptions {
   readonly connectTimeoutMs?: number;
   /** ms allowed for ICE gathering; default 5000 */
   readonly gatherTimeoutMs?: number;
+  /** media sections (m= lines) an offer may hold (webrtc_max_media_sections, read per offer); default 8 */
+  readonly maxMediaSections?: () => number;
 }
 
 /** Events of WhipIngest. */
@@ -45,8 +48,6 @@ export interface WhipSessionRequest {
 export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
   private readonly sessions = new Map<string, WhipSession>();
   private readonly byName = new Map<string, WhipSession>();
-  /** ICE gathering is serialized: werift probes a free port then binds it, and two sessions at once could pick the same one */
-  private gathering: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly log: Logger;
 
@@ -56,12 +57,19 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
       throw new AppError('BAD_REQUEST', `bad ICE port range ${o.portRange.min}-${o.portRange.max}: need 1 <= min < max <= 65535`);
     }
     this.log = o.log.child({ component: 'whip' });
+    // Sessions gather ICE in parallel (one slow offer delays no other): see werift-ice.ts.
+    installWeriftIcePatches();
   }
 
   /** Answer a WHIP offer: throws AppError BAD_REQUEST (offer we cannot take), CONFLICT (name already publishing), UNAVAILABLE (closing). */
   async createSession(name: string, offerSdp: string, opts: WhipSessionRequest = {}): Promise<{ id: string; answerSdp: string }> {
     if (this.closed) throw new AppError('UNAVAILABLE');
     if (!name || /[/\\\0]/.test(name)) throw new AppError('BAD_REQUEST', `bad stream name "${name}": it must be non-empty, without / \\ or NUL`);
+    const sections = countMediaSections(offerSdp);
+    const maxSections = this.o.maxMediaSections?.() ?? 8;
+    if (sections > maxSections) {
+      throw new AppError('BAD_REQUEST', `the WHIP offer has ${sections} media sections (m= lines); allowed: up to ${maxSections} (webrtc_max_media_sections)`);
+    }
     const plan = planOffer(offerSdp);
     if (this.byName.has(name)) throw new AppError('CONFLICT', `stream "${name}" is already publishing: DELETE its WHIP session first or use another name`);
     const id = randomUUID();
@@ -81,9 +89,7 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
     this.sessions.set(id, session);
     this.byName.set(name, session);
     try {
-      const answering = this.gathering.then(() => session.answer(offerSdp, this.o.gatherTimeoutMs ?? 5000));
-      this.gathering = answering.catch(() => undefined);
-      const answerSdp = await answering;
+      const answerSdp = await session.answer(offerSdp, this.o.gatherTimeoutMs ?? 5000);
       if (session.acceptedKinds().length === 0) {
         throw new AppError('BAD_REQUEST', 'the WHIP offer was answered with no accepted media section; accepted: VP8 or H.264 video, Opus audio');
       }
@@ -147,4 +153,11 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
       ...(hosts.length > 0 ? { iceAdditionalHostAddresses: hosts } : {}),
     };
   }
+}
+
+/** Media sections (m= lines) in an SDP. */
+export function countMediaSections(sdp: string): number {
+  let n = 0;
+  for (let i = sdp.indexOf('m='); i >= 0; i = sdp.indexOf('m=', i + 2)) if (i === 0 || sdp[i - 1] === '\n') n++;
+  return n;
 }

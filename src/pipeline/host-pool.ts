@@ -135,6 +135,16 @@ export class HostPool {
     return h;
   }
 
+  /** Pipelines running in the hosts now: id and host pid (queued ones are not running yet). */
+  running(): { id: string; hostPid: number }[] {
+    return this.hosts().flatMap((host) => host.pipelineIds().map((id) => ({ id, hostPid: host.pid })));
+  }
+
+  /** EOS to the running pipeline `id` (its owner sees the usual `exit`); false when no host runs it. */
+  endPipeline(id: string): boolean {
+    return this.hosts().some((host) => host.endPipeline(id));
+  }
+
   /** Every host process, draining ones included. */
   stats(): HostStats[] {
     const out: HostStats[] = [];

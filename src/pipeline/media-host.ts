@@ -182,6 +182,19 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     if (this.created === this.o.maxPipelines) this.emit('draining');
   }
 
+  /** Ids of the pipelines running here. */
+  pipelineIds(): string[] {
+    return [...this.handles.keys()];
+  }
+
+  /** EOS to the pipeline `id` if it runs here (the worker stops it if EOS does not arrive in time); false if not. */
+  endPipeline(id: string): boolean {
+    const h = this.handles.get(id);
+    if (!h) return false;
+    h.eos();
+    return true;
+  }
+
   /** True when a pipeline with this id runs here. */
   has(id: string): boolean {
     return this.handles.has(id);

@@ -14,6 +14,8 @@ export interface PullController {
   /** record with these settings, or stop recording (null) */
   setRecording(settings: RecordingSettings | null): Promise<void>;
   recorder(): Recorder | null;
+  /** ids of the pipelines the stream runs now (recording or only monitoring) */
+  pipelineIds?(): string[];
 }
 
 interface Entry {
@@ -24,6 +26,8 @@ interface Entry {
   /** index row of the latest fragment: its finalized name becomes lastFileName */
   lastRowId: number | null;
   endedAt: number | null;
+  /** start/stop operations of this session run one after another, in call order */
+  ops: Promise<void>;
 }
 
 /** A stream as answered by /stream/find_all and /stream/find. */
@@ -86,10 +90,12 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
   /** A stream went live; `record` is its resolved default (source switch and publisher flag). */
   addStream(stream: Stream, opts: { record: boolean; controller?: PullController }): void {
     this.prune();
-    const entry: Entry = { stream, controller: opts.controller ?? null, recorder: null, lastFileName: null, lastRowId: null, endedAt: null };
+    const entry: Entry = { stream, controller: opts.controller ?? null, recorder: null, lastFileName: null, lastRowId: null, endedAt: null, ops: Promise.resolve() };
     this.entries.set(stream.mediaSessionId, entry);
     if (opts.record && this.o.conf().record_streams && !this.closing) {
-      void this.startEntry(entry, {}).catch((err: unknown) => this.log.error({ err, stream: stream.name }, 'could not start recording'));
+      void this.serial(entry, async () => {
+        if (entry.endedAt === null && !this.closing) await this.startEntry(entry, {});
+      }).catch((err: unknown) => this.log.error({ err, stream: stream.name }, 'could not start recording'));
     }
   }
 
@@ -98,25 +104,36 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
     const e = this.entries.get(mediaSessionId);
     if (!e || e.endedAt !== null) return;
     e.endedAt = Date.now();
-    await this.stopEntry(e);
+    await this.serial(e, () => this.stopEntry(e));
   }
 
-  /** REST startRecording: a running recording of that session is stopped first. */
+  /**
+   * REST startRecording: a running recording of that session is stopped first. Calls on one session (start,
+   * stop, the stream's end) run one after another in call order, so concurrent starts leave one recording.
+   */
   async startRecording(mediaSessionId: string, overrides: RecordingOverrides): Promise<{ fileName: string }> {
     const e = this.live(mediaSessionId);
     if (!this.o.conf().record_streams) throw new AppError('RECORDING_DISABLED');
-    await this.stopEntry(e);
-    const rec = await this.startEntry(e, overrides);
-    return { fileName: rec?.fileName() ?? '' };
+    return this.serial(e, async () => {
+      this.stillLive(e);
+      if (!this.o.conf().record_streams) throw new AppError('RECORDING_DISABLED');
+      await this.stopEntry(e);
+      this.stillLive(e);
+      const rec = await this.startEntry(e, overrides);
+      return { fileName: rec?.fileName() ?? '' };
+    });
   }
 
-  /** REST stopRecording. */
+  /** REST stopRecording (in order with the session's other calls). */
   async stopRecording(mediaSessionId: string): Promise<{ fileName: string | null }> {
     const e = this.live(mediaSessionId);
-    const name = e.recorder?.fileName() ?? null;
-    if (!e.recorder && !e.controller?.recorder()) throw new AppError('NOT_FOUND', `stream ${e.stream.name} is not recording`);
-    await this.stopEntry(e);
-    return { fileName: name };
+    return this.serial(e, async () => {
+      this.stillLive(e);
+      const name = e.recorder?.fileName() ?? null;
+      if (!e.recorder && !e.controller?.recorder()) throw new AppError('NOT_FOUND', `stream ${e.stream.name} is not recording`);
+      await this.stopEntry(e);
+      return { fileName: name };
+    });
   }
 
   /** Running recordings: `[{fileName, mediaSessionId}]`. */
@@ -153,7 +170,7 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
   /** record_streams=false stops every recording. */
   async applyConf(conf: Conf): Promise<void> {
     if (!conf.record_streams) {
-      await Promise.all([...this.entries.values()].map((e) => this.stopEntry(e)));
+      await Promise.all([...this.entries.values()].map((e) => this.serial(e, () => this.stopEntry(e))));
     }
   }
 
@@ -172,8 +189,38 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
   /** Stop every recording (shutdown); resolves when all have ended and their files are finalized. */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.entries.values()].map((e) => this.stopEntry(e)));
+    await Promise.all([...this.entries.values()].map((e) => this.serial(e, () => this.stopEntry(e))));
     await this.o.finalizer.idle();
+  }
+
+  /**
+   * Ids of every pipeline that belongs to a stream the manager knows (its recording's, or a camera's monitoring
+   * pipeline): anything else a media host runs is an orphan (see PipelineReconciler).
+   */
+  knownPipelineIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const e of this.entries.values()) {
+      const id = e.recorder?.pipelineId;
+      if (id) ids.add(id);
+      for (const x of e.controller?.pipelineIds?.() ?? []) ids.add(x);
+    }
+    return ids;
+  }
+
+  /** Run `fn` after every earlier start/stop of this session has settled (whatever their outcome). */
+  private serial<T>(e: Entry, fn: () => Promise<T>): Promise<T> {
+    const run = e.ops.then(fn, fn);
+    e.ops = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Inside a queued call: the stream may have ended, or the service begun closing, while it waited. */
+  private stillLive(e: Entry): void {
+    if (this.closing) throw new AppError('UNAVAILABLE');
+    if (e.endedAt !== null) throw new AppError('NO_SUCH_STREAM', `the stream with mediaSessionId ${e.stream.mediaSessionId} has ended`);
   }
 
   private live(mediaSessionId: unknown): Entry {

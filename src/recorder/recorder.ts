@@ -120,6 +120,11 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     return !this.closed;
   }
 
+  /** Id of the pipeline running now in a media host (null between pipelines and once closed). */
+  get pipelineId(): string | null {
+    return this.handle?.id ?? null;
+  }
+
   /** The directory the running pipeline writes to ('' before the first launch). */
   get tmpDirInUse(): string {
     return this.dir;

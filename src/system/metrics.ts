@@ -18,6 +18,8 @@ export class Metrics {
   readonly finalizeSeconds: Histogram;
   readonly reconnects: Counter<'stream'>;
   readonly publishRejected: Counter<'protocol'>;
+  readonly orphanPipelines: Counter;
+  readonly rtmpDropped: Counter<'reason'>;
 
   constructor(src: MetricsSources) {
     const registers = [this.registry];
@@ -70,6 +72,13 @@ export class Metrics {
       registers,
     });
     this.reconnects = new Counter({ name: 'edgerec_camera_reconnects_total', help: 'RTSP reconnect attempts', labelNames: ['stream'], registers });
+    this.orphanPipelines = new Counter({ name: 'edgerec_orphan_pipelines_stopped_total', help: 'pipelines no recording owned, ended by the reconciliation', registers });
+    this.rtmpDropped = new Counter({
+      name: 'edgerec_rtmp_pending_dropped_total',
+      help: 'RTMP connections dropped before publishing: pending-cap (displaced by a newer one), deadline, limit (a size bound), protocol (not RTMP)',
+      labelNames: ['reason'],
+      registers,
+    });
     this.publishRejected = new Counter({ name: 'edgerec_publish_rejected_total', help: 'publishers refused', labelNames: ['protocol'], registers });
   }
 }

@@ -38,6 +38,14 @@ declare module 'node-media-server/src/protocol/rtmp.js' {
     onDeleteStream(invokeMessage: InvokeMessage): void;
     /** allocates `parserPacket.payload` for the message whose header was just read; replaceable per instance */
     packetAlloc(): void;
+    /** handles a protocol control message (Set Chunk Size sets `inChunkSize`); replaceable per instance */
+    controlHandler(): void;
+    /** decodes and dispatches an AMF command message; replaceable per instance */
+    invokeHandler(): void;
+    onConnect(invokeMessage: InvokeMessage): void;
+    onCreateStream(invokeMessage: InvokeMessage): void;
+    /** chunk size set by the peer (128 until it sets one) */
+    inChunkSize: number;
     sendStatusMessage(streamId: number, level: string, code: string, description: string): void;
     /** the message being parsed */
     parserPacket: RtmpParserPacket;
@@ -49,6 +57,8 @@ declare module 'node-media-server/src/protocol/rtmp.js' {
 
   interface RtmpParserPacket {
     header: { fmt: number; cid: number; timestamp: number; length: number; type: number; stream_id: number };
+    /** the message bytes (valid up to header.length once complete) */
+    payload: Buffer;
     capacity: number;
   }
   export = Rtmp;
@@ -57,6 +67,10 @@ declare module 'node-media-server/src/protocol/rtmp.js' {
 declare module 'node-media-server/src/protocol/amf.js' {
   /** Decodes an AMF0 data message: `{cmd, dataObj?}` for `@setDataFrame` / `onMetaData`. */
   export function decodeAmf0Data(buf: Buffer): { cmd?: unknown; dataObj?: unknown; [key: string]: unknown };
+  /** Decodes an AMF0 command message: `{cmd, transId, cmdObj, streamName?, ...}` by the command's known fields. */
+  export function decodeAmf0Cmd(buf: Buffer): { cmd?: unknown; cmdObj?: unknown; streamName?: unknown; [key: string]: unknown };
+  /** Encodes an AMF0 command message (tests build publishers' commands with it). */
+  export function encodeAmf0Cmd(opt: Record<string, unknown>): Buffer;
 }
 
 declare module 'node-media-server/src/core/logger.js' {

@@ -347,3 +347,28 @@ test('hosts exit when their parent process dies', async (t) => {
   await parent.stop('SIGKILL');
   await waitFor('hosts gone', () => pids.every((pid) => !alive(pid)), 8_000);
 });
+
+test('reconciliation: a pipeline no owner knows is ended with EOS (its file finished), a known one keeps running', async (t) => {
+  const { PipelineReconciler } = await import('../../src/recorder/reconcile');
+  const dir = mkdtempSync(join(tmpdir(), 'edgerec-reconcile-'));
+  const pool = new HostPool({ size: 1 });
+  t.after(async () => {
+    await pool.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await pool.start();
+  const known = track(pool.run('known', liveLaunch(dir, 'known-', 0)));
+  const orphan = track(pool.run('orphan', liveLaunch(dir, 'orphan-', 0)));
+  await waitFor('both pipelines to write a fragment', () => known.opened.length > 0 && orphan.opened.length > 0, 20_000, 50);
+  const r = new PipelineReconciler({ running: () => pool.running(), known: () => new Set(['known']), end: (id) => pool.endPipeline(id) });
+  assert.deepEqual(r.runOnce(), [], 'the first pass only suspects');
+  assert.deepEqual(r.runOnce().map((x) => x.id), ['orphan']);
+  await waitFor('the orphan to exit', () => orphan.exit, 15_000, 50);
+  assert.equal(orphan.exit?.reason, 'eos', 'ended cleanly, so its file is complete');
+  assert.equal(orphan.closed.length, orphan.opened.length, 'every fragment of the orphan was closed');
+  const f = orphan.closed[0]?.location ?? '';
+  const info = await probe(f);
+  assert.ok(Number(info.format.duration) > 0, `the orphan's file plays: ${f}`);
+  assert.equal(known.exit, null, 'the known pipeline still runs');
+  assert.deepEqual(pool.running().map((x) => x.id), ['known']);
+});
