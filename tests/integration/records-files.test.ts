@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { makeClip, probe } from '../helpers/media';
+import { cachedFile, makeClip, probe } from '../helpers/media';
 import { waitFor } from '../helpers/proc';
 import { baseConf, type Service, startService } from '../helpers/service';
 
@@ -75,13 +75,9 @@ function dechunk(b: Buffer): Buffer {
 
 /** Remux with GStreamer's mp4mux faststart (as the recorder finalizes): a plain, moov-first MP4. */
 async function gstFaststart(src: string): Promise<string> {
-  const out = src.replace(/\.mp4$/, '-gst-fs.mp4');
-  if (existsSync(out)) return out;
-  const part = `${out}.part.${process.pid}.mp4`;
-  const desc = `filesrc location=${src} ! qtdemux name=d d.video_0 ! queue ! h264parse ! mp4mux name=m faststart=true ! filesink location=${part} d.audio_0 ! queue ! aacparse ! m.`;
-  await run('gst-launch-1.0', ['-q', ...desc.split(' ')], { timeout: 60_000 });
-  renameSync(part, out);
-  return out;
+  const name = basename(src).replace(/\.mp4$/, '-gst-fs.mp4');
+  const desc = (tmp: string) => `filesrc location=${src} ! qtdemux name=d d.video_0 ! queue ! h264parse ! mp4mux name=m faststart=true ! filesink location=${tmp} d.audio_0 ! queue ! aacparse ! m.`;
+  return cachedFile(name, ['gst-launch-1.0', desc('OUT')], (tmp) => run('gst-launch-1.0', ['-q', ...desc(tmp).split(' ')], { timeout: 60_000 }));
 }
 
 async function firstFrameIsKey(path: string): Promise<boolean> {
