@@ -108,6 +108,16 @@ test('SIGHUP applies a changed value that the folder watcher cannot see', async 
   assert.equal((r.body as Health).status, 'ok');
 });
 
+test('the moov reservation keys, set, are named with why they have no effect in health and the log', async (t) => {
+  const s = await startService({ conf: 'mp4_container_moov_reserved_space_size=4096\n' });
+  t.after(() => s.stop('SIGKILL'));
+  const warning = /key "mp4_container_moov_reserved_space_size" at line \d+ has no effect: files are written fragmented and made moov-first/;
+  const h = await health(s);
+  assert.ok(h.config.warnings.some((w) => warning.test(w)), JSON.stringify(h.config.warnings));
+  assert.ok(s.logs().some((l) => Number(l.level) >= 40 && warning.test(String(l.msg))), 'a warning in the log');
+  assert.equal(h.config.warnings.filter((w) => w.includes('mp4_container_moov_first_reserve_space')).length, 0, 'only the key that is set');
+});
+
 test('a bad config at start exits 78 with a message naming the key', async () => {
   const err = await startService({ conf: 'rest_port=banana\n' }).then(
     () => null,
