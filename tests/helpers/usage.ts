@@ -11,7 +11,7 @@ import { runInNewContext } from 'node:vm';
 
 /** Open fds a process may gain over the cycles (sockets and files still closing). */
 export const LEAK_MAX_FDS = 4;
-/** RSS (MiB) a media host may gain over the cycles (it collects and trims its heap every 30 s). */
+/** RSS (MiB) a media host may gain over the cycles, after its tidy (full GC + malloc_trim; every second with gcEnv). */
 export const LEAK_MAX_HOST_RSS_MIB = 8;
 /**
  * Live JS heap (MiB, the size of a heap snapshot taken after a full GC) the service may gain over the cycles. Its
@@ -100,8 +100,14 @@ export function assertNoLeak(before: TreeUsage, after: TreeUsage, what: string):
 
 /** Environment for a service whose live JS heap a leak test measures: SIGUSR2 writes a heap snapshot into `dir`. */
 export function gcEnv(dir: string): Record<string, string> {
-  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}`.trim() };
+  return {
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}`.trim(),
+    // media hosts tidy (full GC + malloc_trim) every second instead of every 60 s: their RSS is then what they keep
+    EDGEREC_TIDY_MS: String(HOST_TIDY_MS),
+  };
 }
+
+const HOST_TIDY_MS = 1000;
 
 /**
  * Full GC in a service started with gcEnv(dir): ask for a heap snapshot, wait until it is written, delete it.
@@ -110,6 +116,7 @@ export function gcEnv(dir: string): Record<string, string> {
 export async function collectGarbage(pid: number, dir: string): Promise<number> {
   const snaps = () => readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot'));
   for (const f of snaps()) unlinkSync(join(dir, f));
+  await new Promise((r) => setTimeout(r, HOST_TIDY_MS * 2)); // a host tidy runs meanwhile (gcEnv)
   process.kill(pid, 'SIGUSR2');
   // the snapshot is written by the main thread after the GC: done when the file exists and stops growing
   let last = -1;
