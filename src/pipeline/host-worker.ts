@@ -231,6 +231,8 @@ function requestEos(r: Running, timeoutMs: number): void {
     r.pipeline.sendEOS();
   }
   armFallback(r, timeoutMs);
+  // the muxer may have closed everything already (sources that ended by themselves) and the EOS got lost
+  if (r.anyFragment && r.openFragments.size === 0) armFinalClose(r);
 }
 
 /**
