@@ -105,6 +105,12 @@ test('SIGKILL of the service while recording a camera and an RTMP publisher: bot
     200,
   );
   const startedAt = Math.max(open.cam.start, open.rtmp.start);
+  const liveness = async () => ((await s1.json('/rest-api/health')).body as { liveness?: Record<string, { live: boolean }> }).liveness;
+  // the liveness sampler runs every second: both streams live once, then at every sample until the kill
+  await waitFor('both streams live in health', async () => {
+    const l = await liveness();
+    return l?.cam1?.live && l?.pub1?.live;
+  }, 10_000, 200);
   // Bytes must keep reaching the tmp files of both streams for RECORD_MS (health liveness).
   await waitFor(
     `${RECORD_MS} ms of recording with both streams live`,
