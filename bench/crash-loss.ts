@@ -5,6 +5,7 @@
  * restarted on the same folder and recovers. Loss = media the publisher had sent at the kill (its out_time) minus
  * the media in every file of the stream afterwards (ffprobe durations). One run per GOP.
  * Usage: node dist/bench/crash-loss.js [GOP seconds list, default 1,4] [record s, default 20] [runs, default 3]
+ * CRASH_LOSS_CONF: config lines instead of record_rotation=600 (\n-separated).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,7 @@ import { alive, descendantPids, rtmpPort, type Service, startService } from '../
 const GOPS = (process.argv[2] ?? '1,4').split(',').map(Number);
 const RECORD_S = Number(process.argv[3] ?? 20);
 const RUNS = Number(process.argv[4] ?? 3);
-const CONF = 'stream_record_policy_template={streamName}-{startTimeMillis}\nrecord_rotation=600\n';
+const CONF = `stream_record_policy_template={streamName}-{startTimeMillis}\n${process.env.CRASH_LOSS_CONF ?? 'record_rotation=600'}\n`;
 
 interface Row { stream: string; state: string; fileName: string }
 
