@@ -12,7 +12,7 @@ APT_RUN := build-essential python3 pkg-config \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice
 # Needed only by the tests: real publishers, a real RTSP server, ffprobe, a browser, unit checks.
 APT_TEST := ffmpeg chromium python3-gi gir1.2-gst-rtsp-server-1.0 libgstrtspserver-1.0-0 \
-  gir1.2-gst-plugins-bad-1.0 systemd procps util-linux \
+  gir1.2-gst-plugins-bad-1.0 systemd procps util-linux mount \
   vlc-bin vlc-plugin-base swift-proxy swift-object swift-container swift-account
 # Needed only by bench/ (reference recorders and load tools).
 APT_BENCH := libnginx-mod-rtmp nginx-light wrk

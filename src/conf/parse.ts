@@ -104,6 +104,8 @@ export function parseConf(text: string, opts: { installDir: string }): ParsedCon
 
     if (Object.hasOwn(SCHEMA, key)) {
       globals.set(key, { value, line });
+      const inert = SCHEMA[key as GlobalKey].inert;
+      if (inert !== undefined) warnings.push(`key "${key}" at line ${line} has no effect: ${inert}`);
       return;
     }
     const cam = /^camera\.(.*)\.([^.]*)$/.exec(key);

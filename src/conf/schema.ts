@@ -23,6 +23,8 @@ export interface KeySpec<T> {
   readonly secret?: boolean;
   /** the value used when the parsed value is '' (derived from other keys) */
   readonly fallback?: (c: GlobalValues) => T;
+  /** why the key is parsed but has no effect: set in a config, it gets a warning (log, health) naming it */
+  readonly inert?: string;
 }
 
 type Schema = { readonly [K in GlobalKey]: KeySpec<Conf[K]> };
@@ -33,6 +35,9 @@ const TEMPLATE_ALLOWED = `non-empty text with elements ${v.TEMPLATE_ELEMENTS.map
 const ROTATION_ALLOWED = 'N (seconds), NM (megabytes) or disabled';
 const PORT = '0–65535 (0: the OS picks)';
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+const MOOV_RESERVE_INERT =
+  'files are written fragmented and made moov-first when finalized (mp4_container_moov_first), so no moov space is reserved';
 
 function b(def: 'true' | 'false', doc: string): KeySpec<boolean> {
   return { def, unit: '', doc, allowed: BOOL, parse: v.bool };
@@ -86,8 +91,8 @@ export const SCHEMA: Schema = {
   record_audio_codec_channels: n(2, '', 1, 2, 'AAC channels when audio is (re)encoded'),
   record_fdk_aac_bitrate_mode: n(5, '', 0, 5, '0 = CBR, 1–5 = VBR quality; mapped onto the AAC encoder available'),
   mp4_container_moov_first: b('true', 'moov box before mdat (progressive download)'),
-  mp4_container_moov_first_reserve_space: b('false', 'reserve moov space at file start instead of rewriting at the end'),
-  mp4_container_moov_reserved_space_size: n(2048, 'KiB', 1, 1048576, 'moov space reserved; when it fills, the file rotates'),
+  mp4_container_moov_first_reserve_space: { ...b('false', 'reserve moov space at file start instead of rewriting at the end'), inert: MOOV_RESERVE_INERT },
+  mp4_container_moov_reserved_space_size: { ...n(2048, 'KiB', 1, 1048576, 'moov space reserved; when it fills, the file rotates'), inert: MOOV_RESERVE_INERT },
   file_recorder_thread_pool_max_size: n(4, '', 1, 64, 'files finalized (moved/copied/hook) at once'),
   webm_cluster_duration_limit: n(100000, 'ms', 1, 3600000, 'a WebM cluster is flushed when it is this long'),
   webm_cluster_size_limit: n(131072, 'bytes', 1024, 268435456, 'a WebM cluster is flushed when it is this big'),
@@ -186,7 +191,8 @@ export function renderDefaultProperties(): string {
   ];
   const entry = (key: string, s: KeySpec<unknown>, example?: string) => {
     const unit = s.unit ? ` Unit: ${s.unit}.` : '';
-    out.push('', `# ${s.doc}.${unit} Allowed: ${s.allowed}.`, `#${key}=${example ?? s.def}`);
+    const inert = s.inert ? ` NO EFFECT (a warning if set): ${s.inert}.` : '';
+    out.push('', `# ${s.doc}.${unit} Allowed: ${s.allowed}.${inert}`, `#${key}=${example ?? s.def}`);
   };
   for (const [key, s] of Object.entries(SCHEMA) as [string, KeySpec<unknown>][]) entry(key, s);
   out.push(

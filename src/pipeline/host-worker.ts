@@ -14,6 +14,13 @@ const POSITION_INTERVAL_MS = 1000;
 const DEFAULT_EOS_TIMEOUT_MS = 8000;
 /** after a bus error, how long an EOS may take before the pipeline is stopped */
 const ERROR_EOS_TIMEOUT_MS = 3000;
+/**
+ * After an EOS request, once the muxer has closed every fragment it opened, how long the pipeline's own EOS may
+ * still take. splitmuxsink with async-finalize sometimes never posts it although every file is closed (seen with
+ * gst-launch-1.0 in about 1 run in 4 on a loaded box, never yet in a media host): waiting eosTimeoutMs for it only
+ * delays the stop, since everything was written.
+ */
+const FINAL_CLOSE_GRACE_MS = 1000;
 /** after pause() (which makes the bus speak so stop() can run in the bus callback), how long before stop() from outside */
 const STOP_FALLBACK_MS = 2000;
 /** appsrc has no back-pressure: above this many queued bytes, pushed data is dropped (and reported once) */
@@ -66,6 +73,9 @@ interface Running {
   lastPosNs: number;
   lastAdvanceAt: number;
   eosRequested: boolean;
+  /** splitmuxsink fragments opened and not yet closed (locations), and whether any was ever opened */
+  readonly openFragments: Set<string>;
+  anyFragment: boolean;
   stopRequested: boolean;
   errored: boolean;
   done: boolean;
@@ -105,6 +115,8 @@ function start(req: Extract<HostRequest, { t: 'start' }>): void {
     lastPosNs: -1,
     lastAdvanceAt: Date.now(),
     eosRequested: false,
+    openFragments: new Set(),
+    anyFragment: false,
     stopRequested: false,
     errored: false,
     done: false,
@@ -161,8 +173,16 @@ function onBus(r: Running, m: BusMessage): void {
     case 'element':
       if (m.name === 'splitmuxsink-fragment-opened' || m.name === 'splitmuxsink-fragment-closed') {
         const t = m.name === 'splitmuxsink-fragment-opened' ? 'fragment-opened' : 'fragment-closed';
+        const location = String(m.location ?? '');
         // running-time is a guint64: the binding hands it over as a decimal string
-        send({ t, id: r.id, location: String(m.location ?? ''), runningTimeNs: Number(m['running-time'] ?? 0) });
+        send({ t, id: r.id, location, runningTimeNs: Number(m['running-time'] ?? 0) });
+        if (t === 'fragment-opened') {
+          r.openFragments.add(location);
+          r.anyFragment = true;
+        } else {
+          r.openFragments.delete(location);
+          if (r.eosRequested && r.openFragments.size === 0) armFinalClose(r);
+        }
       }
       return;
     case 'warning':
@@ -211,6 +231,23 @@ function requestEos(r: Running, timeoutMs: number): void {
     r.pipeline.sendEOS();
   }
   armFallback(r, timeoutMs);
+  // the muxer may have closed everything already (sources that ended by themselves) and the EOS got lost
+  if (r.anyFragment && r.openFragments.size === 0) armFinalClose(r);
+}
+
+/**
+ * Every fragment is closed after an EOS request: the recording is complete. If the pipeline's EOS does not follow
+ * within FINAL_CLOSE_GRACE_MS, report the end as EOS (nothing is missing) and stop the pipeline.
+ */
+function armFinalClose(r: Running): void {
+  if (r.done || r.stopRequested || !r.anyFragment) return;
+  if (r.timer) clearTimeout(r.timer);
+  r.timer = setTimeout(() => {
+    if (r.done || r.stopRequested) return;
+    log.warn({ id: r.id, graceMs: FINAL_CLOSE_GRACE_MS }, 'every fragment is closed but the pipeline posted no EOS; ending it as finished');
+    send({ t: 'eos', id: r.id });
+    requestStop(r);
+  }, FINAL_CLOSE_GRACE_MS);
 }
 
 function armFallback(r: Running, timeoutMs: number): void {

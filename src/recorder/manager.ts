@@ -19,7 +19,8 @@ export interface PullController {
 }
 
 interface Entry {
-  readonly stream: Stream;
+  /** once ended, only what /stream/find answers (endedStream): not the session behind it */
+  stream: Stream;
   readonly controller: PullController | null;
   recorder: Recorder | null;
   lastFileName: string | null;
@@ -105,6 +106,7 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
     if (!e || e.endedAt !== null) return;
     e.endedAt = Date.now();
     await this.serial(e, () => this.stopEntry(e));
+    e.stream = endedStream(e.stream);
   }
 
   /**
@@ -314,4 +316,27 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
     const now = Date.now();
     for (const [id, e] of this.entries) if (e.endedAt !== null && now - e.endedAt > ENDED_KEEP_MS && !this.recorderOf(e)?.active) this.entries.delete(id);
   }
+}
+
+/**
+ * What an ended stream keeps while it stays answerable (ENDED_KEEP_MS): its identity and last answers, not the
+ * session behind it (a WebRTC peer connection, ~300 KB of heap each, was kept for 10 minutes per ended publish).
+ */
+function endedStream(s: Stream): Stream {
+  const codecs = s.codecs();
+  const details = s.details?.();
+  const source = s.source();
+  return {
+    mediaSessionId: s.mediaSessionId,
+    name: s.name,
+    protocol: s.protocol,
+    sessionId: s.sessionId,
+    login: s.login,
+    startedAt: s.startedAt,
+    codecs: () => codecs,
+    status: () => 'stopped',
+    source: () => source,
+    streamClock: (epochMs) => epochMs,
+    ...(details ? { details: () => details } : {}),
+  };
 }

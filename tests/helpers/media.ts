@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, linkSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
 
 const run = promisify(execFile);
 
@@ -42,6 +43,51 @@ const AUDIO_ARGS: Record<Exclude<ClipAudio, null>, string[]> = {
   mp3: ['-c:a', 'libmp3lame', '-ar', '44100', '-ac', '2'],
 };
 
+const inFlight = new Map<string, Promise<string>>();
+
+/**
+ * A file in the media cache, built at most once per cache path and never seen half-written.
+ * The path is `MEDIA_DIR/k-<hash of key>/<name>`: `key` must hold everything that decides the content (the
+ * tool, its arguments, the input's path), so a changed argument never reuses an old file. `build(tmp)` writes
+ * a unique temporary file (same extension as `name`, so ffmpeg picks the same muxer); only a whole, non-empty
+ * file is linked into place, and link() never replaces a file another process cached first. Concurrent callers
+ * in this process share one build; other processes build their own copy and the first link wins.
+ */
+export function cachedFile(name: string, key: readonly string[], build: (tmp: string) => Promise<unknown>): Promise<string> {
+  const hash = createHash('sha256').update(JSON.stringify([name, ...key])).digest('hex').slice(0, 16);
+  const dir = join(MEDIA_DIR, `k-${hash}`);
+  const out = join(dir, name);
+  const pending = inFlight.get(out);
+  if (pending) return pending;
+  if (existsSync(out)) return Promise.resolve(out);
+  const job = (async () => {
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `.${basename(name, extname(name))}.tmp-${process.pid}-${randomBytes(4).toString('hex')}${extname(name)}`);
+    try {
+      await build(tmp);
+      if (!(statSync(tmp).size > 0)) throw new Error(`cache build wrote an empty file for ${name}`);
+      try {
+        linkSync(tmp, out);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      return out;
+    } finally {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        /* never written */
+      }
+    }
+  })();
+  inFlight.set(out, job);
+  job.then(
+    () => inFlight.delete(out),
+    () => inFlight.delete(out),
+  );
+  return job;
+}
+
 /** A test clip made with ffmpeg (testsrc2 + sine), cached by its options. Returns its absolute path. */
 export async function makeClip(o: ClipOptions): Promise<string> {
   const seconds = o.seconds ?? 6;
@@ -51,9 +97,6 @@ export async function makeClip(o: ClipOptions): Promise<string> {
   const container =
     o.container ?? ((o.video === 'vp8' || (o.video === null && o.audio === 'opus')) ? 'webm' : (o.audio === 'pcma' || o.audio === 'pcmu' || o.video === 'mjpeg') ? 'mkv' : 'mp4');
   const name = `clip-${o.video ?? 'novideo'}-${o.audio ?? 'noaudio'}-${seconds}s-${size}-${fps}-${gop}${o.bframes ? '-b' : ''}${o.video === 'h265' ? '-nob' : ''}.${container}`;
-  const out = join(MEDIA_DIR, name);
-  if (existsSync(out)) return out;
-  mkdirSync(MEDIA_DIR, { recursive: true });
   const args = ['-hide_banner', '-loglevel', 'error', '-y'];
   if (o.video) args.push('-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}`);
   if (o.audio) args.push('-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000');
@@ -63,11 +106,7 @@ export async function makeClip(o: ClipOptions): Promise<string> {
     if (o.video === 'h264') args.push('-bf', o.bframes ? '2' : '0', '-sc_threshold', '0');
   }
   if (o.audio) args.push(...AUDIO_ARGS[o.audio]);
-  const tmp = `${out}.part.${process.pid}.${container}`;
-  args.push(tmp);
-  await run('ffmpeg', args, { timeout: 120_000 });
-  renameSync(tmp, out);
-  return out;
+  return cachedFile(name, ['ffmpeg', ...args], (tmp) => run('ffmpeg', [...args, tmp], { timeout: 120_000 }));
 }
 
 export interface ProbeStream {

@@ -1,3 +1,4 @@
+import { AssertionError } from 'node:assert';
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
 /** A child process started by a test; stopped by its PID in stop(). */
@@ -56,7 +57,11 @@ export function start(cmd: string, args: string[], opts: SpawnOptions = {}): Pro
   };
 }
 
-/** Poll `fn` every `intervalMs` until it returns a truthy value or `timeoutMs` passes (then throws with `what`). */
+/**
+ * Poll `fn` every `intervalMs` until it returns a truthy value or `timeoutMs` passes (then throws with `what`).
+ * A plain error thrown by `fn` means "not yet" and is retried; a failed assertion (node:assert) inside `fn` is a
+ * check that must hold at every sample, so it fails the wait at once instead of only needing to hold at the end.
+ */
 export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, intervalMs = 100): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
@@ -65,6 +70,10 @@ export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeout
       const v = await fn();
       if (v) return v as NonNullable<T>;
     } catch (err) {
+      if (err instanceof AssertionError) {
+        err.message = `while waiting for ${what} (sample ${i + 1}): ${err.message}`;
+        throw err;
+      }
       lastErr = err;
     }
     if (Date.now() > deadline) break;

@@ -1,6 +1,6 @@
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type Proc, start, waitFor } from './proc';
 
 /** Root of the checkout (tests run from dist/tests/...). */
@@ -32,6 +32,8 @@ export interface ServiceOptions {
   /** reuse this folder (restart after a crash) */
   dir?: string;
   env?: Record<string, string>;
+  /** the config file, relative to the folder (default edgerec.properties) */
+  confFile?: string;
 }
 
 /** The base config of a test service: port 0, its own folders. */
@@ -53,7 +55,8 @@ export function baseConf(dir: string): string {
 export async function startService(o: ServiceOptions = {}): Promise<Service> {
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'edgerec-svc-'));
   mkdirSync(dir, { recursive: true });
-  const confPath = join(dir, 'edgerec.properties');
+  const confPath = join(dir, o.confFile ?? 'edgerec.properties');
+  mkdirSync(dirname(confPath), { recursive: true });
   const writeConf = (text: string) => writeFileSync(confPath, text);
   if (!o.dir || o.conf !== undefined) writeConf(baseConf(dir) + (o.conf ?? ''));
   const proc = start(process.execPath, [MAIN, '--conf', confPath], { cwd: ROOT, env: { ...process.env, EDGEREC_LOG_LEVEL: 'debug', ...o.env } });

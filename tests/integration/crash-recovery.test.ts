@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
@@ -105,6 +105,12 @@ test('SIGKILL of the service while recording a camera and an RTMP publisher: bot
     200,
   );
   const startedAt = Math.max(open.cam.start, open.rtmp.start);
+  const liveness = async () => ((await s1.json('/rest-api/health')).body as { liveness?: Record<string, { live: boolean }> }).liveness;
+  // the liveness sampler runs every second: both streams live once, then at every sample until the kill
+  await waitFor('both streams live in health', async () => {
+    const l = await liveness();
+    return l?.cam1?.live && l?.pub1?.live;
+  }, 10_000, 200);
   // Bytes must keep reaching the tmp files of both streams for RECORD_MS (health liveness).
   await waitFor(
     `${RECORD_MS} ms of recording with both streams live`,
@@ -172,9 +178,20 @@ test('SIGKILL of the service tree during finalizations (2 s rotation): nothing l
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 6 });
   const conf = `record_rotation=2\nstream_record_policy_template={streamName}-{startTimeMillis}\non_record_hook_script=${hook}\n`;
-  // The gst-launch remux (EDGEREC_REMUX=gst) is a window wide enough to land the kill in; the built-in remux
-  // (~10 ms) goes through the same Finalizer steps (hidden .part name, fsync, link, row update).
-  const s1 = await startService({ dir, conf: `${conf}camera.cam1.url=${rtsp.url('h264aac')}\n`, env: { EDGEREC_REMUX: 'gst' } });
+  // The kill must land inside a finalization, every run: the service remuxes with gst-launch-1.0
+  // (EDGEREC_REMUX=gst; the built-in remux goes through the same Finalizer steps: hidden .part name, fsync, link,
+  // row update), found on PATH. A wrapper first on PATH runs the real one, then, once armed, stays in the
+  // finalization (its output written, the finalizer waiting for it to exit) until the tree is killed.
+  const bin = join(dir, 'bin');
+  mkdirSync(bin);
+  const armed = join(dir, 'armed');
+  const inside = join(dir, 'inside-finalization');
+  writeFileSync(
+    join(bin, 'gst-launch-1.0'),
+    `#!/bin/sh\n/usr/bin/gst-launch-1.0 "$@"\nrc=$?\nif [ -e '${armed}' ]; then echo $$ >> '${inside}'; sleep 300; fi\nexit $rc\n`,
+  );
+  chmodSync(join(bin, 'gst-launch-1.0'), 0o755);
+  const s1 = await startService({ dir, conf: `${conf}camera.cam1.url=${rtsp.url('h264aac')}\n`, env: { EDGEREC_REMUX: 'gst', PATH: `${bin}:${process.env.PATH ?? ''}` } });
   t.after(() => s1.stop('SIGKILL'));
   const pub = publish(await rtmpPort(s1), clip, 'pub1');
   t.after(() => pub.stop('SIGKILL'));
@@ -183,16 +200,17 @@ test('SIGKILL of the service tree during finalizations (2 s rotation): nothing l
     return rs.filter((r) => r.stream === 'cam1' && r.state === 'complete').length >= 2 && rs.filter((r) => r.stream === 'pub1' && r.state === 'complete').length >= 2;
   }, 40_000, 200);
 
-  // Land the kill while a remux into record_dir runs (a gst-launch-1.0 child of the service).
-  const caught = await waitFor(
-    'a finalization in progress',
-    () => descendantPids(s1.proc.pid).some((p) => cmdline(p).startsWith('gst-launch-1.0')),
-    20_000,
-    5,
-  ).catch(() => false);
+  // Land the kill while a remux into record_dir runs (the wrapper, a child of the service, holds it open).
+  writeFileSync(armed, '');
+  const held = await waitFor('a finalization held open by the wrapper', () => (existsSync(inside) ? readFileSync(inside, 'utf8').trim().split('\n') : null), 20_000, 20);
+  const holder = Number(held[0]);
+  assert.ok(descendantPids(s1.proc.pid).includes(holder), 'the finalization in progress belongs to the service');
+  const partials = readdirSync(join(dir, 'records')).filter((f) => f.startsWith('.'));
+  assert.ok(partials.length >= 1, `the remux output is written and not yet linked into place: ${JSON.stringify(readdirSync(join(dir, 'records')))}`);
   const killed = await killTree(s1);
   await pub.stop('SIGKILL');
-  t.diagnostic(`killed ${killed.length} processes ${caught ? 'during' : 'outside (no remux seen in time)'} a finalization`);
+  assert.ok(killed.includes(holder), 'the kill landed during the finalization');
+  t.diagnostic(`killed ${killed.length} processes during a finalization (${partials.length} remux output(s) not yet in place)`);
 
   // The window the finalizer's order leaves: a file linked into record_dir before its row said so. Put one
   // there for an open fragment (any playable MP4 stands for its remux), marking the row as the finalizer does first.

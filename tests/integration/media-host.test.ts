@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostPool, type Fragment, type HostPoolOptions, type PipelineExit, type PipelineHandle } from '../../src/pipeline/host-pool';
-import { makeClip, probe } from '../helpers/media';
+import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { start, waitFor } from '../helpers/proc';
 
 const MUX = 'async-finalize=true muxer-factory=mp4mux muxer-properties="properties,fragment-duration=1000"';
@@ -100,6 +100,30 @@ async function pushFile(h: PipelineHandle, data: Buffer, chunk: number, everyMs:
   }
   return sent;
 }
+
+test('every fragment closed but the pipeline posts no EOS: ends as eos within about a second, the file complete', async (t) => {
+  // splitmuxsink with async-finalize sometimes never posts the pipeline's EOS after closing its last file
+  // (gst-launch-1.0: ~1 run in 4 here). A branch that swallows EOS (valve drop=true) makes that happen every run.
+  const dir = tmp(t);
+  const pool = await openPool(t, { size: 1 });
+  const launch =
+    'videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=25/1 ' +
+    '! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! h264parse ! tee name=t ' +
+    `t. ! queue ! splitmuxsink name=mux max-size-time=0 ${MUX} location=${dir}/lost%05d.mp4 ` +
+    't. ! queue ! valve drop=true ! fakesink async=false';
+  const a = track(pool.run('lost-eos', launch, { eosTimeoutMs: 8000 }));
+  await waitFor('an opened fragment with 2 s of media', () => a.opened.length >= 1 && a.positionNs > 2e9, 20_000);
+  const eosAt = Date.now();
+  a.h.eos();
+  await waitFor('exit', () => a.exit, 15_000);
+  const tookMs = a.exitAt - eosAt;
+  assert.deepEqual(a.exit, { reason: 'eos' }, 'everything was written: a clean end');
+  assert.ok(tookMs < 4000, `ended ${tookMs} ms after the EOS request (the EOS timeout is 8000 ms)`);
+  assert.deepEqual(a.closed.map((f) => f.location), a.opened.map((f) => f.location), 'the fragment was closed by the muxer');
+  const p = await probe(join(dir, 'lost00000.mp4'));
+  assert.ok(Number(p.format.duration) >= 1.5, `duration ${p.format.duration}`);
+  assert.equal(await decodeErrors(join(dir, 'lost00000.mp4')), '');
+});
 
 test('records rotating fragments, ends on eos, every fragment plays', async (t) => {
   const dir = tmp(t);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { createCutter, type CutFile } from '../../src/api/cutter';
@@ -14,20 +14,16 @@ import { bytesRead, resetBytesRead } from '../../src/api/mp4-boxes';
 import { cutMp4 } from '../../src/api/mp4-cut';
 import { AppError } from '../../src/lib/errors';
 import { remuxFmp4 } from '../../src/recorder/mp4-remux';
-import { decodeErrors, makeClip, MEDIA_DIR, mp4TopBoxes, probe } from '../helpers/media';
+import { cachedFile, decodeErrors, makeClip, mp4TopBoxes, probe } from '../helpers/media';
 
 const run = promisify(execFile);
 const GOP_S = 2;
 
 /** Remux with GStreamer's mp4mux, as our recorder writes (moov first with faststart, else last). */
 async function gstRemux(src: string, audio: boolean, faststart: boolean): Promise<string> {
-  const out = src.replace(/\.mp4$/, `-gst${faststart ? '-fs' : ''}.mp4`);
-  if (existsSync(out)) return out;
-  const part = `${out}.part.${process.pid}.mp4`;
-  const desc = `filesrc location=${src} ! qtdemux name=d d.video_0 ! queue ! h264parse ! mp4mux name=m faststart=${faststart} ! filesink location=${part}` + (audio ? ' d.audio_0 ! queue ! aacparse ! m.' : '');
-  await run('gst-launch-1.0', ['-q', ...desc.split(' ')], { timeout: 60_000 });
-  renameSync(part, out);
-  return out;
+  const name = basename(src).replace(/\.mp4$/, `-gst${faststart ? '-fs' : ''}.mp4`);
+  const desc = (tmp: string) => `filesrc location=${src} ! qtdemux name=d d.video_0 ! queue ! h264parse ! mp4mux name=m faststart=${faststart} ! filesink location=${tmp}` + (audio ? ' d.audio_0 ! queue ! aacparse ! m.' : '');
+  return cachedFile(name, ['gst-launch-1.0', desc('OUT')], (tmp) => run('gst-launch-1.0', ['-q', ...desc(tmp).split(' ')], { timeout: 60_000 }));
 }
 
 async function videoPackets(path: string): Promise<Array<{ pts: number; dts: number; key: boolean }>> {
@@ -159,8 +155,8 @@ describe('cutMp4 on real files', { timeout: 120_000 }, () => {
   });
 
   it('fragmented and unparseable inputs are refused with a reason', async () => {
-    const frag = join(MEDIA_DIR, 'clip-cut-fragmented.mp4');
-    if (!existsSync(frag)) await run('ffmpeg', ['-v', 'error', '-y', '-i', ff, '-t', '10', '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov', frag]);
+    const fragArgs = ['-v', 'error', '-y', '-i', ff, '-t', '10', '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov'];
+    const frag = await cachedFile('clip-cut-fragmented.mp4', ['ffmpeg', ...fragArgs], (tmp) => run('ffmpeg', [...fragArgs, tmp]));
     const is422 = (re: RegExp) => (e: unknown) => e instanceof AppError && e.code === 'BAD_MEDIA' && e.status === 422 && re.test(e.message) && !e.message.includes(dir);
     await assert.rejects(cutMp4(frag, join(dir, 'f.mp4'), 1, 2), is422(/fragmented MP4 \(moof\); only a plain MP4 can be cut/));
     const junk = join(dir, 'junk.mp4');

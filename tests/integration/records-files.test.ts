@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { makeClip, probe } from '../helpers/media';
+import { cachedFile, makeClip, probe } from '../helpers/media';
 import { waitFor } from '../helpers/proc';
 import { baseConf, type Service, startService } from '../helpers/service';
 
@@ -75,13 +75,9 @@ function dechunk(b: Buffer): Buffer {
 
 /** Remux with GStreamer's mp4mux faststart (as the recorder finalizes): a plain, moov-first MP4. */
 async function gstFaststart(src: string): Promise<string> {
-  const out = src.replace(/\.mp4$/, '-gst-fs.mp4');
-  if (existsSync(out)) return out;
-  const part = `${out}.part.${process.pid}.mp4`;
-  const desc = `filesrc location=${src} ! qtdemux name=d d.video_0 ! queue ! h264parse ! mp4mux name=m faststart=true ! filesink location=${part} d.audio_0 ! queue ! aacparse ! m.`;
-  await run('gst-launch-1.0', ['-q', ...desc.split(' ')], { timeout: 60_000 });
-  renameSync(part, out);
-  return out;
+  const name = basename(src).replace(/\.mp4$/, '-gst-fs.mp4');
+  const desc = (tmp: string) => `filesrc location=${src} ! qtdemux name=d d.video_0 ! queue ! h264parse ! mp4mux name=m faststart=true ! filesink location=${tmp} d.audio_0 ! queue ! aacparse ! m.`;
+  return cachedFile(name, ['gst-launch-1.0', desc('OUT')], (tmp) => run('gst-launch-1.0', ['-q', ...desc(tmp).split(' ')], { timeout: 60_000 }));
 }
 
 async function firstFrameIsKey(path: string): Promise<boolean> {
@@ -291,7 +287,7 @@ test('?start=30&end=60 of an MP4: a playable cut from a keyframe, named <base>-s
   assert.deepEqual(p.streams.map((x) => x.codec_name).sort(), ['aac', 'h264']);
   assert.equal(await firstFrameIsKey(got), true, 'first frame is a keyframe');
   assert.ok(body1.length < statSync(longMp4).size / 2, 'a cut, not the whole file');
-  const mtime = statSync(cutPath).mtimeMs;
+  const built = statSync(cutPath);
   assert.equal(cutsMade('cam_1-s30-e60.mp4'), 1);
 
   await new Promise((res) => setTimeout(res, 50)); // a rebuild would have a later mtime
@@ -299,7 +295,8 @@ test('?start=30&end=60 of an MP4: a playable cut from a keyframe, named <base>-s
   const body2 = Buffer.from(await r2.arrayBuffer());
   assert.equal(r2.status, 200);
   assert.ok(body2.equals(body1), 'same cut');
-  assert.equal(statSync(cutPath).mtimeMs, mtime, 'served from the kept cut');
+  const kept = statSync(cutPath);
+  assert.deepEqual([kept.ino, kept.mtimeMs, kept.ctimeMs], [built.ino, built.mtimeMs, built.ctimeMs], 'served from the kept cut: same inode, never rewritten');
   assert.equal(cutsMade('cam_1-s30-e60.mp4'), 1, 'not cut again');
   const ranged = await fetch(url, { headers: { range: 'bytes=0-99' } });
   assert.equal(ranged.status, 206);
@@ -312,6 +309,12 @@ test('?start=30&end=60 of an MP4: a playable cut from a keyframe, named <base>-s
   assert.deepEqual(both.map((x) => x.status), [200, 200]);
   assert.ok(both[0]?.body.equals(both[1]?.body ?? Buffer.alloc(0)), 'both got the same cut');
   assert.equal(cutsMade('cam_1-s10-e20.mp4'), 1, 'two concurrent requests build it once');
+  const cut10 = statSync(join(cutDir, 'cam_1-s10-e20.mp4'));
+  const again = await fetch(`${s.base}/client/records/cam_1.mp4?start=10&end=20`);
+  assert.ok(Buffer.from(await again.arrayBuffer()).equals(both[0]?.body ?? Buffer.alloc(0)));
+  const cut10After = statSync(join(cutDir, 'cam_1-s10-e20.mp4'));
+  assert.deepEqual([cut10After.ino, cut10After.mtimeMs], [cut10.ino, cut10.mtimeMs], 'the concurrent cut is kept and reused');
+  assert.deepEqual(readdirSync(cutDir).filter((f) => f.includes('s10-e20')), ['cam_1-s10-e20.mp4'], 'one cut file, no partial left');
 
   const startOnly = await fetch(`${s.base}/client/records/cam_1.mp4?start=100`);
   await startOnly.arrayBuffer();

@@ -7,6 +7,7 @@ import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { start, type Proc, waitFor } from '../helpers/proc';
 import { baseConf, rtmpPort, type Service, startService } from '../helpers/service';
 import type { RecordingRow as Row } from '../helpers/recorded-file';
+import { assertNoLeak, collectGarbage, gcEnv, showUsage, treeUsage } from '../helpers/usage';
 
 // Issue 5: RTMP recording through the real service, fed by real publishers (ffmpeg, GStreamer).
 
@@ -35,8 +36,10 @@ function publish(name: string, clip: string, query = '', loop = false): Proc {
 
 /** Write the whole config (base + extra lines) and wait until the service applied it. */
 async function applyConf(extra: string): Promise<void> {
+  const text = baseConf(s.dir) + BASE_EXTRA + extra;
+  if (readFileSync(s.confPath, 'utf8') === text) return; // already in use: no change to wait for
   const before = s.logs().filter((l) => l.msg === 'config applied').length;
-  s.writeConf(baseConf(s.dir) + BASE_EXTRA + extra);
+  s.writeConf(text);
   await waitFor('the config to be applied', () => s.logs().filter((l) => l.msg === 'config applied').length > before, 10_000, 50);
 }
 
@@ -116,7 +119,7 @@ before(async () => {
     makeClip({ video: 'h264', audio: null, seconds: 4, size: '320x180', gop: 25 }),
   ]);
   clip6Duration = Number((await probe(clip6)).format.duration);
-  s = await startService({ conf: BASE_EXTRA });
+  s = await startService({ conf: BASE_EXTRA, env: gcEnv(work) });
   port = await rtmpPort(s);
 });
 
@@ -231,8 +234,9 @@ test('a second publish of the same name is a new media session and does not over
   assert.equal(ended?.fileName, 'stream_ffmpeg(1).mp4', `find after the end gives the last file name: ${JSON.stringify(f.body)}`);
 });
 
-test('record_h264_to_ts=true with record_rotation=2: .ts fragments _1, _2, ...', async () => {
+test('record_h264_to_ts=true with record_rotation=2: .ts fragments _1, _2, ...', async (t) => {
   await applyConf('record_h264_to_ts=true\nrecord_rotation=2\n');
+  t.after(() => applyConf('')); // even when the test fails: the next tests record with the defaults
   const p = publish('ts_rot', clip6);
   await p.exited;
   const done = await waitFor(
@@ -259,8 +263,9 @@ test('record_h264_to_ts=true with record_rotation=2: .ts fragments _1, _2, ...',
   assert.ok(Math.abs(total - clip6Duration) <= 1, `fragments total ${total} s vs clip ${clip6Duration} s`);
 });
 
-test('publish_auth_token: no or wrong token refused (no stream, no file), the right token records', async () => {
+test('publish_auth_token: no or wrong token refused (no stream, no file), the right token records', async (t) => {
   await applyConf('publish_auth_token=s3cret-tok\n');
+  t.after(() => applyConf('')); // even when the test fails: no token left set for the next tests
   const clip4 = await makeClip({ video: 'h264', audio: null, seconds: 4, size: '320x180', gop: 25 });
   const none = publish('tok_none', clip4);
   const wrong = publish('tok_wrong', clip4, '?token=nope');
@@ -280,10 +285,10 @@ test('publish_auth_token: no or wrong token refused (no stream, no file), the ri
   const refused = s.logs().filter((l) => l.msg === 'RTMP publisher refused');
   assert.ok(refused.length >= 2, 'both refusals logged');
   assert.ok(!s.proc.output().includes('s3cret-tok'), 'the token never reaches the log');
-  await applyConf('');
 });
 
 test('20 publish/kill cycles leave open fds, RSS and media hosts flat', async () => {
+  await applyConf(''); // the defaults, whatever the tests before left
   const pid = s.proc.pid;
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 4, size: '320x180', gop: 25 });
   const cycle = async (lane: number, i: number) => {
@@ -298,9 +303,15 @@ test('20 publish/kill cycles leave open fds, RSS and media hosts flat', async ()
   // warm-up cycle: first-use allocations (pools, caches) are not leaks
   await cycle(9, 0);
   await completeRows('cyc9_0', 1);
+  const heap0 = await collectGarbage(pid, work);
   const before = { fds: fdCount(pid), rss: rssMb(pid), children: childrenOf(pid).length };
+  const u0 = treeUsage(pid, heap0);
+  const perLane = Number(process.env.EDGEREC_RTMP_CYCLES ?? 20) / 2; // more for a longer look at RSS
   const lanes = [0, 1].map(async (lane) => {
-    for (let i = 0; i < 10; i++) await cycle(lane, i);
+    for (let i = 0; i < perLane; i++) {
+      await cycle(lane, i);
+      if (lane === 0 && i % 5 === 4) console.log(`cycle ${2 * (i + 1)}: ${showUsage(treeUsage(pid))}`);
+    }
   });
   await Promise.all(lanes);
   await waitFor(
@@ -308,7 +319,7 @@ test('20 publish/kill cycles leave open fds, RSS and media hosts flat', async ()
     async () => {
       const r = await s.json('/rest-api/recordings?limit=1000');
       const mine = (r.body as { recordings: Row[] }).recordings.filter((x) => /^cyc[01]_/.test(x.stream));
-      return mine.length === 20 && mine.every((x) => x.state === 'complete');
+      return mine.length === 2 * perLane && mine.every((x) => x.state === 'complete');
     },
     30_000,
     200,
@@ -324,10 +335,14 @@ test('20 publish/kill cycles leave open fds, RSS and media hosts flat', async ()
     }
   });
   console.log(
-    `20 publish/kill cycles: fds ${before.fds} -> ${afterM.fds}, RSS ${before.rss.toFixed(1)} -> ${afterM.rss.toFixed(1)} MB, ` +
+    `${2 * perLane} publish/kill cycles: fds ${before.fds} -> ${afterM.fds}, RSS ${before.rss.toFixed(1)} -> ${afterM.rss.toFixed(1)} MB, ` +
       `media host children ${before.children} -> ${afterM.children}`,
   );
   assert.ok(afterM.fds - before.fds <= 5, `open fds grew from ${before.fds} to ${afterM.fds}: ${fdsList.join(' ')}`);
   assert.equal(afterM.children, before.children, 'no media host processes piled up or vanished');
-  assert.ok(afterM.rss - before.rss < 60, `RSS grew ${before.rss.toFixed(1)} → ${afterM.rss.toFixed(1)} MB`);
+  // The service, each media host and the tree's RSS, within bounds that do not grow with the cycle count.
+  const u1 = treeUsage(pid, await collectGarbage(pid, work));
+  console.log(`before: ${showUsage(u0)}\nafter:  ${showUsage(u1)}`);
+  assert.ok(u1.hosts.length >= 1, 'the media hosts are measured');
+  assertNoLeak(u0, u1, `${2 * perLane} RTMP publish/kill cycles`);
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { waitFor } from '../helpers/proc';
 import { type Service, startService } from '../helpers/service';
@@ -84,6 +85,37 @@ test('the service starts, answers health with real figures, survives bad input, 
     assert.equal(x.code, 0, s.proc.output().slice(-2000));
     assert.ok(Date.now() - t0 < 20_000, 'stopped within record_stop_timeout + margin');
   });
+});
+
+test('SIGHUP applies a changed value that the folder watcher cannot see', async (t) => {
+  // The config folder is replaced by a new one (as deployment tools and Kubernetes config maps do): the watcher
+  // still watches the old folder, so the new file's value is applied only when SIGHUP asks for it.
+  const s = await startService({ confFile: join('conf', 'edgerec.properties') });
+  t.after(() => s.stop('SIGKILL'));
+  const text = readFileSync(s.confPath, 'utf8');
+  const confDir = dirname(s.confPath);
+  renameSync(confDir, `${confDir}.old`);
+  mkdirSync(confDir);
+  writeFileSync(s.confPath, `${text}\nrest_auth_token=hup-s3cret\n`);
+  await new Promise((r) => setTimeout(r, 1500)); // longer than the watcher's settle time: it must not apply
+  assert.equal((await s.json('/rest-api/health')).status, 200, 'the new folder is not watched: no token required yet');
+  const hups = () => s.logs().filter((l) => l.msg === 'reloading config' && l.reason === 'SIGHUP').length;
+  process.kill(s.proc.pid, 'SIGHUP');
+  await waitFor('the token to be required', async () => (await s.json('/rest-api/health')).status === 401, 3000, 50);
+  assert.equal(hups(), 1, 'applied by the SIGHUP reload');
+  const r = await s.json('/rest-api/health', { headers: { authorization: 'Bearer hup-s3cret' } });
+  assert.equal(r.status, 200);
+  assert.equal((r.body as Health).status, 'ok');
+});
+
+test('the moov reservation keys, set, are named with why they have no effect in health and the log', async (t) => {
+  const s = await startService({ conf: 'mp4_container_moov_reserved_space_size=4096\n' });
+  t.after(() => s.stop('SIGKILL'));
+  const warning = /key "mp4_container_moov_reserved_space_size" at line \d+ has no effect: files are written fragmented and made moov-first/;
+  const h = await health(s);
+  assert.ok(h.config.warnings.some((w) => warning.test(w)), JSON.stringify(h.config.warnings));
+  assert.ok(s.logs().some((l) => Number(l.level) >= 40 && warning.test(String(l.msg))), 'a warning in the log');
+  assert.equal(h.config.warnings.filter((w) => w.includes('mp4_container_moov_first_reserve_space')).length, 0, 'only the key that is set');
 });
 
 test('a bad config at start exits 78 with a message naming the key', async () => {

@@ -161,6 +161,17 @@ test('unknown keys, duplicates and reference-server keys warn; the last duplicat
   ]);
 });
 
+test('the moov reservation keys are parsed but have no effect: set, each gets a warning naming it and why', () => {
+  const { conf, warnings } = parse('mp4_container_moov_first_reserve_space=true\nrest_port=1\nmp4_container_moov_reserved_space_size=4096');
+  assert.equal(conf.mp4_container_moov_reserved_space_size, 4096, 'still validated and typed');
+  assert.deepEqual(warnings, [
+    'key "mp4_container_moov_first_reserve_space" at line 1 has no effect: files are written fragmented and made moov-first when finalized (mp4_container_moov_first), so no moov space is reserved',
+    'key "mp4_container_moov_reserved_space_size" at line 3 has no effect: files are written fragmented and made moov-first when finalized (mp4_container_moov_first), so no moov space is reserved',
+  ]);
+  assert.match(confError('mp4_container_moov_reserved_space_size=0').message, /mp4_container_moov_reserved_space_size/, 'a bad value is still refused');
+  assert.deepEqual(parse('mp4_container_moov_first=false').warnings, [], 'the key that does apply has no warning');
+});
+
 test('every error of a file is reported together, in line order', () => {
   const err = confError('record_rotation=20X\nrest_port=99999\nok_unknown=1\nnot a pair\nrecord_audio_codec_channels=5\ncamera.bad name.url=rtsp://h/');
   assert.deepEqual(

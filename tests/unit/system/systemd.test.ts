@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -9,19 +9,44 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const SYSTEMD = join(__dirname, '..', '..', '..', '..', 'systemd');
 
-test('systemd units pass systemd-analyze verify', async () => {
+/** `systemd-analyze verify` of the two units as shipped (or as `edit` changes the service): its complaints. */
+async function verify(edit: (unit: string) => string = (u) => u): Promise<{ code: number; complaints: string[]; stderr: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'edgerec-units-'));
-  for (const u of ['edgerec.service', 'var-lib-edgerec-tmp.mount']) copyFileSync(join(SYSTEMD, u), join(dir, u));
-  // verify checks ExecStart binaries exist: point it at files that do on any box, keep everything else as shipped.
-  const { stderr } = await run('systemd-analyze', ['verify', '--man=no', join(dir, 'edgerec.service'), join(dir, 'var-lib-edgerec-tmp.mount')], {
-    env: { ...process.env, SYSTEMD_LOG_LEVEL: 'warning' },
-  }).catch((e: { stderr?: string; message: string }) => ({ stderr: e.stderr ?? e.message }));
-  const relevant = stderr
-    .split('\n')
-    .filter((l) => l.includes('edgerec') || l.includes('var-lib-edgerec'))
-    // The install paths and the user do not exist on a build box; those are the only complaints allowed.
-    .filter((l) => !/\/opt\/edgerec|User=|Group=|is not executable|No such file/.test(l));
-  assert.deepEqual(relevant, [], stderr);
+  try {
+    writeFileSync(join(dir, 'edgerec.service'), edit(readFileSync(join(SYSTEMD, 'edgerec.service'), 'utf8')));
+    copyFileSync(join(SYSTEMD, 'var-lib-edgerec-tmp.mount'), join(dir, 'var-lib-edgerec-tmp.mount'));
+    // systemd-analyze is required (Makefile APT_TEST: systemd): a missing binary fails here, it is not a pass.
+    const r = await run('systemd-analyze', ['verify', '--man=no', join(dir, 'edgerec.service'), join(dir, 'var-lib-edgerec-tmp.mount')], {
+      env: { ...process.env, SYSTEMD_LOG_LEVEL: 'warning' },
+    }).then(
+      (x) => ({ code: 0, stderr: x.stderr }),
+      (e: NodeJS.ErrnoException & { code?: number | string; stderr?: string }) => {
+        if (e.code === 'ENOENT') throw new Error('systemd-analyze is not installed (apt-get install systemd; make test installs it)');
+        return { code: Number(e.code), stderr: e.stderr ?? '' };
+      },
+    );
+    const complaints = r.stderr
+      .split('\n')
+      .filter((l) => l.includes('edgerec') || l.includes('var-lib-edgerec'))
+      // The install paths and the user do not exist on a build box; those are the only complaints allowed.
+      .filter((l) => !/\/opt\/edgerec|User=|Group=|is not executable|No such file/.test(l));
+    return { code: r.code, complaints, stderr: r.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('systemd units pass systemd-analyze verify', async () => {
+  const r = await verify();
+  assert.deepEqual(r.complaints, [], r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('systemd-analyze verify really checks the unit: a broken copy is refused', async () => {
+  const r = await verify((u) => u.replace('Type=notify', 'Type=notifyy').replace('Restart=on-failure', 'Restartt=on-failure'));
+  assert.equal(r.complaints.length, 2, r.stderr);
+  assert.match(r.complaints.join('\n'), /notifyy/);
+  assert.match(r.complaints.join('\n'), /Restartt/);
 });
 
 test('the service unit has what SPEC §6 asks for', () => {
