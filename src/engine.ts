@@ -97,7 +97,10 @@ export async function startEngine(app: App): Promise<void> {
   const rtmpStreams = new Map<string, RtmpStream>();
   const rtmp = new RtmpIngest({ port: conf().rtmp_port, bind: conf().rest_bind, publishToken: () => conf().publish_auth_token, log });
   rtmp.on('publish', (pub: RtmpPublish) => {
-    const s = new RtmpStream(pub, { audioHold: conf().record_audio_buffer_max_size });
+    const s = new RtmpStream(pub, {
+      audioHold: conf().record_audio_buffer_max_size,
+      onRepair: (kind) => metrics.timestampRepairs.inc({ stream: pub.name, kind }),
+    });
     rtmpStreams.set(pub.id, s);
     const flag = pub.query.record;
     const record = flag === 'true' ? true : flag === 'false' ? false : conf().record_flash_published_streams;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Logger, log } from '../lib/log';
 import type { Codecs, SourceSpec } from '../pipeline/types';
 import type { PushFn, Stream, StreamStatus } from '../recorder/stream';
-import { TimestampGuard } from '../pipeline/timestamp-guard';
+import { type Repair, TimestampGuard } from '../pipeline/timestamp-guard';
 import { FlvParser, type FlvTag, flvCodecs, rebaseTag } from './flv';
 import { guardFlvTag } from './flv-guard';
 import type { RtmpPublish } from './rtmp';
@@ -12,6 +12,8 @@ import { logRepairs } from './repair-log';
 export interface RtmpStreamOptions {
   /** audio tags held while a consumer waits for its first video keyframe (record_audio_buffer_max_size) */
   readonly audioHold?: number;
+  /** every timestamp repair (metrics) */
+  readonly onRepair?: (repair: Repair) => void;
 }
 
 interface Consumer {
@@ -34,8 +36,8 @@ export class RtmpStream implements Stream {
   readonly login: string;
   readonly startedAt: number;
   /** every tag's timestamps are repaired once, at arrival, before the GOP cache and the consumers see them */
-  private readonly guard = new TimestampGuard();
-  private readonly parser = new FlvParser(undefined, (t) => guardFlvTag(this.guard, t, Date.now()));
+  private readonly guard: TimestampGuard;
+  private readonly parser: FlvParser;
   private readonly log: Logger;
   private readonly consumers = new Set<Consumer>();
   private ended = false;
@@ -48,6 +50,9 @@ export class RtmpStream implements Stream {
   ) {
     this.name = pub.name;
     this.log = log.child({ component: 'rtmp', stream: pub.name });
+    const guard = new TimestampGuard({ onRepair: (r) => opts.onRepair?.(r) });
+    this.guard = guard;
+    this.parser = new FlvParser(undefined, (t) => guardFlvTag(guard, t, Date.now()));
     this.sessionId = Buffer.from(pub.id).toString('base64');
     this.login = pub.login;
     this.startedAt = pub.startedAt;

@@ -15,6 +15,8 @@ export interface TimestampGuardOptions {
   readonly maxBackwardMs?: number;
   /** a burst of repairs ends after this long (ms) without one; default 2000 */
   readonly burstQuietMs?: number;
+  /** called at every repair (metrics) */
+  readonly onRepair?: (repair: Repair, track: string) => void;
 }
 
 /** Where one unit goes: its output DTS and PTS (ms), or null when it is dropped. */
@@ -40,6 +42,10 @@ export interface RepairBurst {
 interface TrackState {
   lastDts: number;
   lastArrival: number;
+  /** the last clean forward step (ms): a nudge moves half of it, so the unit keeps its own frame slot */
+  step: number;
+  /** the last unit was moved: the step to the next one is not a clean frame step */
+  moved: boolean;
 }
 
 const zero = (): Record<Repair, number> => ({ nudged: 0, clipped: 0, rebased: 0, dropped: 0 });
@@ -52,6 +58,7 @@ export class TimestampGuard {
   private readonly maxForward: number;
   private readonly maxBackward: number;
   private readonly quietMs: number;
+  private readonly onRepair: (repair: Repair, track: string) => void;
   private readonly tracks = new Map<string, TrackState>();
   /** added to every input time */
   private offset = 0;
@@ -63,6 +70,7 @@ export class TimestampGuard {
     this.maxForward = o.maxForwardMs ?? 5000;
     this.maxBackward = o.maxBackwardMs ?? 1000;
     this.quietMs = o.burstQuietMs ?? 2000;
+    this.onRepair = o.onRepair ?? (() => undefined);
   }
 
   /**
@@ -85,7 +93,7 @@ export class TimestampGuard {
         dts = 0;
         repair = 'clipped';
       }
-      this.tracks.set(track, { lastDts: dts, lastArrival: arrivalMs });
+      this.tracks.set(track, { lastDts: dts, lastArrival: arrivalMs, step: 0, moved: false });
       return this.out(track, dtsMs, dts, dts + cts, repair, arrivalMs);
     }
     const step = dts - st.lastDts;
@@ -97,9 +105,13 @@ export class TimestampGuard {
       dts = target;
       repair = 'rebased';
     } else if (step <= 0) {
-      dts = st.lastDts + 1;
+      // half a frame, not 1 ms: a player that counts in frames (25 fps = 40 ms ticks) must still see two times
+      dts = st.lastDts + Math.max(1, Math.floor(Math.min(st.step, 200) / 2));
       repair = 'nudged';
+    } else if (!st.moved) {
+      st.step = step;
     }
+    st.moved = repair === 'nudged' || repair === 'rebased';
     st.lastDts = dts;
     st.lastArrival = arrivalMs;
     return this.out(track, dtsMs, dts, dts + cts, repair, arrivalMs);
@@ -135,6 +147,7 @@ export class TimestampGuard {
 
   private note(track: string, r: Repair, inDts: number, dts: number, at: number): void {
     this.total[r]++;
+    this.onRepair(r, track);
     if (this.burst && at - this.burst.lastAt >= this.quietMs) this.takeReports(at).forEach((x) => this.bursts.push(x));
     if (!this.burst) {
       const counts = zero();

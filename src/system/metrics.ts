@@ -18,6 +18,7 @@ export class Metrics {
   readonly finalizeSeconds: Histogram;
   readonly reconnects: Counter<'stream'>;
   readonly publishRejected: Counter<'protocol'>;
+  readonly timestampRepairs: Counter<'stream' | 'kind'>;
 
   constructor(src: MetricsSources) {
     const registers = [this.registry];
@@ -70,6 +71,12 @@ export class Metrics {
       registers,
     });
     this.reconnects = new Counter({ name: 'edgerec_camera_reconnects_total', help: 'RTSP reconnect attempts', labelNames: ['stream'], registers });
+    this.timestampRepairs = new Counter({
+      name: 'edgerec_timestamp_repairs',
+      help: 'timestamps repaired at the ingest boundary (nudged, clipped, rebased, dropped) by stream',
+      labelNames: ['stream', 'kind'],
+      registers,
+    });
     this.publishRejected = new Counter({ name: 'edgerec_publish_rejected_total', help: 'publishers refused', labelNames: ['protocol'], registers });
   }
 }
