@@ -71,6 +71,8 @@ export class Camera implements Stream, PullController {
     this.cam = cam;
     this.sessionId = Buffer.from(this.mediaSessionId).toString('base64').slice(0, 60);
     this.log = rootLog.child({ component: 'camera', stream: cam.name });
+    // what the next connection will use, until a DESCRIBE tells more (chooseClient)
+    this.client = o.conf().rtsp_client === 'edgerec' && cam.transport === 'tcp' ? 'edgerec' : 'gstreamer';
     const c = o.conf();
     this.backoff = new Backoff({ minMs: c.rtsp_reconnect_min_delay * 1000, maxMs: c.rtsp_reconnect_max_delay * 1000 });
   }
@@ -240,7 +242,9 @@ export class Camera implements Stream, PullController {
     if (this.stopping) return false;
     const settings = this.desired;
     const stallMs = this.o.conf().rtsp_stall_timeout * 1000;
-    const progress = () => {
+    // "connected" (and "camera back") only once media flows: a pipeline that failed before any media reports position 0
+    const progress = (positionMs: number) => {
+      if (!(positionMs > 0)) return;
       if (this.state !== 'connected') {
         this.state = 'connected';
         this.connectedAt = Date.now();
@@ -288,7 +292,7 @@ export class Camera implements Stream, PullController {
     const feed = feedFor(source, this.detected.video, this.detected.audio);
     const h = this.o.pool.run(`cam-${this.mediaSessionId}-${Date.now()}`, launch, { stallMs, feed });
     this.monitor = h;
-    h.on('position', progress);
+    h.on('position', (ns) => progress(ns / 1e6));
     let stalled = false;
     h.on('clock', (ms) => this.setClock(ms));
     h.on('stalled', () => {

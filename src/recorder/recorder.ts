@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Conf, Rotation } from '../conf/types';
 import { errMessage } from '../lib/errors';
 import { Backoff } from '../lib/backoff';
@@ -40,6 +41,14 @@ export interface RecorderOptions {
   readonly restartOnError?: boolean;
   /** where new fragments are written: record_tmp_dir, or the spill dir when it is nearly full (TmpSpace) */
   readonly tmpDir?: () => string;
+}
+
+/**
+ * A running time from splitmuxsink that is a time: a muxer opened before any media (a camera failing at SETUP)
+ * reports GST_CLOCK_STIME_NONE, which the binding hands over as 2^63 (a name ~292 years ahead).
+ */
+export function isRunningTime(ns: number): boolean {
+  return Number.isFinite(ns) && ns >= 0 && ns < 2 ** 62;
 }
 
 /** How long a fragment the muxer has moved past may take to be closed before it is finalized anyway. */
@@ -89,6 +98,8 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   private readonly closing = new Map<string, { f: OpenFragment; endEpochMs: number; timer: NodeJS.Timeout }>();
   private baseEpochMs = 0;
   private lastPositionMs = 0;
+  /** a fragment the muxer opened with no running time (no media reached it): no row until it has one */
+  private unborn: string | null = null;
   private stopping = false;
   private closed = false;
   private stalled = false;
@@ -240,6 +251,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       // Fragments still closing or open (host died, hard stop) are finalized as they stand: tmp files are crash-safe.
       for (const loc of [...this.closing.keys()]) this.finishClosing(loc);
       if (this.open) this.closeFragment(this.open, this.baseEpochMs + this.lastPositionMs);
+      this.discardUnborn();
       const reason = this.stalled && x.reason !== 'host-died' ? 'stalled' : x.reason;
       if (this.rotating) {
         this.rotating = false;
@@ -266,6 +278,11 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   }
 
   private onOpened(location: string, runningTimeNs: number): void {
+    if (!isRunningTime(runningTimeNs)) {
+      // no media reached the muxer (yet): a row is written only from a real time (the first keyframe)
+      this.unborn = location;
+      return;
+    }
     const prev = this.open;
     if (prev) {
       // Ends where the next one starts; its file is finalized once the muxer has closed it (bounded wait).
@@ -301,6 +318,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   }
 
   private onClosed(location: string, runningTimeNs: number): void {
+    if (location === this.unborn) {
+      this.discardUnborn();
+      return;
+    }
     if (this.closing.has(location)) {
       this.finishClosing(location);
       return;
@@ -313,6 +334,19 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     // Not dropped when closed at its opening running time: on a short recording splitmuxsink reports the GOP
     // start at close although the fragment holds that GOP; the finalizer marks a truly empty one failed.
     this.closeFragment(f, this.baseEpochMs + runningTimeNs / 1e6);
+  }
+
+  /** The muxer's file of a fragment that never got media: removed, no row (a failing camera leaves nothing). */
+  private discardUnborn(): void {
+    const location = this.unborn;
+    if (!location) return;
+    this.unborn = null;
+    try {
+      rmSync(location, { force: true });
+      this.log.debug({ file: basename(location) }, 'the muxer opened a file but no media reached it; removed, no row');
+    } catch (err) {
+      this.log.warn({ file: basename(location), err: errMessage(err) }, 'could not remove an empty tmp file');
+    }
   }
 
   private finishClosing(location: string): void {
