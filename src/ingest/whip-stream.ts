@@ -51,7 +51,7 @@ export class WhipStream implements Stream {
   }
 
   details(): Record<string, unknown> {
-    return { ip: this.pub.ip, rtpPackets: this.packets };
+    return { ip: this.pub.ip, rtpPackets: this.packets, rejectedMedia: this.pub.rejectedMedia };
   }
 
   attach(push: PushFn): () => void {
