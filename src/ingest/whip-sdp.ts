@@ -151,3 +151,33 @@ export function fmtpParams(fmtp: string): Map<string, string> {
   }
   return out;
 }
+
+/**
+ * The offer with every `a=bundle-only` m-line given the port of the first m-line that has one (and the attribute
+ * dropped): RFC 8843 bundle-only sections ride on the bundle's transport, but werift takes port 0 for "rejected"
+ * and answered webrtcbin's max-bundle offers with video only. Line endings are kept.
+ */
+export function acceptBundleOnly(sdp: string): string {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(/\r?\n/);
+  const port = lines.map((l) => /^m=\S+ (\d+) /.exec(l)?.[1]).find((p) => p !== undefined && p !== '0');
+  if (!port) return sdp;
+  const out: string[] = [];
+  let start = -1;
+  const flush = (end: number) => {
+    if (start < 0) return;
+    const section = out.slice(start, end);
+    if (section.includes('a=bundle-only')) {
+      out.splice(start, end - start, ...section.filter((l) => l !== 'a=bundle-only').map((l, i) => (i === 0 ? l.replace(/^(m=\S+) 0 /, `$1 ${port} `) : l)));
+    }
+  };
+  for (const l of lines) {
+    if (l.startsWith('m=')) {
+      flush(out.length);
+      start = out.length;
+    }
+    out.push(l);
+  }
+  flush(out.length);
+  return out.join(eol);
+}

@@ -3,7 +3,7 @@ import { useH264, useOPUS, useSdesMid, useVP8, type PeerConfig, type RTCRtpCodec
 import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
-import { planOffer, type OfferPlan } from './whip-sdp';
+import { acceptBundleOnly, planOffer, type OfferPlan } from './whip-sdp';
 import { WhipSession, type WhipPublish } from './whip-session';
 
 export type { WhipPublish } from './whip-session';
@@ -83,7 +83,7 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
     this.sessions.set(id, session);
     this.byName.set(name, session);
     try {
-      const answering = this.gathering.then(() => session.answer(offerSdp, this.o.gatherTimeoutMs ?? 5000));
+      const answering = this.gathering.then(() => session.answer(acceptBundleOnly(offerSdp), this.o.gatherTimeoutMs ?? 5000));
       this.gathering = answering.catch(() => undefined);
       const answerSdp = await answering;
       if (session.acceptedKinds().length === 0) {

@@ -20,8 +20,11 @@ gi.require_version("GstSdp", "1.0")
 from gi.repository import GLib, Gst, GstSdp, GstWebRTC  # noqa: E402
 
 VIDEO = {
-    "vp8": "vp8enc deadline=1 cpu-used=8 keyframe-max-dist=25 target-bitrate=500000 ! rtpvp8pay pt=96",
-    "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! video/x-h264,profile=constrained-baseline ! rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency",
+    "vp8": "vp8enc deadline=1 cpu-used=8 keyframe-max-dist=25 target-bitrate=500000 ! rtpvp8pay pt=96 ! "
+    "application/x-rtp,media=video,encoding-name=VP8,payload=96,clock-rate=90000",
+    "h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! video/x-h264,profile=constrained-baseline ! "
+    "rtph264pay pt=102 config-interval=-1 aggregate-mode=zero-latency ! "
+    "application/x-rtp,media=video,encoding-name=H264,payload=102,clock-rate=90000",
 }
 
 
@@ -39,10 +42,9 @@ def main():
     Gst.init(None)
     pipe = Gst.parse_launch(
         "webrtcbin name=w bundle-policy=%s "
-        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 ! %s ! "
-        "application/x-rtp,media=video ! w. "
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=25/1 ! %s ! w. "
         "audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 ! "
-        "application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000 ! w." % (a.bundle, VIDEO[a.video])
+        "application/x-rtp,media=audio,encoding-name=OPUS,payload=111,clock-rate=48000 ! w." % (a.bundle, VIDEO[a.video])
     )
     w = pipe.get_by_name("w")
     loop = GLib.MainLoop()
@@ -84,7 +86,11 @@ def main():
             GLib.idle_add(post_offer)
 
     def on_offer(promise, _):
-        offer = promise.get_reply().get_value("offer")
+        reply = promise.get_reply()
+        offer = reply.get_value("offer")
+        if offer is None:
+            print("no offer: %s" % reply.to_string(), flush=True)
+            return
         w.emit("set-local-description", offer, Gst.Promise.new())
 
     def on_negotiation(_):
