@@ -89,9 +89,18 @@ export async function startEngine(app: App): Promise<void> {
       finalizer.stopRetrying();
       return manager.close();
     },
-    health: () => ({ streams: manager.counts(), ...finalizer.health() }),
+    health: () => ({ streams: manager.counts(), timestampRepairs: timestampRepairs(), ...finalizer.health() }),
   };
   app.addPart(managerPart);
+  /** Per live stream with any, the timestamp repairs its ingest made (health). */
+  function timestampRepairs(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const v of manager.findAll() as unknown as Record<string, unknown>[]) {
+      const r = v.timestampRepairs as Record<string, number> | undefined;
+      if (r && Object.values(r).some((n) => n > 0)) out[String(v.name)] = r;
+    }
+    return out;
+  }
 
   // RTMP publishers
   const rtmpStreams = new Map<string, RtmpStream>();
@@ -121,7 +130,7 @@ export async function startEngine(app: App): Promise<void> {
   const whipStreams = new Map<string, WhipStream>();
   const whip = new WhipIngest({ portRange: conf().webrtc_ice_port_range, publicIp: conf().webrtc_public_ip, loopback: true, log });
   whip.on('publish', (pub: WhipPublish) => {
-    const s = new WhipStream(pub);
+    const s = new WhipStream(pub, { onRepair: (kind) => metrics.timestampRepairs.inc({ stream: pub.name, kind }) });
     whipStreams.set(pub.id, s);
     manager.addStream(s, { record: pub.record ?? conf().record_webrtc_streams });
   });

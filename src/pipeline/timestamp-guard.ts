@@ -46,13 +46,16 @@ interface TrackState {
   step: number;
   /** the last unit was moved: the step to the next one is not a clean frame step */
   moved: boolean;
+  /** added to every input time of this track (0 until a jump) */
+  offset: number;
 }
 
 const zero = (): Record<Repair, number> => ({ nudged: 0, clipped: 0, rebased: 0, dropped: 0 });
 
 /**
- * One guard per stream (all its tracks): tracks share one offset, so a reset that moves every track (an RTMP
- * timestamp reset, a camera reboot) keeps them in sync. Counts every repair and groups them into bursts.
+ * One guard per stream (all its tracks). Each track has its own offset (a jump in one track alone must not move
+ * the other); a reset that moves every track (an RTMP timestamp reset, a camera reboot) rebases each on the wall
+ * time since its last unit, so they stay in sync within a frame. Counts every repair and groups them into bursts.
  */
 export class TimestampGuard {
   private readonly maxForward: number;
@@ -60,8 +63,6 @@ export class TimestampGuard {
   private readonly quietMs: number;
   private readonly onRepair: (repair: Repair, track: string) => void;
   private readonly tracks = new Map<string, TrackState>();
-  /** added to every input time */
-  private offset = 0;
   private readonly total = zero();
   private burst: { track: string; first: Repair; counts: Record<Repair, number>; inDts: number; lastDts: number; lastAt: number } | null = null;
   private readonly bursts: RepairBurst[] = [];
@@ -85,23 +86,23 @@ export class TimestampGuard {
       repair = 'clipped';
     }
     const st = this.tracks.get(track);
-    let dts = dtsMs + this.offset;
     if (!st) {
-      if (dts < 0) {
-        // a first unit before the shared zero (another track started later on the peer's clock)
-        this.offset -= dts;
-        dts = 0;
+      let offset = 0;
+      if (dtsMs < 0) {
+        offset = -dtsMs;
         repair = 'clipped';
       }
-      this.tracks.set(track, { lastDts: dts, lastArrival: arrivalMs, step: 0, moved: false });
+      const dts = dtsMs + offset;
+      this.tracks.set(track, { lastDts: dts, lastArrival: arrivalMs, step: 0, moved: false, offset });
       return this.out(track, dtsMs, dts, dts + cts, repair, arrivalMs);
     }
+    let dts = dtsMs + st.offset;
     const step = dts - st.lastDts;
     if (step > this.maxForward || step < -this.maxBackward) {
       // a jump: continue from the last time by the wall time that passed (at least 1 ms)
       const wall = Math.max(1, Math.round(arrivalMs - st.lastArrival));
       const target = st.lastDts + Math.min(wall, this.maxForward);
-      this.offset += target - dts;
+      st.offset += target - dts;
       dts = target;
       repair = 'rebased';
     } else if (step <= 0) {

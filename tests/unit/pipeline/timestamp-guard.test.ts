@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TimestampGuard } from '../../../src/pipeline/timestamp-guard';
+import { RtpTimestampGuard } from '../../../src/ingest/rtp-guard';
 import { compositionTime, guardFlvTag } from '../../../src/ingest/flv-guard';
 import { flvTag } from '../../../src/ingest/rtmp-flv';
 import { FlvParser } from '../../../src/ingest/flv';
@@ -59,9 +60,23 @@ test('a backward reset (RTMP timestamp reset) continues on the wall time, both t
   const span = (xs: number[]) => (xs[xs.length - 1] as number) - (xs[0] as number);
   assert.ok(Math.abs(span(out.v) - 299 * 40) <= 40, `video spans ${span(out.v)} ms for ${299 * 40} ms of wall time`);
   assert.ok(Math.abs(span(out.a) - 299 * 40) <= 40, `audio spans ${span(out.a)} ms`);
-  // still in sync after the reset
-  assert.ok(Math.abs((out.a[299] as number) - (out.v[299] as number) - 5) <= 1, `A/V offset ${(out.a[299] as number) - (out.v[299] as number)}`);
-  assert.equal(g.counts().rebased, 1, 'the shared offset moves once: the audio track follows without its own rebase');
+  // still in sync after the reset (within a frame)
+  assert.ok(Math.abs((out.a[299] as number) - (out.v[299] as number) - 5) <= 40, `A/V offset ${(out.a[299] as number) - (out.v[299] as number)}`);
+  assert.equal(g.counts().rebased, 2, 'each track rebased once, on its own wall time');
+});
+
+test('a jump in one track alone moves that track only (no ping-pong between tracks)', () => {
+  const g = new TimestampGuard();
+  const v: number[] = [];
+  const a: number[] = [];
+  for (let i = 0; i < 100; i++) {
+    const wall = i * 40;
+    v.push(g.place('video', i < 50 ? wall : wall + 600_000, i < 50 ? wall : wall + 600_000, wall).dtsMs);
+    a.push(g.place('audio', wall, wall, wall).dtsMs);
+  }
+  assert.deepEqual(g.counts().rebased, 1);
+  assert.deepEqual(a, Array.from({ length: 100 }, (_, i) => i * 40), 'audio untouched');
+  assert.ok(increasing(v) && Math.abs((v[99] as number) - 99 * 40) <= 40, `video continues on the wall time: ${v[99]}`);
 });
 
 test('a forward jump without wall time passing is rebased; a pause with wall time is kept as it is', () => {
@@ -107,4 +122,29 @@ test('guardFlvTag rewrites an FLV tag with a repeated timestamp in place, keepin
   assert.equal(compositionTime(tags[1]?.bytes ?? Buffer.alloc(0)), 40);
   assert.equal(compositionTime(tags[2]?.bytes ?? Buffer.alloc(0)), 0, 'a negative composition time (PTS < DTS) is clipped');
   assert.equal(tags[2]?.bytes[7], 0, 'the extended timestamp byte is rewritten too');
+});
+
+test('RtpTimestampGuard: packets of one frame keep one timestamp; a publisher clock reset is rewritten onto the wall time', () => {
+  const g = new TimestampGuard();
+  const rg = new RtpTimestampGuard(g, 'video', 90_000);
+  const pkt = (ts: number) => {
+    const b = Buffer.alloc(12);
+    b[0] = 0x80;
+    b.writeUInt32BE(ts >>> 0, 4);
+    return b;
+  };
+  const out: number[] = [];
+  // 3 frames of 2 packets near the 32-bit wrap, then the clock restarts somewhere else
+  const frames = [2 ** 32 - 3600, 2 ** 32 - 3600, 0 /* wrapped: 3600 later */, 0, 3600, 3600, 1_000_000_000, 1_000_000_000, 1_000_003_600];
+  frames.forEach((ts, i) => {
+    const p = pkt(ts === 0 ? 0 : ts);
+    rg.apply(p, Math.floor(i / 2) * 40);
+    out.push(p.readUInt32BE(4));
+  });
+  assert.equal(out[0], out[1], 'one frame, one timestamp');
+  assert.equal(out[2], 0, 'a wrap is not a jump');
+  assert.equal(g.counts().rebased, 1, 'the reset is one rebase');
+  const d = (a: number, b: number) => ((a - b) >>> 0);
+  assert.equal(d(out[6] as number, out[4] as number), 40 * 90, 'the frame after the reset comes one wall step (40 ms) later');
+  assert.equal(d(out[8] as number, out[6] as number), 3600, 'and the stream goes on at its own pace');
 });
