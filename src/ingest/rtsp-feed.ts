@@ -98,6 +98,9 @@ export class RtspFeed {
       });
     }
     const rtcp = new Set(tracks.map((t) => t.rtcpChannel));
+    // the depayloader hands out nothing before the first keyframe: the first video unit is one
+    let videoPending = tracks.some((t) => t.media.media === 'video') && tracks.some((t) => t.media.media === 'audio');
+    let held: { data: Buffer; pts: number; caps: string }[] = [];
     let clockSeen = false;
     s.onEnd = (err) => this.fail(err.message);
     s.onFrame = (channel, payload, arrivedAt) => {
@@ -119,7 +122,21 @@ export class RtspFeed {
       const units = t.depay.push(p);
       if (units.length === 0) return;
       const now = this.sink.nowNs();
-      for (const u of units) this.sink.push(t.src, u.data, t.timeline.ptsNs(u.rtpTime, now), t.depay.caps);
+      for (const u of units) {
+        const pts = t.timeline.ptsNs(u.rtpTime, now);
+        if (videoPending && t.src === 'asrc') {
+          // the file starts at the first video keyframe: audio waits (bounded), and what is older than it is dropped
+          held.push({ data: Buffer.from(u.data), pts, caps: t.depay.caps });
+          if (held.length > (this.spec.audioHold ?? 100)) held.shift();
+          continue;
+        }
+        this.sink.push(t.src, u.data, pts, t.depay.caps);
+        if (videoPending && t.src === 'vsrc') {
+          videoPending = false;
+          for (const a of held) if (a.pts >= pts) this.sink.push('asrc', a.data, a.pts, a.caps);
+          held = [];
+        }
+      }
     };
     s.readBatchMs = READ_BATCH_MS;
     await s.play();

@@ -122,6 +122,8 @@ function start(req: Extract<HostRequest, { t: 'start' }>): void {
 
 /** How often the audio gate of an rtspsrc pipeline looks for the first video keyframe (ms). */
 const GATE_POLL_MS = 10;
+/** a camera whose video never brings a keyframe still gets its audio recorded after this (ms) */
+const GATE_MAX_MS = 10_000;
 
 /**
  * rtspsrc pipelines hold audio in a closed valve until the first video keyframe (launch-source.ts): poll the
@@ -132,9 +134,10 @@ function openAudioGate(r: Running): void {
   const gate = r.pipeline.findChild(AUDIO_GATE);
   const probe = r.pipeline.findChild(KEY_PROBE);
   if (!gate || !probe) return;
+  const since = Date.now();
   const t = setInterval(() => {
     if (r.done || r.stopRequested) return clearInterval(t);
-    if (!probe['last-message']) return;
+    if (!probe['last-message'] && Date.now() - since < GATE_MAX_MS) return;
     clearInterval(t);
     gate.drop = false;
     probe.silent = true;

@@ -72,7 +72,7 @@ export function rtpCaps(media: 'video' | 'audio', t: RtpTrack): string {
  * The taps of `source` for the given codecs. `depay=false` (nothing recorded) leaves RTP undepayloaded:
  * the tracks only go to fakesinks.
  */
-export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: AudioCodec | null, depay: boolean): SourceTaps {
+export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: AudioCodec | null, depay: boolean, keyframeStart = false): SourceTaps {
   switch (source.kind) {
     case 'rtsp': {
       if (source.client === 'edgerec') {
@@ -93,9 +93,10 @@ export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: 
       // The file starts on a keyframe, as with edgerec's client: a UDP camera joined mid-GOP sent 2–18 frames
       // without their references, and with B-frames the ones before the first keyframe came out with a negative,
       // wrapped PTS (a file named in 2611). The depayloader drops everything before the first keyframe.
-      const waitKey = video === 'H264' || video === 'H265' ? ' wait-for-keyframe=true' : '';
+      const waitKey = keyframeStart && (video === 'H264' || video === 'H265') ? ' wait-for-keyframe=true' : '';
       // Audio waits for the first video keyframe too (else the file starts with up to a GOP of audio alone): a
-      // closed valve, opened by the media host once the identity after the video depayloader saw a buffer.
+      // closed valve, opened by the media host once the identity after the video depayloader saw a buffer
+      // (`keyframeStart`: only where a media host runs the pipeline; gst-launch would never open it).
       const gate = depay && waitKey !== '' && audio !== null;
       return {
         head,

@@ -27,6 +27,8 @@ export interface RtspFeedSpec {
   readonly url: string;
   readonly video: VideoCodec | null;
   readonly audio: AudioCodec | null;
+  /** audio frames held until the first video keyframe (record_audio_buffer_max_size); default 100 */
+  readonly audioHold?: number;
 }
 
 /** Where media enters a pipeline. */

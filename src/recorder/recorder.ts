@@ -211,7 +211,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     };
     let launch: string;
     try {
-      launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output }, { h264Encoder: mjpegH264Encoder() });
+      launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output }, { h264Encoder: mjpegH264Encoder(), keyframeStart: true });
     } catch (err) {
       this.log.error({ err: errMessage(err) }, 'cannot describe a pipeline for this stream');
       this.emit('exit', { reason: 'error', error: errMessage(err) });
@@ -220,7 +220,8 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     }
     this.log.debug({ launch: launch.replace(/location=\S*rtsps?:\/\/\S*/g, 'location=***') }, 'launching pipeline');
     const source = this.o.stream.source();
-    const feed = feedFor(source, this.o.stream.codecs().video, this.o.stream.codecs().audio);
+    const found = feedFor(source, this.o.stream.codecs().video, this.o.stream.codecs().audio);
+    const feed = found ? { ...found, audioHold: conf.record_audio_buffer_max_size } : null;
     const h = this.o.pool.run(`${this.id}-g${gen}`, launch, { stallMs: this.o.stallMs ?? 0, feed });
     this.handle = h;
     this.baseEpochMs = Date.now();

@@ -31,6 +31,12 @@ export async function checkPeerFile(path: string, row: RecordingRow): Promise<Pe
     firstVideoKey = stdout.trim().split('\n')[0]?.startsWith('K') === true;
   }
   assert.ok(firstVideoKey, `${row.fileName}: the first video packet is not a keyframe`);
+  const vs = p.streams.find((x) => x.codec_type === 'video');
+  const as = p.streams.find((x) => x.codec_type === 'audio');
+  if (vs && as) {
+    const gap = Math.abs(Number(vs.start_time ?? 0) - Number(as.start_time ?? 0));
+    assert.ok(gap <= 0.1, `${row.fileName}: audio starts ${as.start_time} s, video ${vs.start_time} s: not aligned at the keyframe`);
+  }
   assert.equal(await decodeErrors(path), '', `${row.fileName} decodes with no error`);
   assert.ok(row.end !== null && row.durationMs !== null, `${row.fileName}: its row has an end and a duration`);
   const wallSeconds = ((row.end ?? 0) - row.start) / 1000;

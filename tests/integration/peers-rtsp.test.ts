@@ -61,14 +61,15 @@ async function startLiveServer(): Promise<{ url: string; proc: Proc }> {
   return { url: `rtsp://127.0.0.1:${port}/live`, proc };
 }
 
-test('a live RTSP mount joined mid-GOP by rtspsrc (rtsp_client=gstreamer): every file starts on a keyframe and decodes', async (t) => {
+for (const client of ['gstreamer', 'edgerec'] as const) {
+test(`a live RTSP mount joined mid-GOP (rtsp_client=${client}): every file starts on a keyframe with its audio, and decodes`, async (t) => {
   const live = await startLiveServer();
   t.after(() => live.proc.stop('SIGKILL'));
   // a first viewer starts the shared live media; edgerec joins 1.3 s later, mid-GOP (2 s GOP)
   const viewer = start('ffmpeg', ['-v', 'error', '-rtsp_transport', 'tcp', '-i', live.url, '-t', '60', '-f', 'null', '-']);
   t.after(() => viewer.stop('SIGKILL'));
   await new Promise((r) => setTimeout(r, 1300));
-  const s = await startService({ conf: `${TEMPLATE}rtsp_client=gstreamer\nrecord_rotation=4\ncamera.mid.url=${live.url}\n` });
+  const s = await startService({ conf: `${TEMPLATE}rtsp_client=${client}\nrecord_rotation=4\ncamera.mid.url=${live.url}\n` });
   t.after(() => s.stop());
   await waitFor(
     'two complete files',
@@ -79,6 +80,8 @@ test('a live RTSP mount joined mid-GOP by rtspsrc (rtsp_client=gstreamer): every
     60_000,
     250,
   );
+  const view = ((await s.post('/rest-api/stream/find', { name: 'mid' })).body as Record<string, unknown>[])[0];
+  assert.equal(view?.client, client);
   const rows = (await allRows(s, 'mid')).sort((a, b) => a.start - b.start);
   assert.deepEqual(rows.filter((r) => r.state === 'failed').map((r) => [r.fileName, r.error]), [], 'no failed rows');
   for (const row of rows.filter((r) => r.state === 'complete').slice(0, 2)) {
@@ -87,3 +90,4 @@ test('a live RTSP mount joined mid-GOP by rtspsrc (rtsp_client=gstreamer): every
     assert.deepEqual(facts.tracks, ['audio:aac', 'video:h264']);
   }
 });
+}

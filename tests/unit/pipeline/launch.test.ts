@@ -33,8 +33,8 @@ const d = (source: SourceSpec, codecs: Codecs, output: OutputSpec | null, h264En
 test('rtsp H.264 + AAC into MP4: rtspsrc settings, timestamper, fragmented mp4mux, rotation numbers', () => {
   const s = d(RTSP, { video: 'H264', audio: 'AAC' }, out('mp4', { maxSizeTimeNs: 20e9, maxSizeBytes: 50 * 1024 * 1024 }));
   assert.match(s, /^rtspsrc name=src location="rtsp:\/\/user:pw@10\.0\.0\.5:554\/live" protocols=tcp latency=0 buffer-mode=none /);
-  assert.match(s, /src\. ! application\/x-rtp,media=video ! rtph264depay wait-for-keyframe=true ! identity name=vkey silent=false ! h264parse ! video\/x-h264,stream-format=avc,alignment=au ! h264timestamper ! mux\.video/);
-  assert.match(s, /src\. ! application\/x-rtp,media=audio ! rtpmp4gdepay ! valve name=agate drop=true drop-mode=forward-sticky-events ! aacparse ! audio\/mpeg,mpegversion=4,stream-format=raw ! mux\.audio_0/);
+  assert.match(s, /src\. ! application\/x-rtp,media=video ! rtph264depay ! h264parse ! video\/x-h264,stream-format=avc,alignment=au ! h264timestamper ! mux\.video/);
+  assert.match(s, /src\. ! application\/x-rtp,media=audio ! rtpmp4gdepay ! aacparse ! audio\/mpeg,mpegversion=4,stream-format=raw ! mux\.audio_0/);
   assert.match(s, / splitmuxsink name=mux async-finalize=true muxer-factory=mp4mux muxer-properties="properties,fragment-duration=\(uint\)1000" /);
   assert.match(s, / max-size-time=20000000000 max-size-bytes=52428800$/);
   assert.ok(!s.includes('avenc_aac'), 'AAC is copied, not transcoded');
@@ -43,7 +43,7 @@ test('rtsp H.264 + AAC into MP4: rtspsrc settings, timestamper, fragmented mp4mu
 test('udp transport gets a jitter latency; rotation limits of 0 are omitted', () => {
   const s = d({ ...RTSP, transport: 'udp' }, { video: 'H265', audio: null }, out('mp4'));
   assert.match(s, /protocols=udp latency=200 buffer-mode=none/);
-  assert.match(s, /rtph265depay wait-for-keyframe=true ! h265parse ! video\/x-h265,stream-format=hvc1,alignment=au ! h265timestamper ! mux\.video/);
+  assert.match(s, /rtph265depay ! h265parse ! video\/x-h265,stream-format=hvc1,alignment=au ! h265timestamper ! mux\.video/);
   assert.ok(!s.includes('max-size'), s);
   assert.ok(!s.includes('mux.audio_0'));
 });
@@ -69,7 +69,7 @@ test('Opus into MP4 (WebRTC): appsrc vrtp/artp with RTP caps, jitterbuffer, AAC 
 
 test('G.711 and MP3 are transcoded to AAC; the bitrate follows the mode and the channel count', () => {
   const pcma = d(RTSP, { video: 'H264', audio: 'PCMA' }, out('ts', { aac: { sampleRate: 16000, channels: 1, bitrateMode: 3 } }));
-  assert.match(pcma, /rtppcmadepay ! valve name=agate drop=true drop-mode=forward-sticky-events ! alawdec ! audioconvert ! audioresample ! audio\/x-raw,rate=16000,channels=1 ! avenc_aac bitrate=56000 ! aacparse ! audio\/mpeg,mpegversion=4,stream-format=adts/);
+  assert.match(pcma, /rtppcmadepay ! alawdec ! audioconvert ! audioresample ! audio\/x-raw,rate=16000,channels=1 ! avenc_aac bitrate=56000 ! aacparse ! audio\/mpeg,mpegversion=4,stream-format=adts/);
   const pcmu = d(RTSP, { video: null, audio: 'PCMU' }, out('mp4', { aac: { sampleRate: 8000, channels: 1, bitrateMode: 5 } }));
   // 96 kbit/s asked, but 8 kHz mono AAC tops out at 48 kbit/s
   assert.match(pcmu, /rtppcmudepay ! mulawdec ! .* avenc_aac bitrate=48000 /);
@@ -162,4 +162,13 @@ test('quoting and argv: quotes and backslashes are escaped; the argv rejoins to 
   assert.ok(gstLaunchArgv(s).includes('location="/tmp/my rec/\\"x\\"-%05d.mp4"'), 'a quoted value is one argument');
   assert.deepEqual(gstLaunchArgv('filesink location="/a -rf \\" b"'), ['filesink', 'location="/a -rf \\" b"']);
   assert.deepEqual(['mp4', 'webm', 'ts'].map((c) => extensionFor(c as Container)), ['mp4', 'webm', 'ts']);
+});
+
+test('rtspsrc with keyframeStart (a media host runs it): video waits for a keyframe, audio waits in a closed valve', () => {
+  const s = describePipeline({ source: RTSP, codecs: { video: 'H264', audio: 'AAC' }, output: out('mp4') }, { keyframeStart: true });
+  assert.match(s, /rtph264depay wait-for-keyframe=true ! identity name=vkey silent=false ! h264parse/);
+  assert.match(s, /rtpmp4gdepay ! valve name=agate drop=true drop-mode=forward-sticky-events ! aacparse/);
+  const videoOnly = describePipeline({ source: RTSP, codecs: { video: 'H264', audio: null }, output: out('mp4') }, { keyframeStart: true });
+  assert.ok(!videoOnly.includes('vkey') && !videoOnly.includes('agate'), 'no gate without audio');
+  assert.match(videoOnly, /rtph264depay wait-for-keyframe=true ! h264parse/);
 });
