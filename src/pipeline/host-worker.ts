@@ -137,7 +137,8 @@ function openAudioGate(r: Running): void {
   const since = Date.now();
   const t = setInterval(() => {
     if (r.done || r.stopRequested) return clearInterval(t);
-    if (!probe['last-message'] && Date.now() - since < GATE_MAX_MS) return;
+    // identity's last-message also reports events (stream-start, caps): only a buffer ("chain ...") opens the gate
+    if (!/^chain/.test(String(probe['last-message'] ?? '')) && Date.now() - since < GATE_MAX_MS) return;
     clearInterval(t);
     gate.drop = false;
     probe.silent = true;

@@ -24,14 +24,7 @@ async function allRows(s: Service, name: string): Promise<RecordingRow[]> {
   return (r.body as { recordings: RecordingRow[] }).recordings;
 }
 
-/**
- * Known open problem (issue 12, rtspsrc path): the first file of a camera pulled by rtspsrc can hold 1.2–1.6 s more
- * audio than video (audio and video running times not lip-synced with buffer-mode=none: no RTCP sync). Keyframe
- * start, clean decoding and real-time names hold; the duration check catches the rest. Marked todo, not loosened.
- */
-const RTSPSRC_AV_TODO = 'rtspsrc: the first file can hold 1.2–1.6 s more audio than video (no RTCP lip-sync); see README';
-
-test('VLC 3.0 as an RTSP camera over UDP, a B-frame clip joined mid-GOP: every file clean and named from real times', { todo: RTSPSRC_AV_TODO }, async (t) => {
+test('VLC 3.0 as an RTSP camera over UDP, a B-frame clip joined mid-GOP: every file clean and named from real times', async (t) => {
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 40, size: '320x240', gop: 50, bframes: true });
   const vlc = await startVlcCamera(clip);
   t.after(() => vlc.stop());
@@ -69,7 +62,7 @@ async function startLiveServer(): Promise<{ url: string; proc: Proc }> {
 }
 
 for (const client of ['gstreamer', 'edgerec'] as const) {
-test(`a live RTSP mount joined mid-GOP (rtsp_client=${client}): every file starts on a keyframe with its audio, and decodes`, { todo: client === 'gstreamer' ? RTSPSRC_AV_TODO : false }, async (t) => {
+test(`a live RTSP mount joined mid-GOP (rtsp_client=${client}): every file starts on a keyframe with its audio, and decodes`, async (t) => {
   const live = await startLiveServer();
   t.after(() => live.proc.stop('SIGKILL'));
   // a first viewer starts the shared live media; edgerec joins 1.3 s later, mid-GOP (2 s GOP)
