@@ -9,7 +9,10 @@ export type Repair = 'nudged' | 'clipped' | 'rebased' | 'dropped';
 
 /** Settings of a TimestampGuard. */
 export interface TimestampGuardOptions {
-  /** a forward step larger than this (ms) is a jump, not time passing: the timeline is rebased on wall time; default 5000 */
+  /**
+   * a forward step larger than this (ms) that the wall clock did not see (within as much) is a jump, rebased on the
+   * wall time; default 5000
+   */
   readonly maxForwardMs?: number;
   /** a backward step larger than this (ms) is a reset, rebased on wall time; smaller ones are nudged; default 1000 */
   readonly maxBackwardMs?: number;
@@ -98,10 +101,12 @@ export class TimestampGuard {
     }
     let dts = dtsMs + st.offset;
     const step = dts - st.lastDts;
-    if (step > this.maxForward || step < -this.maxBackward) {
-      // a jump: continue from the last time by the wall time that passed (at least 1 ms)
-      const wall = Math.max(1, Math.round(arrivalMs - st.lastArrival));
-      const target = st.lastDts + Math.min(wall, this.maxForward);
+    const wall = Math.max(1, Math.round(arrivalMs - st.lastArrival));
+    // a forward step that the wall clock also saw (a pause, Opus DTX silence) is time passing, not a jump
+    const jump = step < -this.maxBackward || (step > this.maxForward && Math.abs(step - wall) > this.maxForward);
+    if (jump) {
+      // continue from the last time by the wall time that passed (at least 1 ms)
+      const target = st.lastDts + wall;
       st.offset += target - dts;
       dts = target;
       repair = 'rebased';
