@@ -143,7 +143,7 @@ export async function startEngine(app: App): Promise<void> {
   app.addPart({ name: 'whip', close: async () => whip.close(), health: () => ({ webrtc: { publishing: whipStreams.size } }) });
 
   // RTSP cameras (last: they start pulling at once)
-  const cameras = new RtspCameras({ conf, pool, store, finalizer, tmpDir, onReconnect: (name) => metrics.reconnects.inc({ stream: name }) }, manager);
+  const cameras = new RtspCameras({ conf, pool, store, finalizer, tmpDir, onReconnect: (name) => metrics.reconnects.inc({ stream: name }), onRepair: (name, kind, n) => metrics.timestampRepairs.inc({ stream: name, kind }, n) }, manager);
   cameras.start();
   app.addPart({ name: 'rtsp', applyConf: (c, d) => cameras.applyConf(c, d), close: () => cameras.close(), health: () => cameras.health() });
 

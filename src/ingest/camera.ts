@@ -29,6 +29,8 @@ export interface CameraOptions {
   readonly tmpDir?: () => string;
   /** counted in metrics */
   readonly onReconnect?: (name: string) => void;
+  /** timestamp repairs (edgerec's RTSP client), counted in metrics */
+  readonly onRepair?: (name: string, kind: string, n: number) => void;
 }
 
 /**
@@ -63,6 +65,8 @@ export class Camera implements Stream, PullController {
   /** the camera's clock minus ours (ms) from its RTCP sender reports; null: not known (server clock used) */
   private clockOffsetMs: number | null = null;
   private clockProbe: Promise<void> | null = null;
+  /** timestamp repairs of edgerec's RTSP client over this camera's life, by kind */
+  private readonly repairs: Record<string, number> = {};
 
   constructor(
     cam: CameraConf,
@@ -147,6 +151,7 @@ export class Camera implements Stream, PullController {
       reconnectAttempts: this.attempts,
       retryDelayMs: this.retryDelayMs,
       lastError: this.lastError,
+      timestampRepairs: { nudged: 0, clipped: 0, rebased: 0, dropped: 0, ...this.repairs },
     };
   }
 
@@ -272,6 +277,17 @@ export class Camera implements Stream, PullController {
       rec.on('progress', progress);
       // Shown at once: the pipeline's end after a stall may take a while (rtspsrc waits on a frozen server).
       rec.on('clock', (ms) => this.setClock(ms));
+      // counts are per pipeline: add what is new since the last report of this one
+      let seen: Readonly<Record<string, number>> = {};
+      rec.on('repairs', (c) => {
+        for (const [kind, n] of Object.entries(c)) {
+          const d = n - (seen[kind] ?? 0);
+          if (d <= 0) continue;
+          this.repairs[kind] = (this.repairs[kind] ?? 0) + d;
+          this.o.onRepair?.(this.cam.name, kind, d);
+        }
+        seen = c;
+      });
       rec.on('stalled', () => {
         this.lastError = `no media for ${stallMs} ms`;
       });

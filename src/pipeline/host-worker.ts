@@ -165,6 +165,7 @@ function startFeed(r: Running, spec: NonNullable<Extract<HostRequest, { t: 'star
       src.el.push(data, pts);
     },
     clock: (offsetMs) => send({ t: 'clock', id: r.id, offsetMs }),
+    repairs: (counts) => send({ t: 'repairs', id: r.id, counts }),
     error: (message) => {
       if (r.done) return;
       send({ t: 'error', id: r.id, message, debug: '', element: 'src' });

@@ -69,6 +69,8 @@ export type RecorderEvents = {
   stalled: [];
   /** the camera's wall clock minus ours, ms (from the pipeline's RTSP client) */
   clock: [offsetMs: number];
+  /** timestamp repairs of this pipeline so far, by kind (from the pipeline's RTSP client) */
+  repairs: [counts: Readonly<Record<string, number>>];
   /** the pipeline ended; the recorder may restart it (host death) unless stopped */
   exit: [RecorderExit];
   /** the recorder is done: stopped or ended, every fragment handed to the finalizer */
@@ -245,6 +247,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       this.emit('stalled');
     });
     h.on('clock', (ms) => this.emit('clock', ms));
+    h.on('repairs', (c) => this.emit('repairs', c));
     h.on('error', (e) => this.log.warn({ element: e.element, reason: e.message }, 'pipeline error'));
     h.on('exit', (x) => {
       detach?.();
