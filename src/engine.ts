@@ -95,7 +95,7 @@ export async function startEngine(app: App): Promise<void> {
       finalizer.stopRetrying();
       return manager.close();
     },
-    health: () => ({ streams: manager.counts(), ...finalizer.health() }),
+    health: () => ({ streams: manager.counts(), timestampRepairs: timestampRepairs(), ...finalizer.health() }),
   };
   app.addPart(managerPart);
   // Every pipeline a host runs belongs to a recording the manager knows; a pass ends (and finalizes) any other.
@@ -107,6 +107,16 @@ export async function startEngine(app: App): Promise<void> {
   });
   reconciler.start();
   app.addPart({ name: 'reconcile', close: () => reconciler.close(), health: () => ({ orphanPipelinesStopped: reconciler.stopped }) });
+
+  /** Per live stream with any, the timestamp repairs its ingest made (health). */
+  function timestampRepairs(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const v of manager.findAll() as unknown as Record<string, unknown>[]) {
+      const r = v.timestampRepairs as Record<string, number> | undefined;
+      if (r && Object.values(r).some((n) => n > 0)) out[String(v.name)] = r;
+    }
+    return out;
+  }
 
   // RTMP publishers
   const rtmpStreams = new Map<string, RtmpStream>();
@@ -128,7 +138,10 @@ export async function startEngine(app: App): Promise<void> {
     },
   });
   rtmp.on('publish', (pub: RtmpPublish) => {
-    const s = new RtmpStream(pub);
+    const s = new RtmpStream(pub, {
+      audioHold: conf().record_audio_buffer_max_size,
+      onRepair: (kind) => metrics.timestampRepairs.inc({ stream: pub.name, kind }),
+    });
     rtmpStreams.set(pub.id, s);
     const flag = pub.query.record;
     const record = flag === 'true' ? true : flag === 'false' ? false : conf().record_flash_published_streams;
@@ -156,7 +169,7 @@ export async function startEngine(app: App): Promise<void> {
     maxMediaSections: () => conf().webrtc_max_media_sections,
   });
   whip.on('publish', (pub: WhipPublish) => {
-    const s = new WhipStream(pub);
+    const s = new WhipStream(pub, { onRepair: (kind) => metrics.timestampRepairs.inc({ stream: pub.name, kind }) });
     whipStreams.set(pub.id, s);
     manager.addStream(s, { record: pub.record ?? conf().record_webrtc_streams });
   });
@@ -169,7 +182,7 @@ export async function startEngine(app: App): Promise<void> {
   app.addPart({ name: 'whip', close: async () => whip.close(), health: () => ({ webrtc: { publishing: whipStreams.size } }) });
 
   // RTSP cameras (last: they start pulling at once)
-  const cameras = new RtspCameras({ conf, pool, store, finalizer, tmpDir, onReconnect: (name) => metrics.reconnects.inc({ stream: name }) }, manager);
+  const cameras = new RtspCameras({ conf, pool, store, finalizer, tmpDir, onReconnect: (name) => metrics.reconnects.inc({ stream: name }), onRepair: (name, kind, n) => metrics.timestampRepairs.inc({ stream: name, kind }, n) }, manager);
   cameras.start();
   app.addPart({ name: 'rtsp', applyConf: (c, d) => cameras.applyConf(c, d), close: () => cameras.close(), health: () => cameras.health() });
 

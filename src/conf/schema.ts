@@ -71,7 +71,7 @@ export const SCHEMA: Schema = {
     parse: v.rotation,
   },
   record_rotation_index_enabled: b('true', 'append _1, _2, ... to fragment names'),
-  record_audio_buffer_max_size: n(100, 'packets', 0, 100000, 'audio packets held to align audio with video at start'),
+  record_audio_buffer_max_size: n(100, 'packets', 0, 100000, 'audio packets held while a recording waits for its first video keyframe; those not older than it start the file with the video'),
   on_record_hook_script: {
     def: 'scripts/on_record_hook.sh', unit: '', doc: 'run without a shell after each finished file with $1 stream name, $2 absolute path',
     allowed: 'a path (relative to the install folder) or empty for no hook', parse: v.optionalPath,

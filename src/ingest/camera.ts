@@ -29,6 +29,8 @@ export interface CameraOptions {
   readonly tmpDir?: () => string;
   /** counted in metrics */
   readonly onReconnect?: (name: string) => void;
+  /** timestamp repairs (edgerec's RTSP client), counted in metrics */
+  readonly onRepair?: (name: string, kind: string, n: number) => void;
 }
 
 /**
@@ -63,6 +65,8 @@ export class Camera implements Stream, PullController {
   /** the camera's clock minus ours (ms) from its RTCP sender reports; null: not known (server clock used) */
   private clockOffsetMs: number | null = null;
   private clockProbe: Promise<void> | null = null;
+  /** timestamp repairs of edgerec's RTSP client over this camera's life, by kind */
+  private readonly repairs: Record<string, number> = {};
 
   constructor(
     cam: CameraConf,
@@ -71,6 +75,8 @@ export class Camera implements Stream, PullController {
     this.cam = cam;
     this.sessionId = Buffer.from(this.mediaSessionId).toString('base64').slice(0, 60);
     this.log = rootLog.child({ component: 'camera', stream: cam.name });
+    // what the next connection will use, until a DESCRIBE tells more (chooseClient)
+    this.client = o.conf().rtsp_client === 'edgerec' && cam.transport === 'tcp' ? 'edgerec' : 'gstreamer';
     const c = o.conf();
     this.backoff = new Backoff({ minMs: c.rtsp_reconnect_min_delay * 1000, maxMs: c.rtsp_reconnect_max_delay * 1000 });
   }
@@ -145,6 +151,7 @@ export class Camera implements Stream, PullController {
       reconnectAttempts: this.attempts,
       retryDelayMs: this.retryDelayMs,
       lastError: this.lastError,
+      timestampRepairs: { nudged: 0, clipped: 0, rebased: 0, dropped: 0, ...this.repairs },
     };
   }
 
@@ -248,7 +255,9 @@ export class Camera implements Stream, PullController {
     if (this.stopping) return false;
     const settings = this.desired;
     const stallMs = this.o.conf().rtsp_stall_timeout * 1000;
-    const progress = () => {
+    // "connected" (and "camera back") only once media flows: a pipeline that failed before any media reports position 0
+    const progress = (positionMs: number) => {
+      if (!(positionMs > 0)) return;
       if (this.state !== 'connected') {
         this.state = 'connected';
         this.connectedAt = Date.now();
@@ -276,6 +285,17 @@ export class Camera implements Stream, PullController {
       rec.on('progress', progress);
       // Shown at once: the pipeline's end after a stall may take a while (rtspsrc waits on a frozen server).
       rec.on('clock', (ms) => this.setClock(ms));
+      // counts are per pipeline: add what is new since the last report of this one
+      let seen: Readonly<Record<string, number>> = {};
+      rec.on('repairs', (c) => {
+        for (const [kind, n] of Object.entries(c)) {
+          const d = n - (seen[kind] ?? 0);
+          if (d <= 0) continue;
+          this.repairs[kind] = (this.repairs[kind] ?? 0) + d;
+          this.o.onRepair?.(this.cam.name, kind, d);
+        }
+        seen = c;
+      });
       rec.on('stalled', () => {
         this.lastError = `no media for ${stallMs} ms`;
       });
@@ -296,7 +316,7 @@ export class Camera implements Stream, PullController {
     const feed = feedFor(source, this.detected.video, this.detected.audio);
     const h = this.o.pool.run(`cam-${this.mediaSessionId}-${Date.now()}`, launch, { stallMs, feed });
     this.monitor = h;
-    h.on('position', progress);
+    h.on('position', (ns) => progress(ns / 1e6));
     let stalled = false;
     h.on('clock', (ms) => this.setClock(ms));
     h.on('stalled', () => {

@@ -25,8 +25,12 @@ export class FlvParser {
   private audioConfig: FlvTag | null = null;
   private gop: FlvTag[] = [];
   private gopBytes = 0;
-  /** bytes the GOP cache may hold; past that it is dropped until the next keyframe */
-  constructor(private readonly maxGopBytes = 16 * 1024 * 1024) {}
+  constructor(
+    /** bytes the GOP cache may hold; past that it is dropped until the next keyframe */
+    private readonly maxGopBytes = 16 * 1024 * 1024,
+    /** applied to every tag before it is kept or returned (the timestamp guard); may rewrite the tag's bytes */
+    private readonly fix: (tag: FlvTag) => FlvTag = (t) => t,
+  ) {}
 
   /**
    * Feed bytes; returns the complete tags found (the FLV header is kept, not returned). Tags are views of the
@@ -61,7 +65,7 @@ export class FlvParser {
       } else if (type === 8 && size >= 2) {
         sequenceHeader = b0 >> 4 === 10 && b1 === 0; // AAC packet type 0
       }
-      const tag: FlvTag = { type, timestamp, bytes, keyframe: keyframe && !sequenceHeader, sequenceHeader };
+      const tag = this.fix({ type, timestamp, bytes, keyframe: keyframe && !sequenceHeader, sequenceHeader });
       this.remember(tag);
       out.push(tag);
     }

@@ -1,9 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { log } from '../lib/log';
+import { type Logger, log } from '../lib/log';
 import type { Codecs, SourceSpec } from '../pipeline/types';
 import type { PushFn, Stream, StreamStatus } from '../recorder/stream';
+import { type Repair, TimestampGuard } from '../pipeline/timestamp-guard';
 import { FlvParser, type FlvTag, flvCodecs, rebaseTag } from './flv';
+import { guardFlvTag } from './flv-guard';
 import type { RtmpPublish } from './rtmp';
+import { logRepairs } from './repair-log';
+
+/** Options of an RtmpStream. */
+export interface RtmpStreamOptions {
+  /** audio tags held while a consumer waits for its first video keyframe (record_audio_buffer_max_size) */
+  readonly audioHold?: number;
+  /** every timestamp repair (metrics) */
+  readonly onRepair?: (repair: Repair) => void;
+}
 
 interface Consumer {
   readonly push: PushFn;
@@ -12,6 +23,8 @@ interface Consumer {
   headerSent: boolean;
   /** a keyframe (or, audio-only, any audio) has been sent: media before it is skipped */
   started: boolean;
+  /** audio that arrived before the first keyframe: what is not older than the keyframe goes in after it */
+  held: FlvTag[];
 }
 
 /** An RTMP publish as a Stream: an FLV byte stream pushed into appsrc "src", each consumer starting at 0. */
@@ -22,14 +35,24 @@ export class RtmpStream implements Stream {
   readonly sessionId: string;
   readonly login: string;
   readonly startedAt: number;
-  private readonly parser = new FlvParser();
+  /** every tag's timestamps are repaired once, at arrival, before the GOP cache and the consumers see them */
+  private readonly guard: TimestampGuard;
+  private readonly parser: FlvParser;
+  private readonly log: Logger;
   private readonly consumers = new Set<Consumer>();
   private ended = false;
   private bytesIn = 0;
   private lastDataAt = 0;
 
-  constructor(private readonly pub: RtmpPublish) {
+  constructor(
+    private readonly pub: RtmpPublish,
+    private readonly opts: RtmpStreamOptions = {},
+  ) {
     this.name = pub.name;
+    this.log = log.child({ component: 'rtmp', stream: pub.name });
+    const guard = new TimestampGuard({ onRepair: (r) => opts.onRepair?.(r) });
+    this.guard = guard;
+    this.parser = new FlvParser(undefined, (t) => guardFlvTag(guard, t, Date.now()));
     this.sessionId = Buffer.from(pub.id).toString('base64');
     this.login = pub.login;
     this.startedAt = pub.startedAt;
@@ -57,12 +80,12 @@ export class RtmpStream implements Stream {
   }
 
   details(): Record<string, unknown> {
-    return { app: this.pub.app, ip: this.pub.ip, bytesIn: this.bytesIn, lastDataAt: this.lastDataAt };
+    return { app: this.pub.app, ip: this.pub.ip, bytesIn: this.bytesIn, lastDataAt: this.lastDataAt, timestampRepairs: this.guard.counts() };
   }
 
   /** The FLV header, metadata and sequence headers at t=0, then the cached GOP and the live tags rebased to 0. */
   attach(push: PushFn): () => void {
-    const c: Consumer = { push, base: null, headerSent: false, started: false };
+    const c: Consumer = { push, base: null, headerSent: false, started: false, held: [] };
     this.sendStart(c);
     this.consumers.add(c);
     return () => this.consumers.delete(c);
@@ -70,6 +93,7 @@ export class RtmpStream implements Stream {
 
   /** The publisher is gone. */
   end(): void {
+    logRepairs(this.log, this.guard, Number.MAX_SAFE_INTEGER);
     this.ended = true;
     this.consumers.clear();
   }
@@ -89,9 +113,22 @@ export class RtmpStream implements Stream {
     }
     if (!c.started) {
       const audioOnly = this.parser.configs().video === null && t.type === 8;
+      if (t.type === 8 && !audioOnly) {
+        // held, bounded: the tags that belong after the keyframe (interleaving puts some before it) are kept
+        c.held.push(t);
+        if (c.held.length > (this.opts.audioHold ?? 100)) c.held.shift();
+        return;
+      }
       if (!(t.type === 9 && t.keyframe) && !audioOnly) return;
       c.started = true;
+      c.base = t.timestamp;
+      c.push('src', rebaseTag(t, c.base));
+      for (const a of c.held) if (a.timestamp >= c.base) c.push('src', rebaseTag(a, c.base));
+      c.held = [];
+      return;
     }
+    // older than the file's first keyframe: the file starts with both tracks at the keyframe
+    if (c.base !== null && t.timestamp < c.base) return;
     c.base ??= t.timestamp;
     c.push('src', rebaseTag(t, c.base));
   }
@@ -103,10 +140,11 @@ export class RtmpStream implements Stream {
     try {
       tags = this.parser.push(chunk);
     } catch (err) {
-      log.error({ err, stream: this.name }, 'bad FLV from the publisher; closing it');
+      this.log.error({ err }, 'bad FLV from the publisher; closing it');
       this.pub.close();
       return;
     }
+    logRepairs(this.log, this.guard, this.lastDataAt);
     for (const c of this.consumers) {
       if (!c.headerSent) {
         // attached before the header arrived: the parser state now holds these tags already

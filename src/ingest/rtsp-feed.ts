@@ -5,6 +5,7 @@
  * of a camera's CPU, bench/README.md); here a TCP read wakes one thread and a frame goes to the pipeline whole.
  */
 import { errMessage } from '../lib/errors';
+import { TimestampGuard } from '../pipeline/timestamp-guard';
 import type { RtspFeedSpec } from '../pipeline/types';
 import { clockOffsetMs, findSenderReport } from './rtcp-clock';
 import { RtspError } from './rtsp-target';
@@ -23,6 +24,8 @@ export interface FeedSink {
   error(message: string): void;
   /** the camera's wall clock minus ours (ms), from its first RTCP sender report with a wall clock */
   clock(offsetMs: number): void;
+  /** timestamp repairs so far by kind (at most once a second, when they changed) */
+  repairs?(counts: Readonly<Record<string, number>>): void;
 }
 
 /**
@@ -44,6 +47,10 @@ interface Track {
 
 export class RtspFeed {
   private readonly session: RtspSession;
+  /** audio PTS repaired here (equal or backward ones nudged); RtpTimeline already rebases jumps */
+  private readonly guard = new TimestampGuard();
+  private repairsSent = 0;
+  private repairsAt = 0;
   private closed = false;
   private failed = false;
 
@@ -98,6 +105,9 @@ export class RtspFeed {
       });
     }
     const rtcp = new Set(tracks.map((t) => t.rtcpChannel));
+    // the depayloader hands out nothing before the first keyframe: the first video unit is one
+    let videoPending = tracks.some((t) => t.media.media === 'video') && tracks.some((t) => t.media.media === 'audio');
+    let held: { data: Buffer; pts: number; caps: string }[] = [];
     let clockSeen = false;
     s.onEnd = (err) => this.fail(err.message);
     s.onFrame = (channel, payload, arrivedAt) => {
@@ -119,11 +129,40 @@ export class RtspFeed {
       const units = t.depay.push(p);
       if (units.length === 0) return;
       const now = this.sink.nowNs();
-      for (const u of units) this.sink.push(t.src, u.data, t.timeline.ptsNs(u.rtpTime, now), t.depay.caps);
+      for (const u of units) {
+        let pts = t.timeline.ptsNs(u.rtpTime, now);
+        if (t.src === 'asrc') {
+          // audio has no reordering: its PTS must increase (video PTS do not, with B-frames: h264timestamper orders them)
+          pts = Math.round(this.guard.place('audio', pts / 1e6, pts / 1e6, Date.now()).dtsMs * 1e6);
+          this.reportRepairs();
+        }
+        if (videoPending && t.src === 'asrc') {
+          // the file starts at the first video keyframe: audio waits (bounded), and what is older than it is dropped
+          held.push({ data: Buffer.from(u.data), pts, caps: t.depay.caps });
+          if (held.length > (this.spec.audioHold ?? 100)) held.shift();
+          continue;
+        }
+        this.sink.push(t.src, u.data, pts, t.depay.caps);
+        if (videoPending && t.src === 'vsrc') {
+          videoPending = false;
+          for (const a of held) if (a.pts >= pts) this.sink.push('asrc', a.data, a.pts, a.caps);
+          held = [];
+        }
+      }
     };
     s.readBatchMs = READ_BATCH_MS;
     await s.play();
     s.startKeepalive();
+  }
+
+  private reportRepairs(): void {
+    const counts = this.guard.counts();
+    const total = counts.nudged + counts.clipped + counts.rebased + counts.dropped;
+    const now = Date.now();
+    if (total === this.repairsSent || now - this.repairsAt < 1000) return;
+    this.repairsSent = total;
+    this.repairsAt = now;
+    this.sink.repairs?.(counts);
   }
 
   private fail(message: string): void {

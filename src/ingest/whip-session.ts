@@ -23,6 +23,8 @@ export interface WhipPublish {
   requestKeyframe(): void;
   /** epoch ms of an RTP timestamp of that track through the latest RTCP sender report; null before one arrived */
   wallClockOf(kind: 'video' | 'audio', rtpTs: number): number | null;
+  /** the offer's m-lines that are not recorded, each with why */
+  readonly rejectedMedia: readonly string[];
   /** ends the publish (unpublish with reason 'closed') */
   close(): void;
 }
@@ -34,6 +36,8 @@ export interface WhipSessionOptions {
   readonly login: string;
   readonly ip: string;
   readonly record?: boolean;
+  /** the offer's m-lines that are not recorded (filled while the offer is answered) */
+  readonly rejectedMedia: readonly string[];
   readonly peerConfig: Partial<PeerConfig>;
   readonly log: Logger;
   /** no RTP for this long after publish = the publisher is gone */
@@ -69,6 +73,7 @@ export class WhipSession implements WhipPublish {
   readonly ip: string;
   readonly record?: boolean;
   startedAt = 0;
+  readonly rejectedMedia: readonly string[];
   private readonly pc: RTCPeerConnection;
   private readonly kinds: Record<Kind, KindState> = {
     video: { transceiver: null, ssrc: null, track: null, lastSeq: null, sr: null },
@@ -94,6 +99,7 @@ export class WhipSession implements WhipPublish {
     this.name = o.name;
     this.login = o.login;
     this.ip = o.ip;
+    this.rejectedMedia = o.rejectedMedia;
     if (o.record !== undefined) this.record = o.record;
     this.log = o.log.child({ stream: o.name, session: o.id });
     this.pc = new RTCPeerConnection(o.peerConfig);

@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Codecs, SourceSpec } from '../pipeline/types';
 import type { PushFn, Stream, StreamStatus } from '../recorder/stream';
+import { type Logger, log as rootLog } from '../lib/log';
+import { type Repair, TimestampGuard } from '../pipeline/timestamp-guard';
+import { logRepairs } from './repair-log';
+import { RtpTimestampGuard } from './rtp-guard';
 import { isKeyframeStart } from './rtp-keyframe';
 import type { WhipPublish } from './whip';
 
@@ -21,14 +25,29 @@ export class WhipStream implements Stream {
   private readonly consumers = new Set<PushFn>();
   private ended = false;
   private packets = 0;
+  /** RTP timestamps repaired once, at arrival (a publisher restarting its clock, a jump after a pause) */
+  private readonly guard: TimestampGuard;
+  private readonly log: Logger;
 
-  constructor(private readonly pub: WhipPublish) {
+  constructor(
+    private readonly pub: WhipPublish,
+    opts: { readonly onRepair?: (repair: Repair) => void } = {},
+  ) {
     this.name = pub.name;
+    this.log = rootLog.child({ component: 'whip', stream: pub.name });
+    this.guard = new TimestampGuard({ onRepair: (r) => opts.onRepair?.(r) });
     this.sessionId = Buffer.from(pub.id).toString('base64').slice(0, 60);
     this.login = pub.login;
     this.startedAt = pub.startedAt;
+    const guards = {
+      video: pub.video ? new RtpTimestampGuard(this.guard, 'video', pub.video.clockRate) : null,
+      audio: pub.audio ? new RtpTimestampGuard(this.guard, 'audio', pub.audio.clockRate) : null,
+    };
     pub.onRtp((kind, packet) => {
       this.packets++;
+      const now = Date.now();
+      guards[kind]?.apply(packet, now);
+      logRepairs(this.log, this.guard, now);
       const src = kind === 'video' ? 'vrtp' : 'artp';
       for (const c of this.consumers) c(src, packet);
     });
@@ -51,7 +70,7 @@ export class WhipStream implements Stream {
   }
 
   details(): Record<string, unknown> {
-    return { ip: this.pub.ip, rtpPackets: this.packets };
+    return { ip: this.pub.ip, rtpPackets: this.packets, rejectedMedia: this.pub.rejectedMedia, timestampRepairs: this.guard.counts() };
   }
 
   attach(push: PushFn): () => void {
@@ -84,6 +103,7 @@ export class WhipStream implements Stream {
   }
 
   end(): void {
+    logRepairs(this.log, this.guard, Number.MAX_SAFE_INTEGER);
     this.ended = true;
     this.consumers.clear();
   }

@@ -4,7 +4,7 @@ import { AppError } from '../lib/errors';
 import type { Logger } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { installWeriftIcePatches } from './werift-ice';
-import { planOffer, type OfferPlan } from './whip-sdp';
+import { acceptBundleOnly, planOffer, type OfferPlan } from './whip-sdp';
 import { WhipSession, type WhipPublish } from './whip-session';
 
 export type { WhipPublish } from './whip-session';
@@ -73,7 +73,9 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
     const plan = planOffer(offerSdp);
     if (this.byName.has(name)) throw new AppError('CONFLICT', `stream "${name}" is already publishing: DELETE its WHIP session first or use another name`);
     const id = randomUUID();
+    const rejectedMedia = [...plan.rejected];
     const session = new WhipSession({
+      rejectedMedia,
       id,
       name,
       login: opts.login ?? '',
@@ -89,10 +91,14 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
     this.sessions.set(id, session);
     this.byName.set(name, session);
     try {
-      const answerSdp = await session.answer(offerSdp, this.o.gatherTimeoutMs ?? 5000);
+      const answerSdp = await session.answer(acceptBundleOnly(offerSdp), this.o.gatherTimeoutMs ?? 5000);
       if (session.acceptedKinds().length === 0) {
         throw new AppError('BAD_REQUEST', 'the WHIP offer was answered with no accepted media section; accepted: VP8 or H.264 video, Opus audio');
       }
+      for (const kind of ['video', 'audio'] as const) {
+        if (plan[kind].length > 0 && !session.acceptedKinds().includes(kind)) rejectedMedia.push(`${kind}: the WebRTC stack did not accept it`);
+      }
+      if (rejectedMedia.length > 0) this.log.warn({ stream: name, session: id, rejected: rejectedMedia }, 'whip offer: m-lines that will not be recorded');
       this.log.info({ stream: name, session: id, ip: opts.ip, kinds: session.acceptedKinds() }, 'whip session answered');
       return { id, answerSdp };
     } catch (err) {

@@ -8,6 +8,7 @@ import { mallocTrim, Pipeline, type AppSrc, type BusMessage } from 'gstreamer-su
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { RtspFeed } from '../ingest/rtsp-feed';
+import { AUDIO_GATE, KEY_PROBE } from './launch-source';
 import type { HostEvent, HostRequest, PushItem } from './types';
 
 const POSITION_INTERVAL_MS = 1000;
@@ -128,6 +129,32 @@ function start(req: Extract<HostRequest, { t: 'start' }>): void {
   pipeline.play();
   send({ t: 'started', id: r.id });
   if (req.feed) startFeed(r, req.feed);
+  openAudioGate(r);
+}
+
+/** How often the audio gate of an rtspsrc pipeline looks for the first video keyframe (ms). */
+const GATE_POLL_MS = 10;
+/** a camera whose video never brings a keyframe still gets its audio recorded after this (ms) */
+const GATE_MAX_MS = 10_000;
+
+/**
+ * rtspsrc pipelines hold audio in a closed valve until the first video keyframe (launch-source.ts): poll the
+ * identity after the video depayloader (which drops everything before a keyframe) and open the valve at its first
+ * buffer, so the file starts with both tracks within a poll of each other.
+ */
+function openAudioGate(r: Running): void {
+  const gate = r.pipeline.findChild(AUDIO_GATE);
+  const probe = r.pipeline.findChild(KEY_PROBE);
+  if (!gate || !probe) return;
+  const since = Date.now();
+  const t = setInterval(() => {
+    if (r.done || r.stopRequested) return clearInterval(t);
+    // identity's last-message also reports events (stream-start, caps): only a buffer ("chain ...") opens the gate
+    if (!/^chain/.test(String(probe['last-message'] ?? '')) && Date.now() - since < GATE_MAX_MS) return;
+    clearInterval(t);
+    gate.drop = false;
+    probe.silent = true;
+  }, GATE_POLL_MS);
 }
 
 /** Pull the camera with our RTSP client: frames into appsrc vsrc/asrc, PTS = running time since play(). */
@@ -150,6 +177,7 @@ function startFeed(r: Running, spec: NonNullable<Extract<HostRequest, { t: 'star
       src.el.push(data, pts);
     },
     clock: (offsetMs) => send({ t: 'clock', id: r.id, offsetMs }),
+    repairs: (counts) => send({ t: 'repairs', id: r.id, counts }),
     error: (message) => {
       if (r.done) return;
       send({ t: 'error', id: r.id, message, debug: '', element: 'src' });

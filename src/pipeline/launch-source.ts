@@ -1,6 +1,10 @@
 import { testAudioEncoder, testVideoEncoder } from './launch-codec';
 import type { AudioCodec, RtpTrack, RtspFeedSpec, SourceSpec, VideoCodec } from './types';
 
+/** rtspsrc pipelines: the identity that sees the first video keyframe, and the valve holding audio until then (host-worker opens it). */
+export const KEY_PROBE = 'vkey';
+export const AUDIO_GATE = 'agate';
+
 /** Where each track of a source comes out as an encoded elementary stream, ready for `! parser ! ...`. */
 export interface SourceTaps {
   /** elements that start the pipeline and are not part of a track chain (rtspsrc, appsrc+flvdemux) */
@@ -68,7 +72,7 @@ export function rtpCaps(media: 'video' | 'audio', t: RtpTrack): string {
  * The taps of `source` for the given codecs. `depay=false` (nothing recorded) leaves RTP undepayloaded:
  * the tracks only go to fakesinks.
  */
-export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: AudioCodec | null, depay: boolean): SourceTaps {
+export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: AudioCodec | null, depay: boolean, keyframeStart = false): SourceTaps {
   switch (source.kind) {
     case 'rtsp': {
       if (source.client === 'edgerec') {
@@ -86,10 +90,18 @@ export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: 
       // buffer-mode=none: RTP timestamps only, so time rotation cuts exact segments (NOTES); RTCP stays on for SR.
       const head = `rtspsrc name=src location=${quote(source.url)} protocols=${source.transport} latency=${latency} buffer-mode=none`;
       const tap = (media: 'video' | 'audio', depayer: string) => `src. ! application/x-rtp,media=${media}${depay ? ` ! ${depayer}` : ''}`;
+      // The file starts on a keyframe, as with edgerec's client: a UDP camera joined mid-GOP sent 2–18 frames
+      // without their references, and with B-frames the ones before the first keyframe came out with a negative,
+      // wrapped PTS (a file named in 2611). The depayloader drops everything before the first keyframe.
+      const waitKey = keyframeStart && (video === 'H264' || video === 'H265') ? ' wait-for-keyframe=true' : '';
+      // Audio waits for the first video keyframe too (else the file starts with up to a GOP of audio alone): a
+      // closed valve, opened by the media host once the identity after the video depayloader saw a buffer
+      // (`keyframeStart`: only where a media host runs the pipeline; gst-launch would never open it).
+      const gate = depay && waitKey !== '' && audio !== null;
       return {
         head,
-        video: video ? tap('video', RTP_VIDEO_DEPAY[video]) : null,
-        audio: audio ? tap('audio', RTP_AUDIO_DEPAY[audio]) : null,
+        video: video ? tap('video', RTP_VIDEO_DEPAY[video] + waitKey) + (gate ? ` ! identity name=${KEY_PROBE} silent=false` : '') : null,
+        audio: audio ? tap('audio', RTP_AUDIO_DEPAY[audio]) + (gate ? ` ! valve name=${AUDIO_GATE} drop=true drop-mode=forward-sticky-events` : '') : null,
         fromRtp: true,
       };
     }

@@ -9,6 +9,11 @@ export { quote } from './launch-source';
 export interface DescribeOptions {
   /** gst-launch fragment that encodes raw video to H.264 (MJPEG sources); default x264enc, ultrafast, zerolatency */
   readonly h264Encoder?: string;
+  /**
+   * rtspsrc: the file starts on a video keyframe with its audio (the depayloader waits for a keyframe, audio waits
+   * in a valve the media host opens at the first video buffer; gst-launch would never open it). Default false.
+   */
+  readonly keyframeStart?: boolean;
 }
 
 const MUXER: Record<Container, string> = { mp4: 'mp4mux', ts: 'mpegtsmux', webm: 'webmmux' };
@@ -68,7 +73,7 @@ export function describePipeline(input: PipelineInput, opts: DescribeOptions = {
     return [taps.head, ...sinks].filter((p) => p !== '').join(' ');
   }
   checkCombo(codecs, output.container);
-  const taps = sourceTaps(source, codecs.video, codecs.audio, true);
+  const taps = sourceTaps(source, codecs.video, codecs.audio, true, opts.keyframeStart === true);
   const h264Encoder = opts.h264Encoder ?? DEFAULT_H264_ENCODER;
   const parts = [taps.head];
   if (codecs.video && taps.video) {

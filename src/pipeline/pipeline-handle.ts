@@ -25,6 +25,8 @@ export interface PipelineHandleEvents extends Record<string, unknown[]> {
   stalled: [];
   /** the camera's wall clock minus ours (ms), from its first RTCP sender report (edgerec's RTSP client only) */
   clock: [number];
+  /** timestamp repairs by kind so far (edgerec's RTSP client only) */
+  repairs: [Readonly<Record<string, number>>];
   /** element 'ipc': push() is dropping data because the host is not keeping up */
   warning: [{ readonly message: string; readonly element: string }];
   error: [{ readonly message: string; readonly debug: string; readonly element: string }];
@@ -134,6 +136,8 @@ export class PipelineHandle extends TypedEmitter<PipelineHandleEvents> {
         return this.emit('stalled');
       case 'clock':
         return this.emit('clock', ev.offsetMs);
+      case 'repairs':
+        return this.emit('repairs', ev.counts);
       case 'warning':
         return this.emit('warning', { message: ev.message, element: ev.element });
       case 'error':

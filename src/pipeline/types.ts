@@ -27,6 +27,8 @@ export interface RtspFeedSpec {
   readonly url: string;
   readonly video: VideoCodec | null;
   readonly audio: AudioCodec | null;
+  /** audio frames held until the first video keyframe (record_audio_buffer_max_size); default 100 */
+  readonly audioHold?: number;
 }
 
 /** Where media enters a pipeline. */
@@ -92,6 +94,8 @@ export type HostEvent =
   | { readonly t: 'stalled'; readonly id: string; readonly silentMs: number }
   /** the host's RTSP client saw the camera's first RTCP sender report: camera wall clock minus ours, ms */
   | { readonly t: 'clock'; readonly id: string; readonly offsetMs: number }
+  /** the host's RTSP client repaired timestamps (timestamp-guard.ts): the counts so far, by kind */
+  | { readonly t: 'repairs'; readonly id: string; readonly counts: Readonly<Record<string, number>> }
   | { readonly t: 'warning'; readonly id: string; readonly message: string; readonly element: string }
   | { readonly t: 'error'; readonly id: string; readonly message: string; readonly debug: string; readonly element: string }
   | { readonly t: 'eos'; readonly id: string }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Conf, Rotation } from '../conf/types';
 import { errMessage } from '../lib/errors';
 import { Backoff } from '../lib/backoff';
@@ -42,6 +43,14 @@ export interface RecorderOptions {
   readonly tmpDir?: () => string;
 }
 
+/**
+ * A running time from splitmuxsink that is a time: a muxer opened before any media (a camera failing at SETUP)
+ * reports GST_CLOCK_STIME_NONE, which the binding hands over as 2^63 (a name ~292 years ahead).
+ */
+export function isRunningTime(ns: number): boolean {
+  return Number.isFinite(ns) && ns >= 0 && ns < 2 ** 62;
+}
+
 /** How long a fragment the muxer has moved past may take to be closed before it is finalized anyway. */
 const CLOSE_WAIT_MS = 15_000;
 
@@ -60,6 +69,8 @@ export type RecorderEvents = {
   stalled: [];
   /** the camera's wall clock minus ours, ms (from the pipeline's RTSP client) */
   clock: [offsetMs: number];
+  /** timestamp repairs of this pipeline so far, by kind (from the pipeline's RTSP client) */
+  repairs: [counts: Readonly<Record<string, number>>];
   /** the pipeline ended; the recorder may restart it (host death) unless stopped */
   exit: [RecorderExit];
   /** the recorder is done: stopped or ended, every fragment handed to the finalizer */
@@ -89,6 +100,8 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   private readonly closing = new Map<string, { f: OpenFragment; endEpochMs: number; timer: NodeJS.Timeout }>();
   private baseEpochMs = 0;
   private lastPositionMs = 0;
+  /** a fragment the muxer opened with no running time (no media reached it): no row until it has one */
+  private unborn: string | null = null;
   private stopping = false;
   private closed = false;
   private stalled = false;
@@ -205,7 +218,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     };
     let launch: string;
     try {
-      launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output }, { h264Encoder: mjpegH264Encoder() });
+      launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output }, { h264Encoder: mjpegH264Encoder(), keyframeStart: true });
     } catch (err) {
       this.log.error({ err: errMessage(err) }, 'cannot describe a pipeline for this stream');
       this.emit('exit', { reason: 'error', error: errMessage(err) });
@@ -214,7 +227,8 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     }
     this.log.debug({ launch: launch.replace(/location=\S*rtsps?:\/\/\S*/g, 'location=***') }, 'launching pipeline');
     const source = this.o.stream.source();
-    const feed = feedFor(source, this.o.stream.codecs().video, this.o.stream.codecs().audio);
+    const found = feedFor(source, this.o.stream.codecs().video, this.o.stream.codecs().audio);
+    const feed = found ? { ...found, audioHold: conf.record_audio_buffer_max_size } : null;
     const h = this.o.pool.run(`${this.id}-g${gen}`, launch, { stallMs: this.o.stallMs ?? 0, feed });
     this.handle = h;
     this.baseEpochMs = Date.now();
@@ -238,6 +252,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       this.emit('stalled');
     });
     h.on('clock', (ms) => this.emit('clock', ms));
+    h.on('repairs', (c) => this.emit('repairs', c));
     h.on('error', (e) => this.log.warn({ element: e.element, reason: e.message }, 'pipeline error'));
     h.on('exit', (x) => {
       detach?.();
@@ -245,6 +260,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       // Fragments still closing or open (host died, hard stop) are finalized as they stand: tmp files are crash-safe.
       for (const loc of [...this.closing.keys()]) this.finishClosing(loc);
       if (this.open) this.closeFragment(this.open, this.baseEpochMs + this.lastPositionMs);
+      this.discardUnborn();
       const reason = this.stalled && x.reason !== 'host-died' ? 'stalled' : x.reason;
       if (this.rotating) {
         this.rotating = false;
@@ -271,6 +287,11 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   }
 
   private onOpened(location: string, runningTimeNs: number): void {
+    if (!isRunningTime(runningTimeNs)) {
+      // no media reached the muxer (yet): a row is written only from a real time (the first keyframe)
+      this.unborn = location;
+      return;
+    }
     const prev = this.open;
     if (prev) {
       // Ends where the next one starts; its file is finalized once the muxer has closed it (bounded wait).
@@ -306,6 +327,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   }
 
   private onClosed(location: string, runningTimeNs: number): void {
+    if (location === this.unborn) {
+      this.discardUnborn();
+      return;
+    }
     if (this.closing.has(location)) {
       this.finishClosing(location);
       return;
@@ -318,6 +343,19 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     // Not dropped when closed at its opening running time: on a short recording splitmuxsink reports the GOP
     // start at close although the fragment holds that GOP; the finalizer marks a truly empty one failed.
     this.closeFragment(f, this.baseEpochMs + runningTimeNs / 1e6);
+  }
+
+  /** The muxer's file of a fragment that never got media: removed, no row (a failing camera leaves nothing). */
+  private discardUnborn(): void {
+    const location = this.unborn;
+    if (!location) return;
+    this.unborn = null;
+    try {
+      rmSync(location, { force: true });
+      this.log.debug({ file: basename(location) }, 'the muxer opened a file but no media reached it; removed, no row');
+    } catch (err) {
+      this.log.warn({ file: basename(location), err: errMessage(err) }, 'could not remove an empty tmp file');
+    }
   }
 
   private finishClosing(location: string): void {

@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { readdir, stat, unlink } from 'node:fs/promises';
+import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, extname, join, sep } from 'node:path';
 import type { Conf } from '../conf/types';
 import { errMessage } from '../lib/errors';
@@ -13,6 +13,38 @@ import type { RecordingRow, RecordingsStore } from './recordings';
 const log = rootLog.child({ component: 'recover' });
 
 /** Temp files the recorder writes: rec-<recording uuid>-g<generation>-<fragment>.<ext> */
+/**
+ * Whether a tmp file holds any media: MP4 a `moof` or a non-empty `mdat` box, WebM a Cluster, TS a few packets.
+ * Reads at most the first 4 MiB (top-level MP4 boxes are walked by their sizes).
+ */
+export async function holdsMedia(path: string, container: Container, size: number): Promise<boolean> {
+  if (size === 0) return false;
+  if (container === 'ts') return size >= 188 * 8;
+  const fh = await open(path, 'r');
+  try {
+    if (container === 'webm') {
+      const buf = Buffer.alloc(Math.min(size, 4 * 1024 * 1024));
+      await fh.read(buf, 0, buf.length, 0);
+      return buf.includes(Buffer.from([0x1f, 0x43, 0xb6, 0x75]));
+    }
+    const hdr = Buffer.alloc(16);
+    let off = 0;
+    for (let i = 0; i < 10_000 && off + 8 <= size; i++) {
+      await fh.read(hdr, 0, 16, off);
+      let len = hdr.readUInt32BE(0);
+      const type = hdr.toString('latin1', 4, 8);
+      if (len === 1) len = Number(hdr.readBigUInt64BE(8));
+      else if (len === 0) len = size - off;
+      if (type === 'moof' || (type === 'mdat' && len > 16)) return true;
+      if (len < 8) return false;
+      off += len;
+    }
+    return false;
+  } finally {
+    await fh.close();
+  }
+}
+
 const TMP_NAME = /^rec-[0-9a-f-]{36}-g\d+-\d{5}\.(mp4|webm|ts)$/;
 
 /** Fill the end-time elements a running recording's name still holds (not possible once the name is encoded). */
@@ -128,8 +160,16 @@ export async function recoverAtStart(conf: Conf, store: RecordingsStore, finaliz
     // a failed row keeps its tmp file (for a look by hand); it is not an orphan to index again at every start
     if (!m || known.has(path) || store.findByTmpPath(path)) continue;
     const st = await stat(path).catch(() => null);
-    if (!st || st.size === 0) continue;
+    if (!st) continue;
     const container = m[1] as Container;
+    if (!(await holdsMedia(path, container, st.size))) {
+      // a muxer opened before any media reached it (a camera failing at SETUP, on older versions): nothing to keep
+      await unlink(path).then(
+        () => log.info({ file: f, bytes: st.size }, 'removed a temp file with no row and no media'),
+        (err: unknown) => log.warn({ file: f, reason: errMessage(err) }, 'could not remove a temp file with no media'),
+      );
+      continue;
+    }
     const codecs: Codecs = container === 'webm' ? { video: 'VP8', audio: 'OPUS' } : { video: 'H264', audio: 'AAC' };
     const startMs = Math.round(st.birthtimeMs || st.ctimeMs);
     const endMs = Math.max(startMs, Math.round(st.mtimeMs));

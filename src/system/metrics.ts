@@ -20,6 +20,7 @@ export class Metrics {
   readonly publishRejected: Counter<'protocol'>;
   readonly orphanPipelines: Counter;
   readonly rtmpDropped: Counter<'reason'>;
+  readonly timestampRepairs: Counter<'stream' | 'kind'>;
 
   constructor(src: MetricsSources) {
     const registers = [this.registry];
@@ -77,6 +78,12 @@ export class Metrics {
       name: 'edgerec_rtmp_pending_dropped_total',
       help: 'RTMP connections dropped before publishing: pending-cap (displaced by a newer one), deadline, limit (a size bound), protocol (not RTMP)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.timestampRepairs = new Counter({
+      name: 'edgerec_timestamp_repairs',
+      help: 'timestamps repaired at the ingest boundary (nudged, clipped, rebased, dropped) by stream',
+      labelNames: ['stream', 'kind'],
       registers,
     });
     this.publishRejected = new Counter({ name: 'edgerec_publish_rejected_total', help: 'publishers refused', labelNames: ['protocol'], registers });

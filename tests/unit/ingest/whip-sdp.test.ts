@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError } from '../../../src/lib/errors';
-import { fmtpParams, parseSdpMedia, planOffer } from '../../../src/ingest/whip-sdp';
+import { acceptBundleOnly, fmtpParams, parseSdpMedia, planOffer } from '../../../src/ingest/whip-sdp';
 
 /** Shaped like Chromium's WHIP offer (trimmed): VP8, rtx, H.264 variants, AV1; Opus, red, G722, PCMU. */
 const CHROME_OFFER = [
@@ -69,4 +69,18 @@ test('planOffer: static payload type 0 without rtpmap is PCMU', () => {
 
 test('fmtpParams', () => {
   assert.deepEqual([...fmtpParams('Profile-Level-Id=42e01f; packetization-mode=1')], [['profile-level-id', '42e01f'], ['packetization-mode', '1']]);
+});
+
+test('a max-bundle offer (webrtcbin): the bundle-only audio m-line is accepted and given the bundle port', () => {
+  const offer = ['v=0', 'o=- 1 0 IN IP4 0.0.0.0', 's=-', 't=0 0', 'a=group:BUNDLE video0 audio1',
+    'm=video 9 UDP/TLS/RTP/SAVPF 96', 'a=mid:video0', 'a=sendonly', 'a=rtpmap:96 VP8/90000',
+    'm=audio 0 UDP/TLS/RTP/SAVPF 111', 'a=bundle-only', 'a=mid:audio1', 'a=sendonly', 'a=rtpmap:111 OPUS/48000/2',
+    'm=audio 0 UDP/TLS/RTP/SAVPF 0', 'a=bundle-only', 'a=mid:audio2', 'a=sendonly', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
+  const plan = planOffer(offer);
+  assert.equal(plan.audio[0]?.name, 'OPUS', 'the bundle-only Opus section is recorded');
+  assert.deepEqual(plan.rejected, ['audio m-line 2 (mid audio2): only the first audio section is recorded']);
+  const fixed = acceptBundleOnly(offer);
+  assert.match(fixed, /\r\nm=audio 9 UDP\/TLS\/RTP\/SAVPF 111\r\n/);
+  assert.ok(!fixed.includes('a=bundle-only'));
+  assert.ok(fixed.includes('\r\nm=video 9 '), 'the rest is untouched');
 });

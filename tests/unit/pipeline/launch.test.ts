@@ -163,3 +163,12 @@ test('quoting and argv: quotes and backslashes are escaped; the argv rejoins to 
   assert.deepEqual(gstLaunchArgv('filesink location="/a -rf \\" b"'), ['filesink', 'location="/a -rf \\" b"']);
   assert.deepEqual(['mp4', 'webm', 'ts'].map((c) => extensionFor(c as Container)), ['mp4', 'webm', 'ts']);
 });
+
+test('rtspsrc with keyframeStart (a media host runs it): video waits for a keyframe, audio waits in a closed valve', () => {
+  const s = describePipeline({ source: RTSP, codecs: { video: 'H264', audio: 'AAC' }, output: out('mp4') }, { keyframeStart: true });
+  assert.match(s, /rtph264depay wait-for-keyframe=true ! identity name=vkey silent=false ! h264parse/);
+  assert.match(s, /rtpmp4gdepay ! valve name=agate drop=true drop-mode=forward-sticky-events ! aacparse/);
+  const videoOnly = describePipeline({ source: RTSP, codecs: { video: 'H264', audio: null }, output: out('mp4') }, { keyframeStart: true });
+  assert.ok(!videoOnly.includes('vkey') && !videoOnly.includes('agate'), 'no gate without audio');
+  assert.match(videoOnly, /rtph264depay wait-for-keyframe=true ! h264parse/);
+});

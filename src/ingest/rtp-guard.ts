@@ -1,0 +1,38 @@
+import type { TimestampGuard } from '../pipeline/timestamp-guard';
+
+/**
+ * The RTP adapter of the timestamp guard, for one track: each new RTP timestamp (a new frame; the packets of one
+ * frame share it) goes through `guard` in ms, and the packet's timestamp is rewritten in place by the repair's
+ * offset (a publisher that restarts its clock, a jump after a pause). Wrap-around is unwrapped first.
+ */
+export class RtpTimestampGuard {
+  private lastIn = -1;
+  private ext = 0;
+  private offsetTicks = 0;
+
+  constructor(
+    private readonly guard: TimestampGuard,
+    private readonly track: string,
+    private readonly clockRate: number,
+  ) {}
+
+  /** Guard one RTP packet (rewritten in place when a repair moved its frame). */
+  apply(packet: Buffer, arrivalMs: number): void {
+    if (packet.length < 12 || (packet[0] ?? 0) >> 6 !== 2) return;
+    const ts = packet.readUInt32BE(4);
+    if (ts !== this.lastIn) {
+      if (this.lastIn < 0) this.ext = ts;
+      else {
+        let d = ts - this.lastIn;
+        if (d > 2 ** 31) d -= 2 ** 32;
+        else if (d < -(2 ** 31)) d += 2 ** 32;
+        this.ext += d;
+      }
+      this.lastIn = ts;
+      const inMs = (this.ext * 1000) / this.clockRate;
+      const p = this.guard.place(this.track, inMs, inMs, arrivalMs);
+      this.offsetTicks = Math.round(((p.dtsMs - inMs) * this.clockRate) / 1000);
+    }
+    if (this.offsetTicks !== 0) packet.writeUInt32BE((ts + this.offsetTicks) >>> 0, 4);
+  }
+}

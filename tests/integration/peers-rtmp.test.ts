@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { FlvParser } from '../../src/ingest/flv';
+import { makeClip } from '../helpers/media';
+import { checkPeerFile } from '../helpers/peer-file';
+import { start, waitFor } from '../helpers/proc';
+import { download, settledRecordings } from '../helpers/recorded-file';
+import { rtmpPort, startService } from '../helpers/service';
+
+// Issue 12 (real peers) item 1 and issue 18 item 9: an RTMP publisher whose video timestamps repeat and step back
+// (x264enc ! flvmux ! rtmp2sink on a loaded box did that) must give one clean file, as long as what was sent.
+
+const work = mkdtempSync(join(tmpdir(), 'edgerec-peers-rtmp-'));
+
+function setTs(b: Buffer, ts: number): void {
+  b.writeUIntBE(ts & 0xffffff, 4, 3);
+  b[7] = (ts >>> 24) & 0xff;
+}
+
+/** The clip as FLV with video timestamps repeated (three pairs) and stepping back 80 ms once; audio untouched. */
+async function damagedFlv(): Promise<{ path: string; seconds: number }> {
+  const clip = readFileSync(await makeClip({ video: 'h264', audio: 'aac', seconds: 12, container: 'flv', gop: 25, size: '320x240' }));
+  const p = new FlvParser();
+  const tags = p.push(clip);
+  const out = [p.headerBytes() ?? Buffer.alloc(0)];
+  let n = 0;
+  let prev = 0;
+  let last = 0;
+  for (const t of tags) {
+    const b = Buffer.from(t.bytes);
+    if (t.type === 9 && !t.sequenceHeader) {
+      n++;
+      if (n === 40 || n === 80 || n === 160) setTs(b, prev); // equal to the tag before
+      if (n === 120) setTs(b, prev - 80); // backward
+      prev = t.timestamp;
+      last = t.timestamp;
+    }
+    out.push(b);
+  }
+  const path = join(work, 'damaged.flv');
+  writeFileSync(path, Buffer.concat(out));
+  return { path, seconds: (last + 40) / 1000 };
+}
+
+test('an FLV with repeated and backward video timestamps, replayed over RTMP by ffmpeg: one clean file as long as what was sent', async (t) => {
+  const flv = await damagedFlv();
+  const s = await startService({ conf: 'stream_record_policy_template={streamName}-{startTimeMillis}-{endTimeMillis}\n' });
+  t.after(() => s.stop());
+  const port = await rtmpPort(s);
+  // -c copy: ffmpeg passes the repeated timestamps through as they are (the backward one becomes a repeat)
+  const pub = start('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-i', flv.path, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${port}/live/jumpy`]);
+  t.after(() => pub.stop('SIGKILL'));
+  await waitFor('ffmpeg to finish publishing', () => pub.child.exitCode !== null, 40_000, 200);
+  const rows = await settledRecordings(s, 'jumpy', 30_000);
+  assert.deepEqual(rows.map((r) => r.state), ['complete'], `one complete file, no failed row: ${JSON.stringify(rows.map((r) => [r.fileName, r.state, r.error]))}`);
+  const row = rows[0];
+  assert.ok(row?.url);
+  const file = await download(s.base, row.url, work);
+  const facts = await checkPeerFile(file, row);
+  assert.deepEqual(facts.tracks, ['audio:aac', 'video:h264']);
+  assert.ok(Math.abs(facts.seconds - flv.seconds) <= 0.1, `the file holds ${facts.seconds} s, ${flv.seconds} s were sent`);
+  // counted (health and find_all) and logged once per burst, not per frame
+  const repairLines = s.logs().filter((l) => typeof l.msg === 'string' && l.msg.startsWith('timestamps the muxer cannot take'));
+  assert.ok(repairLines.length >= 1 && repairLines.length <= 4, `repair bursts logged ${repairLines.length} times`);
+  const m = await fetch(`${s.base}/metrics`).then((r) => r.text());
+  assert.match(m, /edgerec_timestamp_repairs\{stream="jumpy",kind="nudged"\} [1-9]/);
+});
