@@ -1,4 +1,6 @@
 import type { App, Part } from './app';
+import { createArchiveReads } from './api/archive-reads';
+import { Archiver } from './archive/archiver';
 import { createCutter } from './api/cutter';
 import { registerFileRoutes } from './api/files';
 import { handle, sendJson } from './api/http';
@@ -69,7 +71,18 @@ export async function startEngine(app: App): Promise<void> {
   finalizer.on('failed', () => metrics.filesFailed.inc());
   // Before anything records: what a crash or power loss left behind becomes playable files.
   await recoverAtStart(conf(), store, finalizer);
-  const retention = new Retention(conf, store);
+  // Archive (issue 16): every finished file is queued by a trigger in the index; the archiver uploads them in order.
+  const db = app.index;
+  if (!db) throw new Error('engine needs the index database');
+  const archiver = new Archiver({ conf, db, registry: metrics.registry });
+  finalizer.on('finalized', () => archiver.kick());
+  const retention = new Retention(conf, store, 30_000, {
+    localOldest: (n) => archiver.store.localOldest(n),
+    localArchivedOldest: (n) => archiver.store.localArchivedOldest(n),
+    localArchivedEndedBefore: (ms, n) => archiver.store.localArchivedEndedBefore(ms, n),
+    markLocalGone: (id) => archiver.store.markLocalGone(id),
+    enabled: () => archiver.client !== null,
+  });
   retention.start();
   app.addPart(retention);
   // A fragment that does not fit in record_dir: free space now rather than at the next 30 s pass.
@@ -135,10 +148,15 @@ export async function startEngine(app: App): Promise<void> {
   cameras.start();
   app.addPart({ name: 'rtsp', applyConf: (c, d) => cameras.applyConf(c, d), close: () => cameras.close(), health: () => cameras.health() });
 
+  // Last added, first stopped: uploads are aborted (back to the queue) before the recordings finalize.
+  archiver.start();
+  app.addPart(archiver);
+
   const r = http.router;
   registerControlRoutes(r, manager);
-  registerRecordingsRoutes(r, store, conf);
-  registerFileRoutes(r, conf, createCutter({ cutDir: () => conf().mp4_cutter_dir }));
+  registerRecordingsRoutes(r, store, conf, (id) => archiver.store.info(id));
+  const cutter = createCutter({ cutDir: () => conf().mp4_cutter_dir });
+  registerFileRoutes(r, conf, cutter, createArchiveReads(archiver.store, () => archiver.client, cutter));
   registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);
   registerPageRoutes(r);
   registerOpenApiRoutes(r, app.version);

@@ -4,6 +4,7 @@ import type { ServerResponse } from 'node:http';
 import { extname, sep } from 'node:path';
 import type { Conf } from '../conf/types';
 import { AppError } from '../lib/errors';
+import type { ArchiveReads } from './archive-reads';
 import { handle, queryParam, type Req, sendError } from './http';
 import type { Router } from './server';
 
@@ -65,7 +66,7 @@ function parseSeconds(v: string | undefined, what: string): number | null {
 }
 
 /** GET/HEAD /client/records/<file>, with byte ranges, conditional requests and MP4 time-range cuts. */
-export function registerFileRoutes(r: Router, conf: () => Conf, cutter: Cutter | null): void {
+export function registerFileRoutes(r: Router, conf: () => Conf, cutter: Cutter | null, archive: ArchiveReads | null = null): void {
   const serve = handle(async (req: Req, res: ServerResponse) => {
     const c = conf();
     let raw = req.params?.file ?? '';
@@ -74,10 +75,21 @@ export function registerFileRoutes(r: Router, conf: () => Conf, cutter: Cutter |
     } catch {
       throw new AppError('NOT_FOUND', 'no such file in records');
     }
-    let file = await resolveRecordFile(c.record_dir, raw);
+    const local = await resolveRecordFile(c.record_dir, raw).catch((err: unknown) => {
+      // The local copy is gone: a file in the archive is streamed from the bucket (src/api/archive-reads.ts).
+      const archived = archive && err instanceof AppError && err.code === 'NOT_FOUND' ? archive.find(raw) : null;
+      if (!archived) throw err;
+      return archived;
+    });
     let name = raw;
     const start = parseSeconds(queryParam(req, 'start'), 'start');
     const end = parseSeconds(queryParam(req, 'end'), 'end');
+    if (archive && !('path' in local)) {
+      if (start !== null && end !== null && end <= start) throw new AppError('BAD_REQUEST', `end (${end}) must be after start (${start})`);
+      await archive.serve(req, res, local, start !== null || end !== null ? { start, end } : null, c);
+      return;
+    }
+    let file = local as { path: string; size: number; mtimeMs: number };
     if ((start !== null || end !== null) && extname(name).toLowerCase() === '.mp4' && cutter) {
       if (start !== null && end !== null && end <= start) throw new AppError('BAD_REQUEST', `end (${end}) must be after start (${start})`);
       const cutPath = await cutter(file.path, start, end);
@@ -102,7 +114,8 @@ function contentDisposition(disposition: string, name: string): string {
   return `${disposition};filename="${fallback}";filename*=UTF-8''${star}`;
 }
 
-function sendFile(req: Req, res: ServerResponse, f: { path: string; size: number; mtimeMs: number }, name: string, disposition: string): void {
+/** Answer GET/HEAD for a local file: conditional requests, one byte range, Content-Disposition. */
+export function sendFile(req: Req, res: ServerResponse, f: { path: string; size: number; mtimeMs: number }, name: string, disposition: string): void {
   const etag = `"${f.size.toString(16)}-${Math.floor(f.mtimeMs).toString(16)}"`;
   const lastModified = new Date(Math.floor(f.mtimeMs / 1000) * 1000).toUTCString();
   const headers: Record<string, string | number> = {

@@ -17,6 +17,7 @@ export const ERRORS = {
   INTERNAL: { status: 500, message: 'internal error' },
   RECORDING_DISABLED: { status: 403, message: 'recording is switched off (record_streams=false)' },
   UNAVAILABLE: { status: 503, message: 'service is shutting down' },
+  ARCHIVE_UNAVAILABLE: { status: 502, message: 'the file is only in the archive and the archive store cannot be reached' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
