@@ -85,6 +85,14 @@ export async function startEngine(app: App): Promise<void> {
   });
   retention.start();
   app.addPart(retention);
+  app.addPart({
+    name: 'archive-retention',
+    // archive_keep_local_days applies at once, not at the next pass
+    applyConf: (_c, diff) => {
+      if (diff.changedKeys.includes('archive_keep_local_days') || diff.changedKeys.includes('archive_s3_endpoint')) void retention.runOnce();
+    },
+    close: async () => undefined,
+  });
   // A fragment that does not fit in record_dir: free space now rather than at the next 30 s pass.
   finalizer.on('nospace', () => void retention.runOnce());
   const liveness = new LivenessSampler(() => store.listUnfinished().filter((r) => r.state === 'recording').map((r) => ({ stream: r.streamName, tmpPath: r.tmpPath })));

@@ -72,7 +72,9 @@ function splitRow(flat: Record<string, unknown>): RecordingRow {
 export class ArchiveStore {
   private readonly sReset: Statement;
   private readonly sResetKeys: Statement;
-  private readonly sNext: Statement;
+  private readonly sNextPending: Statement;
+  private readonly sNextFailed: Statement;
+  private readonly sQueued: Statement;
   private readonly sUploading: Statement;
   private readonly sKeyOwner: Statement;
   private readonly sArchived: Statement;
@@ -93,8 +95,11 @@ export class ArchiveStore {
       .join(', ')}`;
     this.sResetKeys = db.prepare("SELECT object_key FROM archive INDEXED BY archive_backlog WHERE state = 'uploading' AND object_key IS NOT NULL").pluck();
     this.sReset = db.prepare(`UPDATE archive SET state = 'pending', updated_ms = @now WHERE state = 'uploading'`);
-    this.sNext = db.prepare(`SELECT ${A_COLS}, ${rPrefixed} FROM archive a JOIN recordings r ON r.id = a.recording_id
-      WHERE (a.state = 'pending' OR (a.state = 'failed' AND a.next_try_ms <= @now)) ORDER BY a.recording_id LIMIT 1`);
+    this.sNextPending = db.prepare("SELECT recording_id FROM archive INDEXED BY archive_backlog WHERE state = 'pending' ORDER BY recording_id LIMIT 1").pluck();
+    this.sNextFailed = db.prepare(
+      "SELECT recording_id FROM archive INDEXED BY archive_backlog WHERE state = 'failed' AND next_try_ms <= ? ORDER BY recording_id LIMIT 1",
+    ).pluck();
+    this.sQueued = db.prepare(`SELECT ${A_COLS}, ${rPrefixed} FROM archive a JOIN recordings r ON r.id = a.recording_id WHERE a.recording_id = ?`);
     this.sNextDue = db.prepare("SELECT min(next_try_ms) FROM archive INDEXED BY archive_backlog WHERE state = 'failed' AND next_try_ms IS NOT NULL").pluck();
     this.sUploading = db.prepare(
       `UPDATE archive SET state = 'uploading', object_key = coalesce(object_key, @key), attempts = attempts + 1, error = NULL, next_try_ms = NULL,
@@ -135,7 +140,11 @@ export class ArchiveStore {
 
   /** The oldest file due for upload (pending, or failed and due), or null. */
   next(now = Date.now()): QueuedFile | null {
-    const flat = this.sNext.get({ now }) as Record<string, unknown> | undefined;
+    const p = this.sNextPending.get() as number | undefined;
+    const f = this.sNextFailed.get(now) as number | undefined;
+    const id = p === undefined ? f : f === undefined ? p : Math.min(p, f);
+    if (id === undefined) return null;
+    const flat = this.sQueued.get(id) as Record<string, unknown> | undefined;
     if (!flat) return null;
     return { row: splitRow(flat), archive: flat as unknown as ArchiveInfo };
   }

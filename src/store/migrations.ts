@@ -112,7 +112,7 @@ CREATE TABLE archive (
   archived_ms INTEGER
 ) STRICT;
 CREATE UNIQUE INDEX archive_object_key ON archive (object_key) WHERE object_key IS NOT NULL;
-CREATE INDEX archive_backlog ON archive (state, recording_id) WHERE state <> 'archived';
+CREATE INDEX archive_backlog ON archive (state, recording_id);
 
 CREATE TABLE archive_stats (
   state TEXT PRIMARY KEY,
