@@ -1,5 +1,7 @@
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -117,4 +119,37 @@ export function allArchived(s: Service, min: number, timeoutMs: number): Promise
     timeoutMs,
     250,
   );
+}
+
+/** A 20 s 1280x720 H.264 (~11 Mbit/s, qp 8) + AAC clip, so that 10 s files go up in several parts (cached). */
+export async function bigClip(): Promise<string> {
+  const { MEDIA_DIR } = await import('./media');
+  const { existsSync, mkdirSync, renameSync } = await import('node:fs');
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const out = join(MEDIA_DIR, 'clip-archive-big-720p-qp8-20s.mp4');
+  if (existsSync(out)) return out;
+  mkdirSync(MEDIA_DIR, { recursive: true });
+  const tmp = `${out}.part.${process.pid}.mp4`;
+  await promisify(execFile)('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', '20', '-c:v', 'libx264', '-preset', 'ultrafast', '-qp', '8', '-pix_fmt', 'yuv420p', '-g', '50', '-keyint_min', '50', '-bf', '0', '-sc_threshold', '0',
+    '-c:a', 'aac', '-ar', '44100', '-ac', '2', tmp,
+  ], { timeout: 120_000 });
+  renameSync(tmp, out);
+  return out;
+}
+
+/** Check the bucket against the rows: one object per row at its key, byte-identical to the local file, no multipart left. */
+export async function assertBucketMatches(s3: S3Client, bucket: string, rows: ArchivedRow[], recordDir: string): Promise<void> {
+  const objects = await listObjects(s3, bucket);
+  const keys = rows.map((r) => r.archive?.key ?? '');
+  assert.equal(new Set(keys).size, rows.length, 'one key per file');
+  assert.equal(objects.size, rows.length, `one object per file, no duplicate: ${[...objects.keys()].join(', ')}`);
+  for (const r of rows) {
+    const key = r.archive?.key ?? '';
+    assert.equal(objects.get(key), r.bytes, `size of ${key}`);
+    assert.equal(await objectMd5(s3, bucket, key), fileMd5(join(recordDir, r.fileName)), `${key} byte-identical`);
+  }
+  assert.deepEqual(await listMultipart(s3, bucket), [], 'no unfinished multipart upload left');
 }
