@@ -148,8 +148,13 @@ export class Archiver {
   async applyConf(c: Conf, diff: ConfDiff): Promise<void> {
     this.throttle.setRate(c.archive_max_bandwidth);
     if (diff.changedKeys.some((k) => CLIENT_KEYS.includes(k))) {
+      // No new upload may start on the old client while the running ones are aborted.
+      const old = this.s3;
+      this.s3 = null;
+      this.generation++;
       await this.abortAll('the archive settings changed');
-      this.configure(c);
+      old?.destroy();
+      this.configure(this.opts.conf());
     } else {
       this.pump();
     }

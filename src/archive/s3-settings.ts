@@ -80,19 +80,21 @@ const CONFIG_CODES = new Set([
   'AuthorizationHeaderMalformed', 'InvalidToken', 'ExpiredToken', 'AccountProblem', 'PermanentRedirect', 'InvalidRequest',
 ]);
 
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+
 /** Classify an error from the SDK or the file system (pure: looks at name, code, status). */
 export function classifyError(err: unknown): ErrorKind {
-  const e = err as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number }; $fault?: string } | null;
+  const e = err as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number } } | null;
   if (e?.code === 'ENOENT') return 'gone';
   const name = e?.Code ?? e?.name ?? '';
   if (CONFIG_CODES.has(name)) return 'config';
   const status = e?.$metadata?.httpStatusCode;
   if (status === 401 || status === 403) return 'config';
   if (status === 404 && /bucket/i.test(errMessage(err))) return 'config';
-  if (status !== undefined && status >= 500) return 'unreachable';
-  if (status === undefined || name === 'TimeoutError' || name === 'AbortError' || /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|socket hang up|timed out/i.test(errMessage(err))) {
-    return 'unreachable';
-  }
+  if (status !== undefined) return status >= 500 ? 'unreachable' : 'file';
+  // No HTTP answer at all: the store did not answer (refused, reset, timed out).
+  if (NETWORK_CODES.has(e?.code ?? '') || name === 'TimeoutError' || name === 'RequestTimeout' || e?.$metadata !== undefined) return 'unreachable';
+  if (/ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|socket hang up|timed? ?out/i.test(errMessage(err))) return 'unreachable';
   return 'file';
 }
 

@@ -13,11 +13,20 @@ export class Throttle {
     this.rate = rate;
   }
 
-  /** Resolves when `n` bytes may go out. Callers queue in order, so uploads share the rate. */
+  /** Resolves when `n` bytes may go out. Callers queue in order, so uploads share the rate; an abort ends the wait at once. */
   take(n: number, signal?: AbortSignal): Promise<void> {
-    const run = this.chain.then(() => this.wait(n, signal));
+    const run = this.chain.then(() => {
+      if (signal?.aborted) throw aborted();
+      return this.wait(n, signal);
+    });
     this.chain = run.catch(() => undefined);
-    return run;
+    if (!signal) return run;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(aborted());
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      run.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   private async wait(n: number, signal?: AbortSignal): Promise<void> {
@@ -36,7 +45,7 @@ export class Throttle {
       }, ms);
       const onAbort = () => {
         clearTimeout(t);
-        reject(Object.assign(new Error('upload aborted'), { name: 'AbortError' }));
+        reject(aborted());
       };
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
@@ -54,4 +63,8 @@ export class Throttle {
       },
     });
   }
+}
+
+function aborted(): Error {
+  return Object.assign(new Error('upload aborted'), { name: 'AbortError' });
 }
