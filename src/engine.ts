@@ -81,7 +81,7 @@ export async function startEngine(app: App): Promise<void> {
     localArchivedOldest: (n) => archiver.store.localArchivedOldest(n),
     localArchivedEndedBefore: (ms, n) => archiver.store.localArchivedEndedBefore(ms, n),
     markLocalGone: (id) => archiver.store.markLocalGone(id),
-    enabled: () => archiver.client !== null,
+    enabled: () => archiver.enabled,
   });
   retention.start();
   app.addPart(retention);
@@ -162,7 +162,11 @@ export async function startEngine(app: App): Promise<void> {
 
   const r = http.router;
   registerControlRoutes(r, manager);
-  registerRecordingsRoutes(r, store, conf, (id) => archiver.store.info(id));
+  // With archiving off, rows show no archive part unless they are in the archive already.
+  registerRecordingsRoutes(r, store, conf, (id) => {
+    const a = archiver.store.info(id);
+    return a && (archiver.enabled || a.state === 'archived') ? a : null;
+  });
   const cutter = createCutter({ cutDir: () => conf().mp4_cutter_dir });
   registerFileRoutes(r, conf, cutter, createArchiveReads(archiver.store, () => archiver.client, cutter));
   registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);

@@ -160,6 +160,11 @@ export class Archiver {
     }
   }
 
+  /** Archiving is configured (archive_s3_endpoint set), whether the store answers or not. */
+  get enabled(): boolean {
+    return this.status !== 'off';
+  }
+
   /** The S3 client of the current settings (null when archiving is off or misconfigured). */
   get client(): S3Store | null {
     return this.s3;
