@@ -22,6 +22,8 @@ export class PartHasher extends Transform {
   private inPart = 0;
   private readonly parts: Buffer[] = [];
   bytes = 0;
+  /** called with the running byte count */
+  onBytes: ((n: number) => void) | undefined;
 
   constructor(private readonly partSize: number) {
     super();
@@ -39,6 +41,7 @@ export class PartHasher extends Transform {
       this.inPart += n;
       off += n;
     }
+    this.onBytes?.(this.bytes);
     cb(null, chunk);
   }
 

@@ -102,12 +102,9 @@ export class S3Store {
   async upload(key: string, path: string, signal: AbortSignal, meta: Record<string, string>, onBytes?: (n: number) => void): Promise<{ expectedEtag: string; md5: string; bytes: number }> {
     const hasher = new PartHasher(this.partSize);
     const body = new PassThrough();
-    const feeding = pipeline(createReadStream(path, { highWaterMark: 256 * 1024 }), this.throttle.stream(signal), hasher, body, { signal });
-    let sent = 0;
-    hasher.on('data', (c: Buffer) => {
-      sent += c.length;
-      onBytes?.(sent);
-    });
+    hasher.onBytes = onBytes;
+    // 1 MiB reads: fewer chunks through the throttle, the hasher and lib-storage's part buffer
+    const feeding = pipeline(createReadStream(path, { highWaterMark: 1024 * 1024 }), this.throttle.stream(signal), hasher, body, { signal });
     const up = new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: key, Body: body, ContentType: contentType(key), Metadata: meta },
