@@ -119,7 +119,7 @@ test('wrong secret: a clear error in health within 10 s, logged once, nothing de
   await createBucket(s3, 'wrongsecret');
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 6 });
   const extra = 'stream_record_policy_template={streamName}\nrecord_rotation=2\n';
-  const bad = archiveConf(store, 'wrongsecret', { archive_s3_secret_key: 'not-the-secret', archive_keep_local_days: 0 });
+  const bad = archiveConf(store, 'wrongsecret', { archive_s3_secret_key: 'not-the-secret' });
   const s = await startService({ conf: extra + bad });
   t.after(() => s.stop());
   const t0 = Date.now();
@@ -138,6 +138,14 @@ test('wrong secret: a clear error in health within 10 s, logged once, nothing de
     const r = await allRows(s);
     return r.length >= 2 && r.every((x) => x.state === 'complete') ? r : null;
   }, 30_000, 250);
+  // archive_keep_local_days=0 while nothing could be archived: retention runs at once on the edit and deletes nothing.
+  const applied = s.logs().filter((l) => l.msg === 'config applied').length;
+  s.writeConf(baseConf(s.dir) + extra + archiveConf(store, 'wrongsecret', { archive_s3_secret_key: 'not-the-secret', archive_keep_local_days: 0 }));
+  await waitFor('the edit to apply', () => s.logs().filter((l) => l.msg === 'config applied').length > applied, 10_000, 100);
+  await waitFor('a retention pass after the edit', async () => {
+    const r = (await s.json('/rest-api/health')).body as { retention: { lastRun: { at: number } | null } };
+    return (r.retention.lastRun?.at ?? 0) > Date.now() - 3000;
+  }, 10_000, 200);
   await new Promise((r) => setTimeout(r, 6000)); // a few probe rounds with the bad secret
   assert.equal(mediaFiles(s.recordDir).length, rows.length, 'nothing deleted locally');
   assert.ok((await allRows(s)).every((r) => r.archive?.state !== 'archived'));
@@ -146,11 +154,12 @@ test('wrong secret: a clear error in health within 10 s, logged once, nothing de
   assert.equal(s.proc.output().includes('not-the-secret'), false, 'the secret is never logged');
   assert.equal((await objectsIn('wrongsecret')).size, 0);
 
-  // The right secret, applied live: the backlog drains.
-  s.writeConf(baseConf(s.dir) + extra + archiveConf(store, 'wrongsecret'));
+  // The right secret, applied live: the backlog drains, and each verified file then leaves the disk (keep 0).
+  s.writeConf(baseConf(s.dir) + extra + archiveConf(store, 'wrongsecret', { archive_keep_local_days: 0 }));
   const done = await allArchived(s, rows.length, 60_000);
   assert.equal((await objectsIn('wrongsecret')).size, done.length);
   assert.equal((await archiveHealth(s)).status, 'ok');
+  await waitFor('the local copies to go once archived', () => mediaFiles(s.recordDir).length === 0, 10_000, 100);
 });
 
 async function objectsIn(bucket: string): Promise<Map<string, number>> {
