@@ -402,7 +402,8 @@ export class Archiver {
       return;
     }
     const kind = classifyError(err);
-    const message = describeError(err);
+    // health and the log name the file, never its absolute path
+    const message = describeError(err).split(q.row.path).join(q.row.fileName);
     this.failures?.inc({ kind });
     if (kind === 'gone') {
       this.store.markFailed(q.row.id, `the local file is gone: ${q.row.fileName}`, null);
