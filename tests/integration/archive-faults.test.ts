@@ -17,6 +17,7 @@ import { makeClip } from '../helpers/media';
 import { waitFor } from '../helpers/proc';
 import { alive, descendantPids, rtmpPort, type Service, startService } from '../helpers/service';
 import { startSwift, type SwiftStore } from '../helpers/swift';
+import { launchChromium } from '../helpers/chromium';
 
 // Issue 16, faults: the store dies mid-upload or is down all along, edgerec dies or stops mid-upload.
 
@@ -87,6 +88,15 @@ test('the store down for the whole recording: recording goes on, the backlog gro
   assert.ok(h.backlog.bytes > 0 && h.backlog.oldestMs !== null);
   assert.ok(seen.some((n, i) => i > 0 && n > (seen[0] ?? 0)), `the backlog grew while recording: ${seen.join(',')}`);
   assert.equal(rows.every((r) => r.archive?.state !== 'archived'), true);
+  // The installer's page shows the backlog.
+  const chrome = await launchChromium();
+  t.after(() => chrome.close());
+  const ctx = chrome.browser.contexts()[0] ?? (await chrome.browser.newContext());
+  const page = await ctx.newPage();
+  await page.goto(`${s.base}/`);
+  await page.waitForFunction(`(document.getElementById('archive')?.textContent ?? '').includes('backlog ${rows.length} files')`, null, { timeout: 10_000 });
+  assert.match((await page.textContent('#archive')) ?? '', /archive unreachable · backlog \d+ files, [\d.]+ MB, oldest \d+ s/);
+  await chrome.close();
 
   await store.restart();
   const done = await allArchived(s, rows.length, 90_000);
