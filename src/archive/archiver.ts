@@ -1,11 +1,11 @@
 import { stat, unlink } from 'node:fs/promises';
 import type { Registry } from 'prom-client';
-import { Counter, Gauge } from 'prom-client';
 import type { ConfDiff } from '../conf/diff';
 import type { Conf } from '../conf/types';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import type { Db } from '../store/db';
+import { ArchiveMetrics } from './archive-metrics';
 import { ArchiveStore, type QueuedFile } from './archive-store';
 import { normalizeEtag } from './etag';
 import { objectKey, uniqueKey } from './object-key';
@@ -77,59 +77,15 @@ export class Archiver {
   private probing: Promise<void> | null = null;
   private closed = false;
   private generation = 0;
-  private readonly uploadedBytes: Counter | null;
-  private readonly uploadedFiles: Counter | null;
-  private readonly failures: Counter<'kind'> | null;
+  private readonly metrics: ArchiveMetrics | null;
   private sessionUploaded = { files: 0, bytes: 0 };
 
   constructor(private readonly opts: ArchiverOptions) {
     this.store = new ArchiveStore(opts.db);
     this.throttle = new Throttle(opts.conf().archive_max_bandwidth);
-    const registers = opts.registry ? [opts.registry] : [];
-    if (opts.registry) {
-      const store = this.store;
-      this.uploadedBytes = new Counter({ name: 'edgerec_archive_uploaded_bytes_total', help: 'bytes uploaded to the archive and verified', registers });
-      this.uploadedFiles = new Counter({ name: 'edgerec_archive_uploaded_files_total', help: 'files uploaded to the archive and verified', registers });
-      this.failures = new Counter({ name: 'edgerec_archive_failures_total', help: 'failed upload attempts by kind (config, unreachable, file, gone)', labelNames: ['kind'], registers });
-      new Gauge({
-        name: 'edgerec_archive_backlog_files',
-        help: 'finished files not archived yet',
-        registers,
-        collect() {
-          this.set(store.backlog().files);
-        },
-      });
-      new Gauge({
-        name: 'edgerec_archive_backlog_bytes',
-        help: 'bytes of finished files not archived yet',
-        registers,
-        collect() {
-          this.set(store.backlog().bytes);
-        },
-      });
-      new Gauge({
-        name: 'edgerec_archive_backlog_oldest_seconds',
-        help: 'age of the oldest file not archived yet (0 when none)',
-        registers,
-        collect() {
-          const o = store.backlog().oldestMs;
-          this.set(o === null ? 0 : Math.max(0, (Date.now() - o) / 1000));
-        },
-      });
-      const self = this;
-      new Gauge({
-        name: 'edgerec_archive_store_up',
-        help: '1 when the archive store answered the last request, 0 when not, -1 when archiving is off',
-        registers,
-        collect() {
-          this.set(self.status === 'off' ? -1 : self.status === 'ok' ? 1 : 0);
-        },
-      });
-    } else {
-      this.uploadedBytes = null;
-      this.uploadedFiles = null;
-      this.failures = null;
-    }
+    this.metrics = opts.registry
+      ? new ArchiveMetrics(opts.registry, { backlog: () => this.store.backlog(), storeUp: () => (this.status === 'off' ? -1 : this.status === 'ok' ? 1 : 0) })
+      : null;
   }
 
   /** Resume after a crash or stop (running uploads go back to the queue, their keys kept), build the client, start. */
@@ -374,8 +330,8 @@ export class Archiver {
     this.store.markArchived(q.row.id, head.etag, up.bytes);
     this.lastContactMs = Date.now();
     if (this.status !== 'ok') this.storeOk();
-    this.uploadedBytes?.inc(up.bytes);
-    this.uploadedFiles?.inc();
+    this.metrics?.uploadedBytes.inc(up.bytes);
+    this.metrics?.uploadedFiles.inc();
     this.sessionUploaded = { files: this.sessionUploaded.files + 1, bytes: this.sessionUploaded.bytes + up.bytes };
     const ms = Date.now() - t0;
     log.info({ file: q.row.fileName, key, bytes: up.bytes, ms, etag: head.etag }, 'file archived and verified');
@@ -404,7 +360,7 @@ export class Archiver {
     const kind = classifyError(err);
     // health and the log name the file, never its absolute path
     const message = describeError(err).split(q.row.path).join(q.row.fileName);
-    this.failures?.inc({ kind });
+    this.metrics?.failures.inc({ kind });
     if (kind === 'gone') {
       this.store.markFailed(q.row.id, `the local file is gone: ${q.row.fileName}`, null);
       this.report('gone', `the local file is gone: ${q.row.fileName}`, q.row.fileName);
