@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { stat, unlink } from 'node:fs/promises';
 import type { Registry } from 'prom-client';
 import type { ConfDiff } from '../conf/diff';
@@ -31,6 +32,15 @@ const CLIENT_KEYS = ['archive_s3_endpoint', 'archive_s3_bucket', 'archive_s3_reg
 const PROBE_EVERY_MS = 15_000;
 /** A misconfigured store is probed this often (a fixed bucket or key shows up without a config edit). */
 const CONFIG_PROBE_MS = 5000;
+
+/** A digest of the store settings (to see a change, e.g. in the credentials file, without keeping the secret twice). */
+function sigOf(r: ReturnType<typeof s3Settings>): string {
+  return createHash('sha256').update(JSON.stringify(r)).digest('hex');
+}
+
+function settingsSig(c: Conf): string {
+  return sigOf(s3Settings(c));
+}
 
 /** Options of an Archiver. */
 export interface ArchiverOptions {
@@ -79,6 +89,8 @@ export class Archiver {
   private generation = 0;
   private readonly metrics: ArchiveMetrics | null;
   private sessionUploaded = { files: 0, bytes: 0 };
+  /** the store settings last applied (a digest: the secret itself is not kept twice) */
+  private settingsSig = '';
 
   constructor(private readonly opts: ArchiverOptions) {
     this.store = new ArchiveStore(opts.db);
@@ -103,7 +115,8 @@ export class Archiver {
   /** Hot reload: bandwidth and concurrency live; store settings rebuild the client. */
   async applyConf(c: Conf, diff: ConfDiff): Promise<void> {
     this.throttle.setRate(c.archive_max_bandwidth);
-    if (diff.changedKeys.some((k) => CLIENT_KEYS.includes(k))) {
+    // The credentials file is read again at every config change: new keys in it apply without a restart.
+    if (diff.changedKeys.some((k) => CLIENT_KEYS.includes(k)) || settingsSig(c) !== this.settingsSig) {
       // No new upload may start on the old client while the running ones are aborted.
       const old = this.s3;
       this.s3 = null;
@@ -173,6 +186,7 @@ export class Archiver {
     if (this.probeTimer) clearInterval(this.probeTimer);
     this.probeTimer = null;
     const r = s3Settings(c);
+    this.settingsSig = sigOf(r);
     if (r.kind === 'off') {
       this.status = 'off';
       this.configError = null;
@@ -184,6 +198,7 @@ export class Archiver {
       this.status = 'misconfigured';
       this.configError = r.error;
       this.report('config', r.error, null);
+      if (c.archive_s3_credentials_file) this.schedule(CONFIG_PROBE_MS, () => void this.probe());
       return;
     }
     this.configError = null;
@@ -199,6 +214,17 @@ export class Archiver {
 
   /** Check the store with one signed request; resumes the queue when it answers. */
   private probe(): Promise<void> {
+    // Refused settings from a credentials file: the file may have been fixed since (a rotated systemd credential).
+    const c = this.opts.conf();
+    if (this.status === 'misconfigured' && c.archive_s3_credentials_file && settingsSig(c) !== this.settingsSig) {
+      log.info('archive_s3_credentials_file changed; using the new keys');
+      this.configure(c);
+      return Promise.resolve();
+    }
+    if (!this.s3) {
+      if (this.status === 'misconfigured' && c.archive_s3_credentials_file) this.schedule(CONFIG_PROBE_MS, () => void this.probe());
+      return Promise.resolve();
+    }
     this.probing ??= (async () => {
       const s3 = this.s3;
       const gen = this.generation;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -20,7 +21,7 @@ import {
 import { makeClip, probe } from '../helpers/media';
 import { type Proc, waitFor } from '../helpers/proc';
 import { baseConf, rtmpPort, startService } from '../helpers/service';
-import { startSwift, type SwiftStore } from '../helpers/swift';
+import { startSwift, SWIFT_ACCESS_KEY, SWIFT_SECRET_KEY, type SwiftStore } from '../helpers/swift';
 
 // Issue 16: finished files go to a real S3-compatible store (OpenStack Swift + s3api) and stay readable at their URL.
 
@@ -175,4 +176,32 @@ test('no such bucket: shown in health and the log at once', async (t) => {
   }, 10_000, 200);
   assert.match(h.lastError?.message ?? '', /NoSuchBucket/);
   await waitFor('the log line', () => s.logs().some((l) => l.component === 'archive' && l.level === 50 && String(l.reason).includes('NoSuchBucket')), 5000, 100);
+});
+
+test('archive_s3_credentials_file: the keys come from the file (a systemd credential), never from the log', async (t) => {
+  await createBucket(s3, 'credfile');
+  const dir = mkdtempSync(join(tmpdir(), 'edgerec-cred-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cred = join(dir, 's3.credentials');
+  writeFileSync(cred, `# systemd LoadCredential\naccess_key = ${SWIFT_ACCESS_KEY}\nsecret_key = ${SWIFT_SECRET_KEY}\n`);
+  const conf = archiveConf(store, 'credfile', { archive_s3_access_key: '', archive_s3_secret_key: '', archive_s3_credentials_file: cred });
+  const s = await startService({ conf });
+  t.after(() => s.stop());
+  const h = await waitFor('the store to answer', async () => {
+    const a = await archiveHealth(s);
+    return a.status === 'ok' ? a : null;
+  }, 10_000, 200);
+  assert.equal(h.configError, null);
+  assert.equal(s.proc.output().includes(SWIFT_SECRET_KEY), false, 'the secret is never logged');
+  // A file without the secret: the misconfiguration names the key and what the file must hold.
+  writeFileSync(cred, `access_key=${SWIFT_ACCESS_KEY}\n`);
+  s.writeConf(baseConf(s.dir) + archiveConf(store, 'credfile', { archive_s3_access_key: '', archive_s3_secret_key: '', archive_s3_credentials_file: cred, archive_concurrency: 3 }));
+  const bad = await waitFor('the misconfiguration', async () => {
+    const a = await archiveHealth(s);
+    return a.status === 'misconfigured' ? a : null;
+  }, 10_000, 200);
+  assert.match(String(bad.configError), /archive_s3_credentials_file: it must hold secret_key=/);
+  // The file fixed, no config edit: picked up by itself within a few seconds.
+  writeFileSync(cred, `access_key=${SWIFT_ACCESS_KEY}\nsecret_key=${SWIFT_SECRET_KEY}\n`);
+  await waitFor('the fixed credentials to be used', async () => (await archiveHealth(s)).status === 'ok', 15_000, 200);
 });
