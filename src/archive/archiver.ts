@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { stat, unlink } from 'node:fs/promises';
 import type { Registry } from 'prom-client';
 import type { ConfDiff } from '../conf/diff';
 import type { Conf } from '../conf/types';
@@ -8,11 +7,11 @@ import { log as rootLog } from '../lib/log';
 import type { Db } from '../store/db';
 import { ArchiveMetrics } from './archive-metrics';
 import { ArchiveStore, type QueuedFile } from './archive-store';
-import { normalizeEtag } from './etag';
 import { objectKey, uniqueKey } from './object-key';
 import { S3Store } from './s3-store';
 import { classifyError, describeError, type ErrorKind, s3Settings } from './s3-settings';
 import { Throttle } from './throttle';
+import { dropLocal, uploadVerified } from './upload-file';
 
 const log = rootLog.child({ component: 'archive' });
 
@@ -336,45 +335,16 @@ export class Archiver {
   }
 
   private async runUpload(q: QueuedFile, key: string, s3: S3Store, entry: Inflight, retried: boolean): Promise<void> {
-    const signal = entry.controller.signal;
     const t0 = Date.now();
-    const path = q.row.path;
-    const st = await stat(path);
-    if (!st.isFile()) throw Object.assign(new Error(`not a file: ${q.row.fileName}`), { code: 'ENOENT' });
-    if (retried) {
-      // A retry (or a resume after a crash): drop the parts a dead attempt left behind; the same key is written again.
-      const aborted = await s3.abortOrphans(key, signal);
-      if (aborted) log.info({ file: q.row.fileName, key, aborted }, 'aborted unfinished multipart uploads of an earlier attempt');
-    }
-    const meta = { 'edgerec-box': this.opts.conf().box_id, 'edgerec-stream': encodeURIComponent(q.row.streamName).slice(0, 200) };
-    const up = await s3.upload(key, path, signal, meta, (n) => (entry.sent = n));
-    if (up.bytes !== st.size) throw new Error(`the local file changed size during the upload (${st.size} → ${up.bytes} bytes)`);
-    const head = await s3.head(key, signal);
-    if (!head) throw new Error(`verify: the object is missing after the upload [key:${key}]`);
-    if (head.size !== up.bytes) throw new Error(`verify: size mismatch [key:${key}, local:${up.bytes}, store:${head.size}]`);
-    if (normalizeEtag(head.etag) !== up.expectedEtag) throw new Error(`verify: checksum mismatch [key:${key}, local md5 etag:${up.expectedEtag}, store etag:${head.etag}]`);
-    this.store.markArchived(q.row.id, head.etag, up.bytes);
+    const up = await uploadVerified(s3, q.row, key, { boxId: this.opts.conf().box_id, retried, signal: entry.controller.signal, onBytes: (n) => (entry.sent = n) });
+    this.store.markArchived(q.row.id, up.etag, up.bytes);
     this.lastContactMs = Date.now();
     if (this.status !== 'ok') this.storeOk();
     this.metrics?.uploadedBytes.inc(up.bytes);
     this.metrics?.uploadedFiles.inc();
     this.sessionUploaded = { files: this.sessionUploaded.files + 1, bytes: this.sessionUploaded.bytes + up.bytes };
-    const ms = Date.now() - t0;
-    log.info({ file: q.row.fileName, key, bytes: up.bytes, ms, etag: head.etag }, 'file archived and verified');
-    if (this.opts.conf().archive_keep_local_days === 0) await this.dropLocal(q, st.size);
-  }
-
-  /** archive_keep_local_days=0: the verified file leaves the disk at once (its row stays). */
-  private async dropLocal(q: QueuedFile, size: number): Promise<void> {
-    try {
-      const st = await stat(q.row.path);
-      if (st.size !== size) return;
-      await unlink(q.row.path);
-      this.store.markLocalGone(q.row.id);
-      log.info({ file: q.row.fileName, reason: 'archive_keep_local_days=0' }, 'local copy deleted; the file is served from the archive');
-    } catch (err) {
-      log.warn({ file: q.row.fileName, reason: errMessage(err) }, 'could not delete the local copy of an archived file');
-    }
+    log.info({ file: q.row.fileName, key, bytes: up.bytes, ms: Date.now() - t0, etag: up.etag }, 'file archived and verified');
+    if (this.opts.conf().archive_keep_local_days === 0 && (await dropLocal(q.row, up.bytes))) this.store.markLocalGone(q.row.id);
   }
 
   private uploadFailed(q: QueuedFile, key: string, err: unknown, aborted: boolean): void {
