@@ -114,6 +114,19 @@ test('3 RTMP publishers, rotation 5 s, 30 s: every file in the bucket under its 
   assert.ok(dur >= 1.5 && dur <= 3.6, `cut duration ${dur}`);
   const missing = await fetch(`${s.base}/client/records/nope.mp4`);
   assert.equal(missing.status, 404);
+
+  // Archiving switched off: a file only in the archive is a clear 502, not a 404 nor a crash.
+  const applied = s.logs().filter((l) => l.msg === 'config applied').length;
+  s.writeConf(baseConf(s.dir) + extra);
+  await waitFor('the edit to apply', () => s.logs().filter((l) => l.msg === 'config applied').length > applied, 10_000, 100);
+  const off = await s.json(`/client/records/${encodeURIComponent(first.fileName)}`);
+  assert.equal(off.status, 502);
+  const err = off.body as { code: string; error: string };
+  assert.equal(err.code, 'ARCHIVE_UNAVAILABLE');
+  assert.match(err.error, /only in the archive.*archive_s3_/);
+  assert.equal(err.error.includes(s.dir), false, 'no absolute path in the answer');
+  const stillListed = await allRows(s);
+  assert.equal(stillListed.find((r) => r.id === first.id)?.archive?.state, 'archived', 'archived rows still show their archive part');
 });
 
 test('wrong secret: a clear error in health within 10 s, logged once, nothing deleted locally; fixed by a config edit', async (t) => {
