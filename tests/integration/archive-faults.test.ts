@@ -172,6 +172,7 @@ test('a graceful stop while uploading ends within record_stop_timeout; the uploa
   const t0 = Date.now();
   await s1.proc.stop('SIGTERM', 30_000);
   const took = Date.now() - t0;
+  t.diagnostic(`stopped in ${took} ms with uploads running`);
   assert.ok(took <= 4000, `stopped in ${took} ms (record_stop_timeout=4 s)`);
   assert.equal((await s1.proc.exited).code, 0);
   await pub.stop('SIGKILL');
