@@ -53,6 +53,11 @@ export class App {
     this.version = readVersion(opts.installDir);
   }
 
+  /** The open index database (parts with their own tables, e.g. the archive queue), null before start. */
+  get index(): Database.Database | null {
+    return this.db;
+  }
+
   /** The running config (throws before start). */
   get config(): Conf {
     if (!this.conf) throw new Error('app not started');

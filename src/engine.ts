@@ -1,4 +1,6 @@
 import type { App, Part } from './app';
+import { createArchiveReads } from './api/archive-reads';
+import { Archiver } from './archive/archiver';
 import { createCutter } from './api/cutter';
 import { registerFileRoutes } from './api/files';
 import { handle, sendJson } from './api/http';
@@ -75,9 +77,34 @@ export async function startEngine(app: App): Promise<void> {
   const cutCache = new CutCache(conf, app.cuts);
   await cutCache.removeStaleParts();
   app.addPart({ name: 'cut-cache', close: async () => undefined, health: () => cutCache.health() });
-  const retention = new Retention(conf, store, undefined, cutCache);
+  // Archive (issue 16): every finished file is queued by a trigger in the index; the archiver uploads them in order.
+  const db = app.index;
+  if (!db) throw new Error('engine needs the index database');
+  const archiver = new Archiver({ conf, db, registry: metrics.registry });
+  finalizer.on('finalized', () => archiver.kick());
+  const retention = new Retention(
+    conf,
+    store,
+    30_000,
+    {
+      localOldest: (n) => archiver.store.localOldest(n),
+      localArchivedOldest: (n) => archiver.store.localArchivedOldest(n),
+      localArchivedEndedBefore: (ms, n) => archiver.store.localArchivedEndedBefore(ms, n),
+      markLocalGone: (id) => archiver.store.markLocalGone(id),
+      enabled: () => archiver.enabled,
+    },
+    cutCache,
+  );
   retention.start();
   app.addPart(retention);
+  app.addPart({
+    name: 'archive-retention',
+    // archive_keep_local_days applies at once, not at the next pass
+    applyConf: (_c, diff) => {
+      if (diff.changedKeys.includes('archive_keep_local_days') || diff.changedKeys.includes('archive_s3_endpoint')) void retention.runOnce();
+    },
+    close: async () => undefined,
+  });
   // A fragment that does not fit in record_dir: free space now rather than at the next 30 s pass.
   finalizer.on('nospace', () => void retention.runOnce());
   const liveness = new LivenessSampler(() => store.listUnfinished().filter((r) => r.state === 'recording').map((r) => ({ stream: r.streamName, tmpPath: r.tmpPath })));
@@ -186,10 +213,19 @@ export async function startEngine(app: App): Promise<void> {
   cameras.start();
   app.addPart({ name: 'rtsp', applyConf: (c, d) => cameras.applyConf(c, d), close: () => cameras.close(), health: () => cameras.health() });
 
+  // Last added, first stopped: uploads are aborted (back to the queue) before the recordings finalize.
+  archiver.start();
+  app.addPart(archiver);
+
   const r = http.router;
   registerControlRoutes(r, manager);
-  registerRecordingsRoutes(r, store, conf);
-  registerFileRoutes(r, conf, createCutter({ cache: cutCache }));
+  // With archiving off, rows show no archive part unless they are in the archive already.
+  registerRecordingsRoutes(r, store, conf, (id) => {
+    const a = archiver.store.info(id);
+    return a && (archiver.enabled || a.state === 'archived') ? a : null;
+  });
+  const cutter = createCutter({ cache: cutCache });
+  registerFileRoutes(r, conf, cutter, createArchiveReads(archiver.store, () => archiver.client, cutter));
   registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);
   registerPageRoutes(r);
   registerOpenApiRoutes(r, app.version);

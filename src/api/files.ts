@@ -4,6 +4,7 @@ import type { ServerResponse } from 'node:http';
 import { dirname, extname, sep } from 'node:path';
 import type { Conf } from '../conf/types';
 import { AppError, clip } from '../lib/errors';
+import type { ArchiveReads } from './archive-reads';
 import { type Cutter, roundCutSeconds } from './cutter';
 import { handle, queryParam, type Req, sendError } from './http';
 import type { Router } from './server';
@@ -78,7 +79,7 @@ async function openRegular(path: string, name: string): Promise<{ fh: FileHandle
 }
 
 /** GET/HEAD /client/records/<file>, with byte ranges, conditional requests and MP4 time-range cuts. */
-export function registerFileRoutes(r: Router, conf: () => Conf, cutter: Cutter | null): void {
+export function registerFileRoutes(r: Router, conf: () => Conf, cutter: Cutter | null, archive: ArchiveReads | null = null): void {
   const serve = handle(async (req: Req, res: ServerResponse) => {
     const c = conf();
     let raw = req.params?.file ?? '';
@@ -87,13 +88,23 @@ export function registerFileRoutes(r: Router, conf: () => Conf, cutter: Cutter |
     } catch {
       throw new AppError('NOT_FOUND', 'no such file in records');
     }
-    const file = await resolveRecordFile(c.record_dir, raw);
+    const local = await resolveRecordFile(c.record_dir, raw).catch((err: unknown) => {
+      // The local copy is gone: a file in the archive is streamed from the bucket (src/api/archive-reads.ts).
+      const archived = archive && err instanceof AppError && err.code === 'NOT_FOUND' ? archive.find(raw) : null;
+      if (!archived) throw err;
+      return archived;
+    });
     const start = parseSeconds(queryParam(req, 'start'), 'start');
     const end = parseSeconds(queryParam(req, 'end'), 'end');
+    if (end !== null && end <= (start ?? 0)) {
+      throw new AppError('BAD_REQUEST', `the range is empty: end (${end}) must be after start (${start ?? 0}); both are rounded to 0.1 s`);
+    }
+    if (archive && !('path' in local)) {
+      await archive.serve(req, res, local, start !== null || end !== null ? { start, end } : null, c);
+      return;
+    }
+    const file = local as { path: string; size: number; mtimeMs: number };
     if ((start !== null || end !== null) && extname(raw).toLowerCase() === '.mp4' && cutter) {
-      if (end !== null && end <= (start ?? 0)) {
-        throw new AppError('BAD_REQUEST', `the range is empty: end (${end}) must be after start (${start ?? 0}); both are rounded to 0.1 s`);
-      }
       const cut = await cutter(file.path, start, end);
       // the cutter verified the cut as its own; it must also sit directly in the real mp4_cutter_dir
       const dirReal = await realpath(c.mp4_cutter_dir).catch(() => null);
@@ -121,8 +132,8 @@ function contentDisposition(disposition: string, name: string): string {
   return `${disposition};filename="${fallback}";filename*=UTF-8''${star}`;
 }
 
-/** Answer with an opened file (closed here, whatever happens). */
-async function sendFile(req: Req, res: ServerResponse, f: { fh: FileHandle; size: number; mtimeMs: number }, name: string, disposition: string): Promise<void> {
+/** Answer GET/HEAD with an opened file (closed here, whatever happens): conditional requests, one byte range. */
+export async function sendFile(req: Req, res: ServerResponse, f: { fh: FileHandle; size: number; mtimeMs: number }, name: string, disposition: string): Promise<void> {
   let streaming = false;
   try {
     streaming = sendOpened(req, res, f, name, disposition);

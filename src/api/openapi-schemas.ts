@@ -110,6 +110,19 @@ export const SCHEMAS: Record<string, Obj> = {
       state: ref('RecordingState'),
       error: str('why it failed', { nullable: true }),
       url: str('download URL (complete and recovered files); null otherwise', { nullable: true, example: '/client/records/cam1_1.mp4' }),
+      archive: {
+        type: 'object',
+        nullable: true,
+        description: 'archive state of a finished file (null when not queued)',
+        properties: {
+          state: str('', { enum: ['pending', 'uploading', 'archived', 'failed'] }),
+          key: str('object key in the bucket, fixed at the first upload attempt', { nullable: true }),
+          at: int('when archived (or last changed), epoch ms'),
+          error: str('why the last attempt failed', { nullable: true }),
+          attempts: int('upload attempts', { minimum: 0 }),
+          local: { type: 'boolean', description: 'false when the local copy is gone and the file is served from the bucket' },
+        },
+      },
     },
   },
   RecordingPage: {

@@ -1,4 +1,5 @@
 import { unlink } from 'node:fs/promises';
+import type { ArchiveInfo } from '../archive/archive-store';
 import type { Conf } from '../conf/types';
 import { AppError, clip } from '../lib/errors';
 import { log } from '../lib/log';
@@ -16,8 +17,14 @@ function intParam(req: Req, name: string, min: number, max: number): number | un
   return n;
 }
 
-/** A row as the API shows it: times in epoch ms, the download URL for finished files. */
-export function recordingView(row: RecordingRow): Record<string, unknown> {
+/** The archive part of a row as the API shows it (null when the file is not queued for the archive). */
+export function archiveView(a: ArchiveInfo | null): Record<string, unknown> | null {
+  if (!a) return null;
+  return { state: a.state, key: a.objectKey, at: a.archivedMs ?? a.updatedMs, error: a.error, attempts: a.attempts, local: a.localGoneMs === null };
+}
+
+/** A row as the API shows it: times in epoch ms, the download URL for finished files, the archive state. */
+export function recordingView(row: RecordingRow, archive?: ArchiveInfo | null): Record<string, unknown> {
   const done = row.state === 'complete' || row.state === 'recovered';
   return {
     id: row.id,
@@ -36,11 +43,13 @@ export function recordingView(row: RecordingRow): Record<string, unknown> {
     state: row.state,
     error: row.error,
     url: done ? `/client/records/${encodeURIComponent(row.fileName)}` : null,
+    ...(archive !== undefined ? { archive: archiveView(archive) } : {}),
   };
 }
 
 /** GET /rest-api/recordings (VMS polling), GET and DELETE /rest-api/recordings/:id. */
-export function registerRecordingsRoutes(r: Router, store: RecordingsStore, conf: () => Conf): void {
+export function registerRecordingsRoutes(r: Router, store: RecordingsStore, conf: () => Conf, archiveInfo?: (id: number) => ArchiveInfo | null): void {
+  const view = (row: RecordingRow) => recordingView(row, archiveInfo ? archiveInfo(row.id) : undefined);
   r.get(
     '/rest-api/recordings',
     handle((req, res) => {
@@ -59,7 +68,7 @@ export function registerRecordingsRoutes(r: Router, store: RecordingsStore, conf
         limit: intParam(req, 'limit', 1, 1000) ?? 100,
         after: queryParam(req, 'after') || undefined,
       });
-      sendJson(res, 200, { recordings: page.rows.map(recordingView), next: page.next });
+      sendJson(res, 200, { recordings: page.rows.map(view), next: page.next });
     }),
   );
   const byId = (req: Req): RecordingRow => {
@@ -72,7 +81,7 @@ export function registerRecordingsRoutes(r: Router, store: RecordingsStore, conf
   };
   r.get(
     '/rest-api/recordings/:id',
-    handle((req, res) => sendJson(res, 200, recordingView(byId(req)))),
+    handle((req, res) => sendJson(res, 200, view(byId(req)))),
   );
   r.delete(
     '/rest-api/recordings/:id',
@@ -80,7 +89,9 @@ export function registerRecordingsRoutes(r: Router, store: RecordingsStore, conf
       const row = byId(req);
       if (row.state === 'recording' || row.state === 'finalizing')
         throw new AppError('CONFLICT', `recording ${row.id} is ${row.state}; stop it first (/rest-api/stream/stopRecording)`);
-      if (row.path && row.path.startsWith(conf().record_dir)) {
+      // A file only in the archive has no local copy: its old path may hold a newer file of the same name now.
+      const onlyArchived = (archiveInfo?.(row.id)?.localGoneMs ?? null) !== null;
+      if (!onlyArchived && row.path && row.path.startsWith(conf().record_dir)) {
         await unlink(row.path).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'ENOENT') throw err;
         });

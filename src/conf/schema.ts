@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CameraConf, Conf } from './types';
 import * as v from './values';
@@ -139,6 +140,43 @@ export const SCHEMA: Schema = {
   },
   record_retention_days: n(0, 'days', 0, 36500, 'delete finished files older than this; 0 = off'),
   record_min_free_percent: n(10, '%', 0, 99, 'delete oldest finished files while the record disk has less free space than this'),
+  archive_s3_endpoint: {
+    def: '', unit: '', doc: 'S3-compatible store to archive finished files to (AWS S3, MinIO, Ceph RGW, Swift s3api...); empty = archiving off',
+    allowed: 'an http:// or https:// URL without user:password, or empty', parse: v.optionalHttpUrl,
+  },
+  archive_s3_bucket: {
+    def: '', unit: '', doc: 'bucket the files go to (it must exist)', allowed: 'an S3 bucket name (3–63 of a-z 0-9 . -), or empty when archiving is off',
+    parse: v.optionalBucket,
+  },
+  archive_s3_region: { def: 'us-east-1', unit: '', doc: 'region used to sign requests', allowed: '1–64 of a-z 0-9 -', parse: (raw) => (/^[a-z0-9-]{1,64}$/.test(raw) ? raw : undefined) },
+  archive_s3_access_key: {
+    def: '', unit: '', doc: 'access key id (never logged nor shown); or use archive_s3_credentials_file', allowed: 'visible ASCII characters without spaces, or empty',
+    parse: v.token, secret: true,
+  },
+  archive_s3_secret_key: {
+    def: '', unit: '', doc: 'secret access key (never logged nor shown); or use archive_s3_credentials_file', allowed: 'visible ASCII characters without spaces, or empty',
+    parse: v.token, secret: true,
+  },
+  archive_s3_credentials_file: {
+    def: '', unit: '',
+    doc: 'file holding access_key=... and secret_key=... lines (aws_access_key_id / aws_secret_access_key also read), e.g. a systemd credential; wins over the two keys above',
+    allowed: 'a file path (relative to the install folder) or empty', parse: v.optionalPath,
+  },
+  archive_s3_force_path_style: b('true', 'address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint> host'),
+  archive_key_template: {
+    def: '{boxId}/{streamName}/{date}/{fileName}', unit: '', doc: 'object key of each file; {date} is YYYY-MM-DD of its start (UTC)',
+    allowed: 'text holding {fileName}, elements {boxId} {streamName} {date} {fileName}, no leading / and no .. segment', parse: v.archiveKeyTemplate,
+  },
+  box_id: {
+    def: '', unit: '', doc: 'name of this box in object keys; empty = the host name', allowed: '1–64 of A-Z a-z 0-9 . _ -, or empty',
+    parse: v.optionalBoxId, fallback: () => hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'edgerec',
+  },
+  archive_keep_local_days: {
+    def: '-1', unit: 'days', doc: 'local copies of archived files: -1 kept forever, 0 deleted once the upload is verified, N deleted N days after the file ended (unarchived files are never deleted by this)',
+    allowed: 'a whole number -1–36500', parse: v.signedInt(-1, 36500),
+  },
+  archive_max_bandwidth: n(0, 'bytes/s', 0, 1e12, 'upload bandwidth of the archiver, all uploads together; 0 = no limit'),
+  archive_concurrency: n(2, '', 1, 16, 'files uploaded at once'),
   db_path: {
     def: '', unit: '', doc: 'SQLite index of recordings; empty = <record_dir>/edgerec.db',
     allowed: 'a file path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => join(c.record_dir, 'edgerec.db'),

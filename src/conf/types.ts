@@ -87,6 +87,27 @@ export interface Conf {
   readonly record_retention_days: number;
   /** percent */
   readonly record_min_free_percent: number;
+  /** archive: S3 endpoint URL, '' = archiving off */
+  readonly archive_s3_endpoint: string;
+  readonly archive_s3_bucket: string;
+  readonly archive_s3_region: string;
+  /** secret: never logged nor shown */
+  readonly archive_s3_access_key: string;
+  /** secret: never logged nor shown */
+  readonly archive_s3_secret_key: string;
+  /** absolute path of a file holding both keys, or '' */
+  readonly archive_s3_credentials_file: string;
+  readonly archive_s3_force_path_style: boolean;
+  /** object key template: {boxId} {streamName} {date} {fileName} */
+  readonly archive_key_template: string;
+  /** defaults to the host name */
+  readonly box_id: string;
+  /** days; -1 keep local copies forever, 0 delete once archived */
+  readonly archive_keep_local_days: number;
+  /** bytes/s, 0 = no limit */
+  readonly archive_max_bandwidth: number;
+  /** uploads at once */
+  readonly archive_concurrency: number;
   /** absolute; defaults to <record_dir>/edgerec.db */
   readonly db_path: string;
   /** number of GStreamer host processes */

@@ -154,3 +154,42 @@ export function maskUrl(raw: string): string {
   const from = scheme ? scheme[0].length : 0;
   return at >= from ? `${raw.slice(0, from)}***${raw.slice(at)}` : raw;
 }
+
+/** An http:// or https:// URL with a host and no user:password, or '' (off). */
+export const optionalHttpUrl: ValueParser<string> = (raw) => {
+  if (raw === '') return '';
+  if (!/^https?:\/\//i.test(raw) || /\s/.test(raw)) return undefined;
+  try {
+    const u = new URL(raw);
+    return u.hostname && !u.username && !u.password ? raw.replace(/\/+$/, '') : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** An S3 bucket name (3–63 of a-z 0-9 . -, starting and ending with a letter or digit), or '' (only when archiving is off). */
+export const optionalBucket: ValueParser<string> = (raw) => (raw === '' || /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(raw) ? raw : undefined);
+
+/** The elements an archive key template may hold. */
+export const ARCHIVE_KEY_ELEMENTS = ['boxId', 'streamName', 'date', 'fileName'] as const;
+
+/** An object key template: holds {fileName}, only known elements, no leading '/', no '..' segment, no control characters. */
+export const archiveKeyTemplate: ValueParser<string> = (raw) => {
+  if (!raw.includes('{fileName}') || raw.startsWith('/') || /[\x00-\x1f\x7f\\]/.test(raw) || raw.split('/').some((seg) => seg === '..' || seg === '.')) return undefined;
+  for (const m of raw.matchAll(/\{([^{}]*)\}/g)) {
+    if (!(ARCHIVE_KEY_ELEMENTS as readonly string[]).includes(m[1] ?? '')) return undefined;
+  }
+  return raw;
+};
+
+/** A box id for object keys: 1–64 of A-Z a-z 0-9 . _ -, or '' (the host name). */
+export const optionalBoxId: ValueParser<string> = (raw) => (raw === '' || /^[A-Za-z0-9._-]{1,64}$/.test(raw) ? raw : undefined);
+
+/** An integer in [min, max] that may be negative. */
+export function signedInt(min: number, max: number): ValueParser<number> {
+  return (raw) => {
+    if (!/^[+-]?\d{1,15}$/.test(raw)) return undefined;
+    const n = Number(raw);
+    return n >= min && n <= max ? n : undefined;
+  };
+}

@@ -20,6 +20,7 @@ export const ERRORS = {
   RECORDING_DISABLED: { status: 403, message: 'recording is switched off (record_streams=false)' },
   UNAVAILABLE: { status: 503, message: 'service is shutting down' },
   BUSY: { status: 503, message: 'too many cuts are being made; try again in a few seconds' },
+  ARCHIVE_UNAVAILABLE: { status: 502, message: 'the file is only in the archive and the archive store cannot be reached' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -106,8 +106,69 @@ CREATE TABLE cuts (
 CREATE INDEX cuts_lru ON cuts (used_ms, id);
 `;
 
+const NOW_MS = `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`;
+
+/*
+ * The archive queue (src/archive/). Every finished file (complete or recovered) gets a row here by trigger, in the
+ * same transaction as its recordings row, so a crash can never finish a file without queueing it. States: pending
+ * → uploading (object_key fixed before the first byte goes out, so a file has one key for life) → archived, or
+ * failed with the reason (next_try_ms set while it is retried). recordings.local_gone_ms marks a file whose local
+ * copy was deleted after it was archived: the row stays, the file is served from the bucket.
+ */
+const M3 = `
+ALTER TABLE recordings ADD COLUMN local_gone_ms INTEGER;
+CREATE INDEX recordings_local_done_end ON recordings (end_ms, id) WHERE state IN ('complete', 'recovered') AND local_gone_ms IS NULL;
+CREATE INDEX recordings_gone_name ON recordings (file_name, id) WHERE local_gone_ms IS NOT NULL;
+
+CREATE TABLE archive (
+  recording_id INTEGER PRIMARY KEY REFERENCES recordings (id) ON DELETE CASCADE,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'uploading', 'archived', 'failed')),
+  object_key TEXT,
+  bytes INTEGER NOT NULL,
+  etag TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_try_ms INTEGER,
+  error TEXT,
+  queued_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  archived_ms INTEGER
+) STRICT;
+CREATE UNIQUE INDEX archive_object_key ON archive (object_key) WHERE object_key IS NOT NULL;
+CREATE INDEX archive_backlog ON archive (state, recording_id);
+
+CREATE TABLE archive_stats (
+  state TEXT PRIMARY KEY,
+  count INTEGER NOT NULL,
+  bytes INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+INSERT INTO archive_stats (state, count, bytes) VALUES ('pending', 0, 0), ('uploading', 0, 0), ('archived', 0, 0), ('failed', 0, 0);
+
+CREATE TRIGGER archive_stats_insert AFTER INSERT ON archive BEGIN
+  UPDATE archive_stats SET count = count + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
+END;
+CREATE TRIGGER archive_stats_delete AFTER DELETE ON archive BEGIN
+  UPDATE archive_stats SET count = count - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
+END;
+CREATE TRIGGER archive_stats_update AFTER UPDATE OF state, bytes ON archive BEGIN
+  UPDATE archive_stats SET count = count - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
+  UPDATE archive_stats SET count = count + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
+END;
+
+CREATE TRIGGER archive_enqueue_insert AFTER INSERT ON recordings WHEN NEW.state IN ('complete', 'recovered') BEGIN
+  INSERT OR IGNORE INTO archive (recording_id, state, bytes, queued_ms, updated_ms) VALUES (NEW.id, 'pending', NEW.bytes, ${NOW_MS}, ${NOW_MS});
+END;
+CREATE TRIGGER archive_enqueue_update AFTER UPDATE OF state ON recordings
+  WHEN NEW.state IN ('complete', 'recovered') AND OLD.state NOT IN ('complete', 'recovered') BEGIN
+  INSERT OR IGNORE INTO archive (recording_id, state, bytes, queued_ms, updated_ms) VALUES (NEW.id, 'pending', NEW.bytes, ${NOW_MS}, ${NOW_MS});
+END;
+
+INSERT INTO archive (recording_id, state, bytes, queued_ms, updated_ms)
+  SELECT id, 'pending', bytes, ${NOW_MS}, ${NOW_MS} FROM recordings WHERE state IN ('complete', 'recovered') ORDER BY id;
+`;
+
 /** Every schema step, oldest first; append only — never edit a released one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'recordings index', sql: M1 },
   { version: 2, name: 'cut cache', sql: M2 },
+  { version: 3, name: 'archive queue', sql: M3 },
 ];

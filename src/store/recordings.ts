@@ -282,3 +282,6 @@ export class RecordingsStore {
     return st;
   }
 }
+
+/** The column of each RecordingRow field (other stores joining recordings select rows with it). */
+export const RECORDING_COLUMNS: Readonly<Record<keyof Omit<RecordingRow, 'id'>, string>> = COLUMNS;

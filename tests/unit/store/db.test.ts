@@ -36,7 +36,7 @@ test('fresh DB: parent folder created, WAL, NORMAL sync, foreign keys, busy time
   assert.ok(Number(db.pragma('busy_timeout', { simple: true })) >= 1000);
   assert.deepEqual(appliedMigrations(db), MIGRATIONS.map((m) => m.version));
   const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all();
-  assert.deepEqual(tables, ['cuts', 'recording_stats', 'recordings', 'schema_migrations']);
+  assert.deepEqual(tables, ['archive', 'archive_stats', 'cuts', 'recording_stats', 'recordings', 'schema_migrations']);
 });
 
 test('reopen: migrations are skipped, rows are kept, the migration count is unchanged', (t) => {

@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { type Proc, start, waitFor } from './proc';
+import type { Service } from './service';
+import { SWIFT_ACCESS_KEY, SWIFT_SECRET_KEY, type SwiftStore } from './swift';
+
+/** A recording as /rest-api/recordings shows it, with its archive part. */
+export interface ArchivedRow {
+  id: number;
+  fileName: string;
+  stream: string;
+  state: string;
+  bytes: number;
+  start: number;
+  archive: { state: string; key: string | null; at: number; error: string | null; attempts: number; local: boolean } | null;
+}
+
+/** A test-side S3 client on the store (to check what the service put there). */
+export function testClient(store: SwiftStore): S3Client {
+  return new S3Client({
+    endpoint: store.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: SWIFT_ACCESS_KEY, secretAccessKey: SWIFT_SECRET_KEY },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 1,
+  });
+}
+
+export async function createBucket(s3: S3Client, bucket: string): Promise<void> {
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+}
+
+/** The properties lines that point the service at the store. */
+export function archiveConf(store: SwiftStore, bucket: string, extra: Record<string, string | number> = {}): string {
+  const lines: Record<string, string | number> = {
+    archive_s3_endpoint: store.endpoint,
+    archive_s3_bucket: bucket,
+    archive_s3_access_key: SWIFT_ACCESS_KEY,
+    archive_s3_secret_key: SWIFT_SECRET_KEY,
+    box_id: 'testbox',
+    ...extra,
+  };
+  return `${Object.entries(lines)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n')}\n`;
+}
+
+/** Every object in the bucket: key → size. */
+export async function listObjects(s3: S3Client, bucket: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  let token: string | undefined;
+  for (let i = 0; i < 100; i++) {
+    const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }));
+    for (const o of r.Contents ?? []) if (o.Key) out.set(o.Key, o.Size ?? -1);
+    if (!r.IsTruncated) break;
+    token = r.NextContinuationToken;
+  }
+  return out;
+}
+
+/** Unfinished multipart uploads in the bucket. */
+export async function listMultipart(s3: S3Client, bucket: string): Promise<{ key: string; id: string }[]> {
+  const r = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  return (r.Uploads ?? []).map((u) => ({ key: u.Key ?? '', id: u.UploadId ?? '' }));
+}
+
+/** MD5 hex of an object's bytes. */
+export async function objectMd5(s3: S3Client, bucket: string, key: string): Promise<string> {
+  const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  const bytes = await r.Body?.transformToByteArray();
+  return createHash('md5').update(bytes ?? new Uint8Array()).digest('hex');
+}
+
+export function md5(buf: Uint8Array): string {
+  return createHash('md5').update(buf).digest('hex');
+}
+
+export function fileMd5(path: string): string {
+  return md5(readFileSync(path));
+}
+
+/** Every recording row (up to 1000). */
+export async function allRows(s: Service, stream?: string): Promise<ArchivedRow[]> {
+  const r = await s.json(`/rest-api/recordings?limit=1000${stream ? `&stream=${encodeURIComponent(stream)}` : ''}`);
+  if (r.status !== 200) throw new Error(`recordings: ${r.status} ${JSON.stringify(r.body)}`);
+  return (r.body as { recordings: ArchivedRow[] }).recordings;
+}
+
+/** The archive section of health. */
+export async function archiveHealth(s: Service): Promise<Record<string, unknown> & { backlog: { files: number; bytes: number; oldestMs: number | null }; status: string; lastError: { kind: string; message: string } | null }> {
+  const r = await s.json('/rest-api/health');
+  return (r.body as { archive: never }).archive;
+}
+
+/** ffmpeg publishing `clip` over RTMP in real time (loops when `loop`). */
+export function publishRtmp(port: number, name: string, clip: string, loop = false): Proc {
+  return start('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', ...(loop ? ['-stream_loop', '-1'] : []), '-i', clip, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${port}/live/${name}`]);
+}
+
+/** Wait until every row of the service is finished and archived (and at least `min` rows). */
+export function allArchived(s: Service, min: number, timeoutMs: number): Promise<ArchivedRow[]> {
+  return waitFor(
+    `at least ${min} recordings, all archived`,
+    async () => {
+      const rows = await allRows(s);
+      return rows.length >= min && rows.every((r) => (r.state === 'complete' || r.state === 'recovered') && r.archive?.state === 'archived') ? rows : null;
+    },
+    timeoutMs,
+    250,
+  );
+}
+
+/** A 20 s 1280x720 H.264 (~11 Mbit/s, qp 8) + AAC clip, so that 10 s files go up in several parts (cached). */
+export async function bigClip(): Promise<string> {
+  const { MEDIA_DIR } = await import('./media');
+  const { existsSync, mkdirSync, renameSync } = await import('node:fs');
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const out = join(MEDIA_DIR, 'clip-archive-big-720p-qp8-20s.mp4');
+  if (existsSync(out)) return out;
+  mkdirSync(MEDIA_DIR, { recursive: true });
+  const tmp = `${out}.part.${process.pid}.mp4`;
+  await promisify(execFile)('ffmpeg', [
+    '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-t', '20', '-c:v', 'libx264', '-preset', 'ultrafast', '-qp', '8', '-pix_fmt', 'yuv420p', '-g', '50', '-keyint_min', '50', '-bf', '0', '-sc_threshold', '0',
+    '-c:a', 'aac', '-ar', '44100', '-ac', '2', tmp,
+  ], { timeout: 120_000 });
+  renameSync(tmp, out);
+  return out;
+}
+
+/** Check the bucket against the rows: one object per row at its key, byte-identical to the local file, no multipart left. */
+export async function assertBucketMatches(s3: S3Client, bucket: string, rows: ArchivedRow[], recordDir: string): Promise<void> {
+  const objects = await listObjects(s3, bucket);
+  const keys = rows.map((r) => r.archive?.key ?? '');
+  assert.equal(new Set(keys).size, rows.length, 'one key per file');
+  assert.equal(objects.size, rows.length, `one object per file, no duplicate: ${[...objects.keys()].join(', ')}`);
+  for (const r of rows) {
+    const key = r.archive?.key ?? '';
+    assert.equal(objects.get(key), r.bytes, `size of ${key}`);
+    assert.equal(await objectMd5(s3, bucket, key), fileMd5(join(recordDir, r.fileName)), `${key} byte-identical`);
+  }
+  assert.deepEqual(await listMultipart(s3, bucket), [], 'no unfinished multipart upload left');
+}
