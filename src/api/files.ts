@@ -96,15 +96,17 @@ export function registerFileRoutes(r: Router, conf: () => Conf, cutter: Cutter |
     });
     const start = parseSeconds(queryParam(req, 'start'), 'start');
     const end = parseSeconds(queryParam(req, 'end'), 'end');
-    if (end !== null && end <= (start ?? 0)) {
+    // a cut applies to MP4 only (other containers are served whole, whatever the range)
+    const cut = (start !== null || end !== null) && extname(raw).toLowerCase() === '.mp4' && cutter !== null;
+    if (cut && end !== null && end <= (start ?? 0)) {
       throw new AppError('BAD_REQUEST', `the range is empty: end (${end}) must be after start (${start ?? 0}); both are rounded to 0.1 s`);
     }
     if (archive && !('path' in local)) {
-      await archive.serve(req, res, local, start !== null || end !== null ? { start, end } : null, c);
+      await archive.serve(req, res, local, cut ? { start, end } : null, c);
       return;
     }
     const file = local as { path: string; size: number; mtimeMs: number };
-    if ((start !== null || end !== null) && extname(raw).toLowerCase() === '.mp4' && cutter) {
+    if (cut && cutter) {
       const cut = await cutter(file.path, start, end);
       // the cutter verified the cut as its own; it must also sit directly in the real mp4_cutter_dir
       const dirReal = await realpath(c.mp4_cutter_dir).catch(() => null);
