@@ -4,6 +4,7 @@ import { registerFileRoutes } from './api/files';
 import { handle, sendJson } from './api/http';
 import { registerOpenApiRoutes } from './api/openapi-routes';
 import { registerPageRoutes } from './api/page-routes';
+import { registerPlaybackRoutes } from './api/playback-routes';
 import { registerRecordingsRoutes } from './api/recordings-routes';
 import { registerControlRoutes } from './api/rest';
 import { registerWhipRoutes } from './api/whip-routes';
@@ -138,6 +139,7 @@ export async function startEngine(app: App): Promise<void> {
   const r = http.router;
   registerControlRoutes(r, manager);
   registerRecordingsRoutes(r, store, conf);
+  registerPlaybackRoutes(r, store, conf);
   registerFileRoutes(r, conf, createCutter({ cutDir: () => conf().mp4_cutter_dir }));
   registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);
   registerPageRoutes(r);

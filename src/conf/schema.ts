@@ -100,6 +100,7 @@ export const SCHEMA: Schema = {
     def: '', unit: '', doc: 'where time-range cuts are kept; empty = record_dir',
     allowed: 'a folder path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => c.record_dir,
   },
+  playback_max_duration: secs(3600, 1, 86400, 'longest range one /rest-api/playback answer may cover'),
   rest_port: { def: '8081', unit: '', doc: 'TCP port of REST, file server, WHIP and web page', allowed: PORT, parse: v.port },
   rest_bind: {
     def: '0.0.0.0', unit: '', doc: 'address the REST port listens on', allowed: 'an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::) or localhost',

@@ -59,6 +59,8 @@ export interface Conf {
   readonly record_response_content_disposition_header_value: 'inline' | 'attachment';
   /** absolute; defaults to record_dir */
   readonly mp4_cutter_dir: string;
+  /** s; longest range of one /rest-api/playback answer */
+  readonly playback_max_duration: number;
   readonly rest_port: number;
   readonly rest_bind: string;
   readonly rtmp_port: number;
