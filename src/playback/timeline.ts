@@ -196,9 +196,13 @@ function layTrack(files: readonly TimelineFile[], handler: string, firstFile: nu
       if (last >= 0 && base > nextT) o.dur[last] = (o.dur[last] ?? 0) + base - nextT;
     }
     const d0 = t.table.dts[a] ?? 0;
+    let prevEnd = base;
     for (let i = a; i < b; i++) {
-      const dts = base + Math.round(((t.table.dts[i] ?? 0) - d0) * ratio);
-      const end = base + Math.round(((t.table.dts[i] ?? 0) + (t.table.dur[i] ?? 0) - d0) * ratio);
+      // muxers leave the last sample of a file 0 long: it lasts as long as the one before it
+      const srcDur = (t.table.dur[i] ?? 0) || (t.table.dur[i - 1] ?? 0) || 1;
+      const dts = Math.max(prevEnd, base + Math.round(((t.table.dts[i] ?? 0) - d0) * ratio));
+      const end = Math.max(dts + 1, base + Math.round(((t.table.dts[i] ?? 0) + srcDur - d0) * ratio));
+      prevEnd = end;
       o.file.push(k);
       o.src.push(t.table.offset[i] ?? 0);
       o.size.push(t.table.size[i] ?? 0);
