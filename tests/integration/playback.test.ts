@@ -110,7 +110,6 @@ before(async () => {
 after(async () => {
   await Promise.all(procs.map((p) => p.stop('SIGKILL')));
   await s?.stop();
-  if (process.env.KEEP_PLAYBACK_DEBUG) return console.log('kept', s?.dir, work);
   if (s) rmSync(s.dir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
