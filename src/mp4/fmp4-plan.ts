@@ -1,6 +1,7 @@
 import { makeBox, makeFullBox } from '../api/mp4-boxes';
 import { edts, ftyp, mvhd, outputTrak, stsd } from './movie-boxes';
 import type { MovieTrack } from './movie-track';
+import { trackEdits } from './mp4-plan';
 
 /** Source bytes of one fragment: `len` bytes at `src` of file `file`. */
 export interface SourceRange {
@@ -20,8 +21,10 @@ export interface Fmp4Fragment {
 const SYNC_FLAGS = 0x02000000; // sample_depends_on = 2 (an I-frame)
 const NON_SYNC_FLAGS = 0x01010000; // depends on others, sample_is_non_sync_sample
 
-/** The init segment: ftyp + moov (empty sample tables, an mvex with one trex per track). */
+/** The init segment: ftyp + moov (empty sample tables, an mvex with one trex per track, and mehd: the whole duration). */
 export function fmp4Init(tracks: readonly MovieTrack[]): Buffer {
+  let durationMs = 0;
+  for (const t of tracks) durationMs = Math.max(durationMs, trackEdits(t).durationMs);
   const empty = (type: string, words: number) => makeFullBox(type, 0, 0, Buffer.alloc(words * 4));
   const traks = tracks.map((t, ti) => {
     const stbl = makeBox('stbl', stsd(t.entries), empty('stts', 1), empty('stsc', 1), empty('stsz', 2), empty('stco', 1));
@@ -34,7 +37,9 @@ export function fmp4Init(tracks: readonly MovieTrack[]): Buffer {
     b.writeUInt32BE(1, 4);
     return makeFullBox('trex', 0, 0, b);
   });
-  return Buffer.concat([ftyp(true), makeBox('moov', mvhd(0, tracks.length + 1), ...traks, makeBox('mvex', ...trex))]);
+  const mehd = Buffer.alloc(8);
+  mehd.writeBigUInt64BE(BigInt(Math.round(durationMs)), 0);
+  return Buffer.concat([ftyp(true), makeBox('moov', mvhd(durationMs, tracks.length + 1), ...traks, makeBox('mvex', makeFullBox('mehd', 1, 0, mehd), ...trex))]);
 }
 
 /** [first, count) of one track in one fragment. */
