@@ -77,9 +77,11 @@ function ffmpegPipe(list: string, out: string): Promise<Sample> {
     });
     p.stdout.pipe(file);
     p.on('error', reject);
-    p.on('exit', (code) => {
-      file.on('finish', () => (code === 0 ? resolve({ firstByteMs: first, totalMs: performance.now() - t0, bytes }) : reject(new Error(`ffmpeg exited ${code}`))));
-    });
+    const finished = new Promise<void>((r) => file.on('finish', () => r()));
+    const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+    void Promise.all([exited, finished]).then(([code]) =>
+      code === 0 ? resolve({ firstByteMs: first, totalMs: performance.now() - t0, bytes }) : reject(new Error(`ffmpeg exited ${code}`)),
+    );
   });
 }
 
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
   closeDb(db);
   const list = join(dir, 'list.txt');
   writeFileSync(list, lines.join('\n') + '\n');
-  const s = await startService({ dir, conf: 'log_level=warn\n' });
+  const s = await startService({ dir, conf: '' });
   const from = t0 + OFFSET_S * 1000;
   const to = t0 + (FILES * FILE_S - OFFSET_S) * 1000;
   const url = (f: string) => `${s.base}/rest-api/playback?stream=cam&from=${from}&to=${to}&format=${f}`;

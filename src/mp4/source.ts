@@ -44,10 +44,11 @@ export async function openSource(path: string): Promise<SourceFile> {
   try {
     const { size } = await fh.stat();
     const top = await completeTopBoxes(fh, size);
-    const fragmented = top.some((b) => b.type === 'moof') || (await hasMvex(fh, top));
+    const moov = await moovBody(fh, top);
+    const fragmented = top.some((b) => b.type === 'moof') || children(moov).some((b) => b.type === 'mvex');
     const ftypRef = top.find((b) => b.type === 'ftyp');
     const ftyp = ftypRef && ftypRef.size <= 4096 ? await readAt(fh, ftypRef.start, ftypRef.size) : null;
-    const tracks = fragmented ? await fragmentedTracks(fh, top) : await plainTracks(fh, top);
+    const tracks = fragmented ? await fragmentedTracks(fh, top) : plainTracks(moov);
     return { fh, fragmented, tracks, ftyp };
   } catch (err) {
     await fh.close();
@@ -90,13 +91,7 @@ async function moovBody(fh: FileHandle, top: readonly BoxRef[]): Promise<Buffer>
   return readAt(fh, ref.start + ref.headerLen, ref.size - ref.headerLen);
 }
 
-async function hasMvex(fh: FileHandle, top: readonly BoxRef[]): Promise<boolean> {
-  if (!top.some((b) => b.type === 'moov')) return false;
-  return children(await moovBody(fh, top)).some((b) => b.type === 'mvex');
-}
-
-async function plainTracks(fh: FileHandle, top: readonly BoxRef[]): Promise<SourceTrack[]> {
-  const moov = await moovBody(fh, top);
+function plainTracks(moov: Buffer): SourceTrack[] {
   const kids = children(moov);
   const mvhd = kids.find((b) => b.type === 'mvhd');
   if (!mvhd) throw badMp4('moov without mvhd');

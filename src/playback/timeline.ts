@@ -57,23 +57,23 @@ function trackOf(f: TimelineFile, handler: string): TimelineTrack | undefined {
   return f.tracks.find((t) => t.handler === handler && t.table.count > 0);
 }
 
-/** The keyframe that starts the answer: at or before fromMs in the first file with video, else its first one. */
+/** The keyframe that starts the answer: the latest at or before fromMs over all files, else the first one after it. */
 function startKeyframe(files: readonly TimelineFile[], fromMs: number): { file: number; index: number; wall: number } | null {
+  let best: { file: number; index: number; wall: number } | null = null;
+  let first: { file: number; index: number; wall: number } | null = null;
   for (const [k, f] of files.entries()) {
+    if (f.startMs > fromMs + 0.5 && (best || first)) break;
     const v = trackOf(f, 'vide');
     if (!v) continue;
-    let best = -1;
-    let first = -1;
     for (let i = 0; i < v.table.count; i++) {
       if (!isSync(v, i)) continue;
-      if (first < 0) first = i;
-      if (wallPts(f, v, i) <= fromMs + 0.5) best = i;
-      else break;
+      const wall = wallPts(f, v, i);
+      first ??= { file: k, index: i, wall };
+      if (wall > fromMs + 0.5) break;
+      if (!best || wall >= best.wall) best = { file: k, index: i, wall };
     }
-    const index = best >= 0 ? best : first;
-    if (index >= 0) return { file: k, index, wall: wallPts(f, v, index) };
   }
-  return null;
+  return best ?? first;
 }
 
 /**

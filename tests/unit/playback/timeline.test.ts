@@ -96,3 +96,12 @@ test('a later file with another timescale is converted to the first one', () => 
   assert.equal(v.timescale, 2500);
   v.dts.forEach((d, i) => assert.equal(d, i * 100));
 });
+
+test('the start keyframe is the latest at or before from over every file given, not the last of the first file', () => {
+  const tl = buildTimeline([file(0, 's'), file(5000, 's')], 5500, 9000);
+  assert.ok(tl);
+  assert.equal(tl.t0Ms, 5000);
+  assert.equal(tl.tracks[0]?.file[0], 1);
+  // before every keyframe: the first one
+  assert.equal(buildTimeline([file(1000, 's')], 0, 3000)?.t0Ms, 1000);
+});
