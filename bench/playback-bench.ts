@@ -3,7 +3,7 @@
  * through the real service (GET /rest-api/playback, mp4 and fmp4, read by curl into a file), side by side with what a
  * site does by hand: `ffmpeg -f concat -safe 0 -i list.txt -ss S -t T -c copy` (moov last, +faststart, and fragmented
  * to a pipe). First byte and total time, median of N interleaved runs after one warm-up of each.
- * Usage: npx tsc && node dist/bench/playback-bench.js [runs] [offsetS]
+ * Usage: npx tsc && node dist/bench/playback-bench.js [runs] [offsetS] [case name regexp]
  */
 import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -120,12 +120,23 @@ async function main(): Promise<void> {
     'ffmpeg concat -c copy -movflags +faststart → file': () => ffmpegFile(list, out('ff-fast.mp4'), ['-movflags', '+faststart']),
     'ffmpeg concat -c copy fragmented → pipe → file': () => ffmpegPipe(list, out('ff-frag.mp4')),
   };
+  const only = process.argv[4] ? new RegExp(process.argv[4]) : null;
+  for (const name of Object.keys(cases)) if (only && !only.test(name)) delete cases[name];
   const results: Record<string, Sample[]> = {};
   try {
-    for (const fn of Object.values(cases)) await fn(); // warm-up: page cache, JIT
-    for (let r = 0; r < RUNS; r++) for (const [name, fn] of Object.entries(cases)) (results[name] ??= []).push(await fn());
+    for (const [name, fn] of Object.entries(cases)) {
+      const x = await fn(); // warm-up: page cache, JIT
+      process.stderr.write(`warm-up ${name}: ${x.totalMs.toFixed(0)} ms\n`);
+    }
+    for (let r = 0; r < RUNS; r++) {
+      for (const [name, fn] of Object.entries(cases)) {
+        const x = await fn();
+        (results[name] ??= []).push(x);
+        process.stderr.write(`run ${r} ${name}: first byte ${x.firstByteMs.toFixed(1)} ms, total ${x.totalMs.toFixed(0)} ms\n`);
+      }
+    }
     const durations: Record<string, string> = {};
-    for (const f of ['ours-fmp4.mp4', 'ours-mp4.mp4', 'ff.mp4', 'ff-fast.mp4', 'ff-frag.mp4']) {
+    for (const f of ['ours-fmp4.mp4', 'ours-mp4.mp4', 'ff.mp4', 'ff-fast.mp4', 'ff-frag.mp4'].filter((x) => existsSync(out(x)))) {
       const p = await probe(out(f));
       durations[f] = `${Number(p.format.duration).toFixed(2)} s, ${p.streams.map((x) => x.codec_name).join('+')}`;
     }

@@ -16,6 +16,8 @@ const FORMATS = ['mp4', 'fmp4'] as const;
 /** Longest range /rest-api/playback/segments answers (the page asks for 24 h). */
 export const SEGMENTS_MAX_S = 7 * 86400;
 const COPY_BYTES = 1024 * 1024;
+/** Source bytes between two runs of a fragment read rather than skipped (one read costs more than 64 KiB of copy). */
+const READ_GAP = 64 * 1024;
 
 function streamParam(req: Req): string {
   const s = queryParam(req, 'stream');
@@ -135,21 +137,82 @@ export function registerPlaybackRoutes(r: Router, store: RecordingsStore, conf: 
   );
 }
 
+/**
+ * Two buffers used in turn: one is filled while the other is being written. A buffer is refilled only once the
+ * socket has taken it (its write callback), so an answer of any length allocates two buffers, not one per write
+ * (hundreds of 1 MB allocations made the GC the largest cost of a 10-minute answer).
+ */
+class Relay {
+  private readonly bufs: Buffer[];
+  private readonly flushed: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
+  private turn = 0;
+  private readonly closed: Promise<void>;
+
+  constructor(private readonly res: ServerResponse, size: number) {
+    this.bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+    this.closed = new Promise((r) => res.once('close', () => r()));
+  }
+
+  /** A free buffer of at least `size` bytes (it grows when needed); false when the client went away. */
+  async next(size: number): Promise<Buffer | null> {
+    this.turn ^= 1;
+    await Promise.race([this.flushed[this.turn], this.closed]);
+    if (this.res.destroyed) return null;
+    if ((this.bufs[this.turn]?.length ?? 0) < size) this.bufs[this.turn] = Buffer.allocUnsafe(size);
+    return this.bufs[this.turn] as Buffer;
+  }
+
+  /** Write `head` (when given) and the first `len` bytes of the buffer next() gave; false when the client went away. */
+  async write(len: number, head?: Buffer): Promise<boolean> {
+    const buf = (this.bufs[this.turn] as Buffer).subarray(0, len);
+    if (head) this.res.write(head);
+    let done: () => void = () => undefined;
+    this.flushed[this.turn] = new Promise<void>((r) => (done = r));
+    // no wait for 'drain': next() waits for this buffer's turn, so at most two buffers are in flight while
+    // the next one is read
+    this.res.write(buf, () => done());
+    return !this.res.destroyed;
+  }
+}
+
 async function sendFmp4(res: ServerResponse, p: Prepared, headers: Record<string, string | number>): Promise<void> {
   const tracks = p.timeline.tracks;
   res.writeHead(200, headers);
   if (!(await send(res, fmp4Init(tracks)))) return;
   const reader = new FileReader(p.files);
+  const relay = new Relay(res, 2 * COPY_BYTES);
+  let span = Buffer.allocUnsafe(0);
   try {
     for (const f of fmp4Fragments(tracks)) {
-      const buf = Buffer.allocUnsafe(f.head.length + f.dataLen);
-      f.head.copy(buf, 0);
-      let at = f.head.length;
-      for (const r of f.ranges) {
-        await reader.read(r.file, r.src, r.len, buf, at);
-        at += r.len;
+      const buf = await relay.next(f.dataLen);
+      if (!buf) return;
+      // the fragment's runs sit close together in the source (its tracks are interleaved there): read them in a
+      // few blocks that also span the small gaps between runs, then copy each run into place
+      const order = f.ranges.map((r, i) => ({ r, i })).sort((a, b) => a.r.src - b.r.src);
+      const blocks: Array<{ file: number; src: number; len: number; at: number }> = [];
+      const blockOf = new Array<number>(f.ranges.length);
+      let spanLen = 0;
+      for (const { r, i } of order) {
+        const b = blocks[blocks.length - 1];
+        if (b && b.file === r.file && r.src - (b.src + b.len) <= READ_GAP && r.src >= b.src) {
+          const grow = Math.max(0, r.src + r.len - (b.src + b.len));
+          b.len += grow;
+          spanLen += grow;
+        } else {
+          blocks.push({ file: r.file, src: r.src, len: r.len, at: spanLen });
+          spanLen += r.len;
+        }
+        blockOf[i] = blocks.length - 1;
       }
-      if (!(await send(res, buf))) return;
+      if (span.length < spanLen) span = Buffer.allocUnsafe(Math.max(spanLen, 2 * COPY_BYTES));
+      for (const b of blocks) await reader.read(b.file, b.src, b.len, span, b.at);
+      let at = 0;
+      f.ranges.forEach((r, i) => {
+        const b = blocks[blockOf[i] ?? 0] as { src: number; at: number };
+        span.copy(buf, at, b.at + r.src - b.src, b.at + r.src - b.src + r.len);
+        at += r.len;
+      });
+      if (!(await relay.write(at, f.head))) return;
     }
     res.end();
   } finally {
@@ -183,6 +246,7 @@ async function sendMp4(req: Req, res: ServerResponse, p: Prepared, headers: Reco
   // the header bytes, then the pieces overlapping [start, end]
   if (start < plan.header.length && !(await send(res, plan.header.subarray(start, Math.min(end + 1, plan.header.length))))) return;
   const reader = new FileReader(p.files);
+  const relay = new Relay(res, COPY_BYTES);
   try {
     let lo = 0;
     let hi = plan.pieces.length;
@@ -192,30 +256,26 @@ async function sendMp4(req: Req, res: ServerResponse, p: Prepared, headers: Reco
       if (pc && pc.out + pc.len <= start) lo = mid + 1;
       else hi = mid;
     }
-    let buf = Buffer.allocUnsafe(0);
+    let buf = await relay.next(COPY_BYTES);
     let used = 0;
-    const flush = async () => {
-      if (used === 0) return true;
-      const out = buf.subarray(0, used);
-      buf = Buffer.allocUnsafe(COPY_BYTES);
-      used = 0;
-      return send(res, out);
-    };
-    buf = Buffer.allocUnsafe(COPY_BYTES);
-    for (let k = lo; k < plan.pieces.length; k++) {
+    for (let k = lo; k < plan.pieces.length && buf; k++) {
       const pc = plan.pieces[k];
       if (!pc || pc.out > end) break;
       let from = Math.max(start, pc.out);
       const until = Math.min(end + 1, pc.out + pc.len);
-      while (from < until) {
+      while (from < until && buf) {
         const n = Math.min(until - from, COPY_BYTES - used);
         await reader.read(pc.file, pc.src + (from - pc.out), n, buf, used);
         used += n;
         from += n;
-        if (used === COPY_BYTES && !(await flush())) return;
+        if (used === COPY_BYTES) {
+          if (!(await relay.write(used))) return;
+          used = 0;
+          buf = await relay.next(COPY_BYTES);
+        }
       }
     }
-    if (!(await flush())) return;
+    if (!buf || (used > 0 && !(await relay.write(used)))) return;
     res.end();
   } finally {
     await reader.release();
