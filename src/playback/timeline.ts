@@ -40,6 +40,8 @@ export interface Timeline {
 
 /** Files of one session closer than this (ms) continue each other: decode times run on without a jump. */
 export const CONTINUOUS_MS = 5;
+/** Audio further than this (ms) from its wall-clock place at a join is placed by the clock. */
+export const MAX_DRIFT_MS = 500;
 /** Gaps shorter than this (ms) are not reported. */
 export const GAP_REPORT_MS = 250;
 
@@ -153,10 +155,13 @@ function layTrack(files: readonly TimelineFile[], handler: string, firstFile: nu
     };
     const o = out;
     const ratio = o.timescale / t.timing.timescale;
-    const continuing = prev !== null && o.dts.length > 0 && prev.mediaSessionId === f.mediaSessionId && prev.endMs !== null && Math.abs(f.startMs - prev.endMs) <= CONTINUOUS_MS;
     // where this track stands on the wall clock now (ms)
     const wallNext = o.dts.length === 0 ? t0Ms : t0Ms + ((nextT - o.cts0) / o.timescale) * 1000;
     const video = handler === 'vide';
+    let continuing = prev !== null && o.dts.length > 0 && prev.mediaSessionId === f.mediaSessionId && prev.endMs !== null && Math.abs(f.startMs - prev.endMs) <= CONTINUOUS_MS;
+    // audio that drifted from the wall clock by more than MAX_DRIFT_MS (files that are not one continuous stream)
+    // is placed by the clock again: late audio jumps forward, early audio drops what overlaps
+    if (continuing && !video && Math.abs(wallPts(f, t, 0) - wallNext) > MAX_DRIFT_MS) continuing = false;
     let a = -1;
     if (k === firstFile && video && firstIndex >= 0) a = firstIndex;
     else if (continuing) a = 0;

@@ -105,3 +105,20 @@ test('the start keyframe is the latest at or before from over every file given, 
   // before every keyframe: the first one
   assert.equal(buildTimeline([file(1000, 's')], 0, 3000)?.t0Ms, 1000);
 });
+
+test('audio of files that are not one continuous stream (each a little longer than its place) does not drift from the video', () => {
+  // every file holds 5.33 s of audio for 5 s of wall time: run on, it would end 1.3 s late after 5 files
+  const files = [0, 1, 2, 3, 4].map((k) => ({
+    startMs: k * 5000,
+    endMs: (k + 1) * 5000,
+    mediaSessionId: 's',
+    tracks: [track('vide', 2500, 125, 100, { gop: 25 }), track('soun', 48000, 250, 1024)],
+  }));
+  const tl = buildTimeline(files, 0, 25_000);
+  const a = tl?.tracks[1];
+  assert.ok(tl && a);
+  const last = a.dts.length - 1;
+  const audioEndMs = (((a.dts[last] ?? 0) + (a.dur[last] ?? 0)) / 48000) * 1000;
+  assert.ok(Math.abs(audioEndMs - 25_000) <= 550, `audio ends at ${audioEndMs} ms, not drifting past ${25_000 + 500}`);
+  for (let i = 1; i < a.dts.length; i++) assert.ok((a.dts[i] ?? 0) >= (a.dts[i - 1] ?? 0) + (a.dur[i - 1] ?? 0) - 0, `audio ${i} does not overlap`);
+});
