@@ -49,7 +49,12 @@ export function nearest(store: RecordingsStore, stream: string, fromMs: number, 
   let before: RecordingRow | null = null;
   // newest first by growing windows back from `from`: the first window holding a file has the nearest one
   for (const w of [600e3, 3600e3, 86400e3, 30 * 86400e3, 3650 * 86400e3]) {
-    const rows = rowsInRange(store, stream, Math.max(0, fromMs - w), fromMs).filter((r) => r.state !== 'failed');
+    let rows: RecordingRow[];
+    try {
+      rows = rowsInRange(store, stream, Math.max(0, fromMs - w), fromMs).filter((r) => r.state !== 'failed');
+    } catch {
+      break; // too many files in the window: the nearest one before is not worth a scan of them all
+    }
     for (const r of rows) if (!before || (r.endMs ?? r.startMs) > (before.endMs ?? before.startMs)) before = r;
     if (before) break;
   }
