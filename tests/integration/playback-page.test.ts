@@ -6,7 +6,7 @@ import { launchChromium, type ChromiumHandle } from '../helpers/chromium';
 import { makeClip } from '../helpers/media';
 import { type Proc, start, waitFor } from '../helpers/proc';
 import type { RecordingRow as Row } from '../helpers/recorded-file';
-import { rtmpPort, type Service, startService } from '../helpers/service';
+import { baseConf, rtmpPort, type Service, startService } from '../helpers/service';
 
 // Issue 17: the page's timeline (GET /) in headless Chromium: a click on a recorded span plays it through
 // /rest-api/playback in the page's player, in both formats.
@@ -80,3 +80,27 @@ for (const format of ['fmp4', 'mp4'] as const) {
     assert.match(String(await page.textContent('#tl-state')), /playing tlcam/);
   });
 }
+
+test('with rest_auth_token set, the timeline plays through the page\'s REST token, and /rest-api/playback refuses a request without it', async () => {
+  const token = 'tl-secret-token';
+  const before = s.logs().filter((l) => l.msg === 'config applied').length;
+  s.writeConf(baseConf(s.dir) + `record_rotation=5\nrest_auth_token=${token}\n`);
+  await waitFor('the config to be applied', () => s.logs().filter((l) => l.msg === 'config applied').length > before, 10_000, 50);
+  const bare = await fetch(`${s.base}/rest-api/playback?stream=tlcam&from=0&to=1000`);
+  assert.equal(bare.status, 401);
+  await bare.text();
+  await page.fill('#restToken', token);
+  await page.selectOption('#tl-window', '600000');
+  await page.selectOption('#tl-format', 'mp4');
+  await page.evaluate('refreshTimeline()');
+  const span = page.locator('#timeline .tl-row[data-stream="tlcam"] .span').first();
+  await span.waitFor({ timeout: 15_000 });
+  const box = await span.boundingBox();
+  assert.ok(box);
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForFunction('document.getElementById("tl-player").readyState >= 3', null, { timeout: 20_000 });
+  const src = String(await page.evaluate('document.getElementById("tl-player").currentSrc'));
+  assert.match(src, /^blob:/, 'the answer was fetched with the token and played from memory');
+  const t1 = Number(await page.evaluate('document.getElementById("tl-player").currentTime'));
+  await page.waitForFunction(`document.getElementById("tl-player").currentTime > ${t1 + 1}`, null, { timeout: 15_000 });
+});
