@@ -6,6 +6,7 @@ import { registerFileRoutes } from './api/files';
 import { handle, sendJson } from './api/http';
 import { registerOpenApiRoutes } from './api/openapi-routes';
 import { registerPageRoutes } from './api/page-routes';
+import { registerPlaybackRoutes } from './api/playback-routes';
 import { registerRecordingsRoutes } from './api/recordings-routes';
 import { registerControlRoutes } from './api/rest';
 import { registerWhipRoutes } from './api/whip-routes';
@@ -224,6 +225,7 @@ export async function startEngine(app: App): Promise<void> {
     const a = archiver.store.info(id);
     return a && (archiver.enabled || a.state === 'archived') ? a : null;
   });
+  registerPlaybackRoutes(r, store, conf);
   const cutter = createCutter({ cache: cutCache });
   registerFileRoutes(r, conf, cutter, createArchiveReads(archiver.store, () => archiver.client, cutter));
   registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);

@@ -133,6 +133,52 @@ export const SCHEMAS: Record<string, Obj> = {
       next: str('pass as `after` for the next page; null on the last page', { nullable: true }),
     },
   },
+  PlaybackSpan: {
+    type: 'object',
+    required: ['start', 'end', 'recording', 'mediaSessionIds', 'files'],
+    properties: {
+      start: int('epoch ms (clipped to from)'),
+      end: int('epoch ms (clipped to to; now for a file being recorded)'),
+      recording: { type: 'boolean', description: 'its last file is being recorded' },
+      mediaSessionIds: { type: 'array', items: str('media session id'), description: 'sessions in this span' },
+      files: { type: 'integer', description: 'files in this span' },
+    },
+  },
+  PlaybackSegments: {
+    type: 'object',
+    description: 'What was recorded of a stream in [from, to): spans without a gap, the gaps, and the failed files.',
+    required: ['stream', 'from', 'to', 'spans', 'gaps', 'failed', 'containers'],
+    properties: {
+      stream: str('stream name'),
+      from: int('epoch ms'),
+      to: int('epoch ms'),
+      spans: { type: 'array', items: ref('PlaybackSpan') },
+      gaps: { type: 'array', items: { type: 'object', required: ['start', 'end'], properties: { start: int('epoch ms'), end: int('epoch ms') } } },
+      failed: {
+        type: 'array',
+        items: { type: 'object', required: ['start', 'fileName'], properties: { start: int('epoch ms'), end: int('epoch ms', { nullable: true }), fileName: str('file name'), error: str('why', { nullable: true }) } },
+      },
+      containers: { type: 'array', items: str('container of the files in range', { enum: ['mp4', 'webm', 'ts'] }) },
+    },
+  },
+  PlaybackNotFound: {
+    type: 'object',
+    description: 'Nothing recorded in the range: the nearest recorded files before and after it.',
+    required: ['status', 'error', 'code', 'nearest'],
+    properties: {
+      status: { type: 'integer', enum: [404] },
+      error: str('what was asked and where the nearest recordings are'),
+      code: { type: 'string', enum: ['NOT_FOUND'] },
+      nearest: {
+        type: 'object',
+        required: ['before', 'after'],
+        properties: {
+          before: { type: 'object', nullable: true, properties: { start: int('epoch ms'), end: int('epoch ms; null while recording', { nullable: true }) } },
+          after: { type: 'object', nullable: true, properties: { start: int('epoch ms'), end: int('epoch ms; null while recording', { nullable: true }) } },
+        },
+      },
+    },
+  },
   Health: {
     type: 'object',
     description: 'Service state; sections may be added over time.',

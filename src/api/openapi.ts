@@ -101,6 +101,26 @@ const whipName = pathParam('name', { type: 'string', pattern: '^[A-Za-z0-9_.~-]{
 const whipId = pathParam('id', { type: 'string' }, 'WHIP session id (from Location)');
 const cors = (description: string, headers: Obj = {}): Record<string, Obj> => ({ '204': { description, headers: { 'Access-Control-Allow-Methods': header('POST, DELETE, OPTIONS, PATCH'), ...headers } } });
 
+const required = (name: string, schema: Obj, description: string): Obj => ({ name, in: 'query', required: true, description, schema });
+const PLAYBACK_T0 = 1_700_000_000_000;
+const timeParam = (name: string, description: string, example: number): Obj =>
+  required(name, { type: 'string', pattern: '^(\\d{1,16}|\\d{4}-\\d{2}-\\d{2}[Tt ]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?([Zz]|[+-]\\d{2}:\\d{2}))$', example: String(example) }, description);
+const playbackParams = [
+  required('stream', { type: 'string', maxLength: 256, example: 'cam1' }, 'stream name'),
+  timeParam('from', 'start: epoch ms or RFC 3339 (2026-12-03T14:02:10Z)', PLAYBACK_T0),
+  timeParam('to', 'end (exclusive), after from: epoch ms or RFC 3339', PLAYBACK_T0 + 1000),
+];
+const playbackHeaders = {
+  'X-Playback-Start': header('epoch ms of the answer\'s time 0: the keyframe at or before from'),
+  'X-Playback-End': header('epoch ms where the answer ends (the last flushed fragment for a file being recorded)'),
+  'X-Playback-Gaps': header('start-end pairs (epoch ms) with nothing recorded, comma separated; empty when none. The answer keeps wall time: the frame before a gap is held'),
+};
+const playbackDescription =
+  'One playable MP4 for [from, to) of a stream, stitched from its recorded MP4 files without re-encoding, across fragments and media ' +
+  'sessions, from the keyframe at or before from; files being recorded are read up to their last flushed fragment. format=mp4 (default): ' +
+  'moov first, Content-Length, byte ranges (ETag / If-Range). format=fmp4: fragmented MP4 streamed while it is read. Ranges longer than ' +
+  'playback_max_duration are 400; TS and WebM recordings are 415 (download them whole).';
+
 /** The OpenAPI 3.0.3 description of every HTTP route of edgerec (REST, files, WHIP, page, metrics). */
 export function openApiDocument(version: string): Obj {
   return {
@@ -112,7 +132,7 @@ export function openApiDocument(version: string): Obj {
       license: { name: 'Apache-2.0' },
     },
     servers: [{ url: '/', description: 'this service (rest_port, default 8081)' }],
-    tags: ['recording control', 'streams', 'recordings', 'files', 'whip', 'service'].map((name) => ({ name })),
+    tags: ['recording control', 'streams', 'recordings', 'playback', 'files', 'whip', 'service'].map((name) => ({ name })),
     paths: {
       '/rest-api/stream/startRecording': { post: startOp('streamStartRecording') },
       '/rest-api/recorder/startup': { post: startOp('recorderStartup') },
@@ -178,6 +198,41 @@ export function openApiDocument(version: string): Obj {
           parameters: [recordingId],
           ok: ok('deleted', json({ type: 'object', required: ['status', 'deleted'], properties: { status: { type: 'integer', enum: [200] }, deleted: { type: 'integer' } } })),
           errors: ['BAD_REQUEST', 'NOT_FOUND', 'CONFLICT'],
+        }),
+      },
+      '/rest-api/playback': {
+        get: (() => {
+          const o = op({
+            id: 'getPlayback',
+            tag: 'playback',
+            summary: 'Play a time range of a stream',
+            description: playbackDescription,
+            auth: 'rest',
+            parameters: [
+              ...playbackParams,
+              query('format', { type: 'string', enum: ['mp4', 'fmp4'], default: 'mp4' }, 'mp4: moov first with Content-Length and ranges; fmp4: streamed'),
+              { name: 'Range', in: 'header', required: false, description: 'mp4 only: one byte range, e.g. bytes=0-', schema: { type: 'string' } },
+            ],
+            ok: {
+              '200': { description: 'the answer', headers: { ...playbackHeaders, 'Accept-Ranges': header('bytes (mp4)'), ETag: header('mp4: validator for If-Range') }, content: { 'video/mp4': media } },
+              '206': { description: 'mp4: a byte range', headers: { ...playbackHeaders, 'Content-Range': header('bytes S-E/SIZE') } },
+            },
+            errors: ['BAD_REQUEST', 'NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE', 'RANGE_NOT_SATISFIABLE'],
+          }) as { responses: Record<string, Obj> };
+          o.responses['404'] = { description: 'NOT_FOUND: unknown stream, or nothing recorded in the range (then with the nearest recordings)', content: json(ref('PlaybackNotFound')) };
+          return o;
+        })(),
+      },
+      '/rest-api/playback/segments': {
+        get: op({
+          id: 'getPlaybackSegments',
+          tag: 'playback',
+          summary: 'What was recorded of a stream in a range',
+          description: 'Spans without a gap (files of any session that follow each other within 250 ms), the gaps, failed files; for a timeline. At most 7 days.',
+          auth: 'rest',
+          parameters: playbackParams,
+          ok: ok('spans and gaps', json(ref('PlaybackSegments'))),
+          errors: ['BAD_REQUEST', 'NOT_FOUND'],
         }),
       },
       '/rest-api/health': {

@@ -110,6 +110,7 @@ export const SCHEMA: Schema = {
     def: '2%', unit: 'bytes or %', doc: 'size bound of the cut cache in mp4_cutter_dir; the least recently used cuts are removed past it',
     allowed: 'N bytes, NK / NM / NG, or P% of the disk holding mp4_cutter_dir (0 < P ≤ 100)', parse: v.byteQuota,
   },
+  playback_max_duration: secs(3600, 1, 86400, 'longest range one /rest-api/playback answer may cover'),
   rest_port: { def: '8081', unit: '', doc: 'TCP port of REST, file server, WHIP and web page', allowed: PORT, parse: v.port },
   rest_bind: {
     def: '0.0.0.0', unit: '', doc: 'address the REST port listens on', allowed: 'an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::) or localhost',

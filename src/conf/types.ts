@@ -64,6 +64,8 @@ export interface Conf {
   readonly mp4_cutter_dir: string;
   /** bytes or % of the cut folder's disk */
   readonly mp4_cutter_max_bytes: ByteQuota;
+  /** s; longest range of one /rest-api/playback answer */
+  readonly playback_max_duration: number;
   readonly rest_port: number;
   readonly rest_bind: string;
   readonly rtmp_port: number;

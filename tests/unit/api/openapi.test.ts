@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -9,6 +9,7 @@ import { handle, sendJson } from '../../../src/api/http';
 import { openApiDocument } from '../../../src/api/openapi';
 import { registerOpenApiRoutes } from '../../../src/api/openapi-routes';
 import { registerPageRoutes } from '../../../src/api/page-routes';
+import { registerPlaybackRoutes } from '../../../src/api/playback-routes';
 import { registerRecordingsRoutes } from '../../../src/api/recordings-routes';
 import { parseStartBody, registerControlRoutes } from '../../../src/api/rest';
 import { type Handler, HttpServer } from '../../../src/api/server';
@@ -25,7 +26,7 @@ type Obj = Record<string, unknown>;
 const ROOT = resolve(__dirname, '..', '..', '..', '..');
 const METHODS = ['get', 'post', 'delete', 'head', 'options', 'patch'] as const;
 /** register functions this test calls; the service must call each of them too */
-const REGISTER_FNS = ['registerControlRoutes', 'registerRecordingsRoutes', 'registerFileRoutes', 'registerWhipRoutes', 'registerPageRoutes', 'registerHealthRoutes', 'registerOpenApiRoutes'];
+const REGISTER_FNS = ['registerControlRoutes', 'registerRecordingsRoutes', 'registerFileRoutes', 'registerWhipRoutes', 'registerPageRoutes', 'registerHealthRoutes', 'registerOpenApiRoutes', 'registerPlaybackRoutes'];
 /** routes engine.ts registers inline (stubs here; engine.ts cannot be imported in a unit test) */
 const ENGINE_INLINE = [{ method: 'get', path: '/metrics' }, { method: 'get', path: '/rest-api/streams' }];
 const REST_TOKEN = 'rest-secret';
@@ -176,7 +177,10 @@ async function rig(t: TestContext): Promise<Rig> {
     fileName: 'cam1_1.mp4', path: join(dir, 'elsewhere', 'cam1_1.mp4'), streamName: 'cam1', mediaSessionId: 'ms-1', sourceProtocol: 'rtsp',
     startMs: T0, endMs: T0 + 10_000, durationMs: 10_000, bytes: 1000, audioCodec: 'mpeg', videoCodec: 'H264', container: 'mp4', fragmentIndex: 1, state: 'complete',
   });
-  const conf = () => ({ record_dir: recordDir, record_response_content_disposition_header_value: 'inline' }) as Conf;
+  // the row's file is a real 1 s MP4, so that the documented playback request plays it
+  mkdirSync(join(dir, 'elsewhere'));
+  copyFileSync(join(ROOT, 'tests', 'fixtures', 'playback-1s.mp4'), join(dir, 'elsewhere', 'cam1_1.mp4'));
+  const conf = () => ({ record_dir: recordDir, record_response_content_disposition_header_value: 'inline', playback_max_duration: 3600 }) as Conf;
   const view: StreamView = { mediaSessionId: 'ms-1', name: 'cam1', published: 'rtsp', status: 'PUBLISHING', recording: true, audioCodec: 'mpeg', videoCodec: 'H264', fileName: 'cam1_{endTime}.mp4', startedAt: T0, endedAt: null };
   const manager: Pick<RecordingManager, 'startRecording' | 'stopRecording' | 'running' | 'findAll' | 'find'> = {
     startRecording: async () => ({ fileName: 'cam1_{endTime}_1.mp4' }),
@@ -197,6 +201,8 @@ async function rig(t: TestContext): Promise<Rig> {
     dirs: () => ({ recordDir, tmpDir: dir }),
   });
   registerControlRoutes(r, manager as RecordingManager);
+  // before the recordings routes: the documented DELETE of the row comes after the playback requests
+  registerPlaybackRoutes(r, store, conf);
   registerRecordingsRoutes(r, store, conf);
   registerFileRoutes(r, conf, null);
   registerWhipRoutes(r, () => whip as WhipIngest, () => PUBLISH_TOKEN);
@@ -244,7 +250,14 @@ function schemesOf(op: Obj): string[] {
 /** A documented path with sample values for its parameters (overrides by name). */
 function urlOf(path: string, recId: number, over: Record<string, string> = {}, query = ''): string {
   const values: Record<string, string> = { id: path.startsWith('/whip') ? 'sess1' : String(recId), name: 'cam1', file: 'clip.mp4', ...over };
-  return path.replace(/\{(\w+)\}/g, (_m, k: string) => encodeURIComponent(values[k] ?? k)) + query;
+  const base = path.replace(/\{(\w+)\}/g, (_m, k: string) => encodeURIComponent(values[k] ?? k));
+  // required query parameters get their documented example
+  const op = Object.values(doc.paths[path] ?? {})[0];
+  const req = ((op?.parameters as Obj[] | undefined) ?? []).filter((p) => p.in === 'query' && p.required === true);
+  const given = new URLSearchParams(query.replace(/^\?/, ''));
+  for (const p of req) if (!given.has(String(p.name))) given.set(String(p.name), String((p.schema as Obj).example));
+  const qs = given.toString();
+  return base + (qs ? `?${qs}` : '');
 }
 
 async function call(base: string, method: string, url: string, op: Obj, token: string | null): Promise<{ status: number; type: string; text: string }> {

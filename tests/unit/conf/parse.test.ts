@@ -51,6 +51,7 @@ const CASES: { readonly [K in GlobalKey]: { good: string; want: Conf[K]; bad: st
   record_response_content_disposition_header_value: { good: 'attachment', want: 'attachment', bad: 'download' },
   mp4_cutter_dir: { good: '/tmp', want: '/tmp', bad: '\0' },
   mp4_cutter_max_bytes: { good: '512M', want: { kind: 'bytes', bytes: 512 * 1024 * 1024 }, bad: '5 percent' },
+  playback_max_duration: { good: '600', want: 600, bad: '0' },
   rest_port: { good: '0', want: 0, bad: '65536' },
   rest_bind: { good: '127.0.0.1', want: '127.0.0.1', bad: '300.1.1.1' },
   rtmp_port: { good: '19350', want: 19350, bad: 'rtmp' },
