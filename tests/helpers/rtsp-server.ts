@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeClip, type ClipOptions } from './media';
@@ -67,7 +68,7 @@ async function launch(port: number, args: string[]): Promise<{ proc: Proc; port:
         const out = proc.output();
         const m = /^PORT (\d+)$/m.exec(out);
         if (m && /^READY$/m.test(out)) return Number(m[1]);
-        if (proc.child.exitCode !== null) throw new Error(`rtsp-server.py exited: ${out.slice(-800)}`);
+        if (proc.child.exitCode !== null) assert.fail(`rtsp-server.py exited: ${out.slice(-800)}`);
         return 0;
       },
       15_000,

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -76,7 +77,7 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
     'the service to listen',
     () => {
       const l = logs().find((x) => x.msg === 'edgerec listening');
-      if (!l && proc.child.exitCode !== null) throw new Error(`service exited ${proc.child.exitCode}: ${proc.output().slice(-2000)}`);
+      if (!l && proc.child.exitCode !== null) assert.fail(`service exited ${proc.child.exitCode}: ${proc.output().slice(-2000)}`);
       return l ? (l.port as number) : 0;
     },
     20_000,

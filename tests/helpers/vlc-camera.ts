@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { copyFileSync, chmodSync, mkdtempSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
@@ -69,7 +70,7 @@ export async function startVlcCamera(clip: string): Promise<VlcCamera> {
           const c = connect(rtsp, '127.0.0.1');
           c.once('connect', () => (c.destroy(), resolve(true)));
           c.once('error', () => resolve(false));
-          if (proc.child.exitCode !== null) throw new Error(`cvlc exited: ${proc.output().slice(-1000)}`);
+          if (proc.child.exitCode !== null) assert.fail(`cvlc exited: ${proc.output().slice(-1000)}`);
         }),
       15_000,
       200,

@@ -55,7 +55,7 @@ test('VLC 3.0 as an RTSP camera over UDP, a B-frame clip joined mid-GOP: every f
 async function startLiveServer(): Promise<{ url: string; proc: Proc }> {
   const proc = start('/usr/bin/python3', [join(ROOT, 'tests', 'helpers', 'live-rtsp-server.py'), '--port', '0']);
   const port = await waitFor('the live RTSP server', () => {
-    if (proc.child.exitCode !== null) throw new Error(`live-rtsp-server exited: ${proc.output()}`);
+    if (proc.child.exitCode !== null) assert.fail(`live-rtsp-server exited: ${proc.output()}`);
     return /READY/.test(proc.output()) ? Number(/PORT (\d+)/.exec(proc.output())?.[1]) : 0;
   }, 15_000, 50);
   return { url: `rtsp://127.0.0.1:${port}/live`, proc };
