@@ -77,11 +77,10 @@ export class TmpSpace extends TypedEmitter<TmpSpaceEvents> {
   }
 
   health(): Record<string, unknown> {
-    const spill = spillDir(this.conf());
     return {
       tmpSpace: this.low
-        ? { warning: 'record_tmp_dir is nearly full: new fragments are written to the spill dir', spilling: true, spillDir: spill, timesSpilled: this.spills, ...this.low }
-        : { warning: null, spilling: false, spillDir: spill, timesSpilled: this.spills },
+        ? { warning: 'record_tmp_dir is nearly full: new fragments are written to the spill dir', spilling: true, spillDir: 'record_dir/.edgerec-spill', timesSpilled: this.spills, ...this.low }
+        : { warning: null, spilling: false, spillDir: 'record_dir/.edgerec-spill', timesSpilled: this.spills },
     };
   }
 

@@ -31,8 +31,8 @@ export async function collectHealth(src: HealthSources): Promise<Record<string, 
   const [load, mem, recordDisk, tmpDisk] = await Promise.all([
     si.currentLoad().catch(() => null),
     si.mem().catch(() => null),
-    diskOrError(recordDir),
-    diskOrError(tmpDir),
+    diskOrError(recordDir, 'record_dir'),
+    diskOrError(tmpDir, 'record_tmp_dir'),
   ]);
   const conf = src.conf();
   return {
@@ -49,11 +49,13 @@ export async function collectHealth(src: HealthSources): Promise<Record<string, 
   };
 }
 
-async function diskOrError(path: string): Promise<DiskUsage | { path: string; error: string }> {
+/** A folder's disk, named by its config key: no answer carries an absolute path (SPEC §4). */
+async function diskOrError(path: string, key: string): Promise<Omit<DiskUsage, 'path'> & { folder: string } | { folder: string; error: string }> {
   try {
-    return await diskUsage(path);
+    const { path: _where, ...usage } = await diskUsage(path);
+    return { folder: key, ...usage };
   } catch (err) {
-    return { path, error: errMessage(err) };
+    return { folder: key, error: errMessage(err).split(path).join(key) };
   }
 }
 

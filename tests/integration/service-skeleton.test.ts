@@ -9,7 +9,7 @@ interface Health {
   status: string;
   version: string;
   config: { ok: boolean; loadedAt: number; lastError: { message: string; at: number } | null; warnings: string[] };
-  disk: { record: { freeBytes: number; totalBytes: number; freePercent: number }; tmp: { freeBytes: number } };
+  disk: { record: { folder: string; freeBytes: number; totalBytes: number; freePercent: number }; tmp: { freeBytes: number } };
   cpu: { loadPercent: number } | null;
   memory: { totalBytes: number } | null;
   mediaHosts: { pid: number; rss: number; heapUsed: number; heapTotal: number; external: number }[];
@@ -30,6 +30,15 @@ test('the service starts, answers health with real figures, survives bad input, 
   assert.equal(h.config.ok, true);
   assert.ok(h.disk.record.freeBytes > 0 && h.disk.record.totalBytes >= h.disk.record.freeBytes, 'real disk figures');
   assert.ok(h.disk.tmp.freeBytes > 0);
+  assert.equal(h.disk.record.folder, 'record_dir');
+  // no answer carries an absolute path (SPEC §4): not the record, tmp or spill folders either
+  const absolute: string[] = [];
+  const walk = (v: unknown, at: string): void => {
+    if (typeof v === 'string' && (v.startsWith('/') || v.includes(s.dir))) absolute.push(`${at}: ${v}`);
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${at}.${k}`);
+  };
+  walk(h, 'health');
+  assert.deepEqual(absolute, [], 'health names folders by their config key');
   assert.ok(h.memory && h.memory.totalBytes > 0);
   // each media host's memory, and how much of it is JS (V8 heap, Buffers): the rest is GStreamer's, native
   const hosts = await waitFor('media hosts with memory figures', async () => {
