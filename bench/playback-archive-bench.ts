@@ -96,8 +96,8 @@ async function main(): Promise<void> {
     const s3 = new S3Store({ endpoint: store.endpoint, region: 'us-east-1', forcePathStyle: true, bucket: 'bench', accessKeyId: SWIFT_ACCESS_KEY, secretAccessKey: SWIFT_SECRET_KEY }, new Throttle(0));
 
     type Way = { name: string; go: () => Promise<{ parseMs: number; totalMs: number; gets: number; bytes: number }> };
-    const ranged = (parseBlock: number, dataBlock: number): Way => ({
-      name: `ranged GETs, parse block ${parseBlock / 1024} KiB, media block ${dataBlock / 1024} KiB`,
+    const ranged = (parseBlock: number, dataBlock: number, ahead: boolean): Way => ({
+      name: `ranged GETs, parse block ${parseBlock / 1024} KiB, media block ${dataBlock / 1024} KiB${ahead ? ' + read-ahead' : ''}`,
       go: async () => {
         const g0 = objectReads.gets;
         const t0 = performance.now();
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
         const buf = Buffer.allocUnsafe(COPY);
         let bytes = 0;
         for (const [i, k] of keys.entries()) {
-          const r = new ObjectReader(s3, k, size, k, undefined, dataBlock);
+          const r = new ObjectReader(s3, k, size, k, undefined, dataBlock, ahead);
           bytes += await readMedia(r, srcs[i] as SourceFile, buf);
           await r.close();
         }
@@ -164,7 +164,8 @@ async function main(): Promise<void> {
         return { parseMs, totalMs: performance.now() - t0, gets: 0, bytes };
       },
     };
-    const ways = [local, ranged(16 * 1024, 2 * 1024 * 1024), ranged(64 * 1024, 2 * 1024 * 1024), ranged(64 * 1024, 512 * 1024), ranged(64 * 1024, 8 * 1024 * 1024), whole];
+    const MiB = 1024 * 1024;
+    const ways = [local, ranged(64 * 1024, 2 * MiB, false), ranged(64 * 1024, 4 * MiB, false), ranged(64 * 1024, 2 * MiB, true), ranged(64 * 1024, 4 * MiB, true), ranged(64 * 1024, 8 * MiB, true), whole];
     const res = new Map<string, Array<{ parseMs: number; totalMs: number; gets: number; bytes: number }>>();
     for (const w of ways) await w.go(); // warm-up
     for (let r = 0; r < RUNS; r++) for (const w of ways) res.set(w.name, [...(res.get(w.name) ?? []), await w.go()]);

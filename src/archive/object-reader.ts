@@ -4,21 +4,29 @@ import type { S3Store } from './s3-store';
 
 /** Bytes fetched per ranged GET while an MP4's boxes are walked (the moov of a 10 s file fits, with the box headers). */
 export const PARSE_BLOCK = 64 * 1024;
-/** Bytes fetched per ranged GET while media is copied (a few fragments of a recording per request). */
-export const DATA_BLOCK = 2 * 1024 * 1024;
+/** Bytes fetched per ranged GET while media is copied (the next block is fetched while this one is used). */
+export const DATA_BLOCK = 4 * 1024 * 1024;
 
 /** GETs and bytes fetched by every ObjectReader since start (for tests and measurements). */
 export const objectReads = { gets: 0, bytes: 0 };
 
+interface Block {
+  readonly at: number;
+  readonly len: number;
+  readonly buf: Buffer;
+}
+
 /**
  * Positioned reads of one object of the archive bucket through ranged GETs, as a file handle gives them: each GET
- * fetches `block` bytes (or the read, when larger) and the last block is kept, so the small reads of a box walk and
- * the sequential reads of a copy cost one request per block. Memory: one block.
+ * fetches `block` bytes (or the read, when larger). A box walk (`readAhead` false) keeps its last two blocks (the
+ * head of the file and the moov at its end cost one GET each); a copy (`readAhead` true) keeps one and fetches the
+ * next while it is used, so the store's latency per GET is hidden behind the copy. Memory: two blocks.
  */
 export class ObjectReader {
-  private buf: Buffer | null = null;
-  private at = 0;
-  private len = 0;
+  private blocks: Block[] = [];
+  private ahead: { at: number; len: number; done: Promise<Block | null> } | null = null;
+  private readonly stop = new AbortController();
+  private readonly signal: AbortSignal;
 
   constructor(
     private readonly s3: S3Store,
@@ -27,34 +35,58 @@ export class ObjectReader {
     readonly size: number,
     /** what the request is about, for errors: a file name */
     private readonly name: string,
-    private readonly signal?: AbortSignal,
+    signal?: AbortSignal,
     private readonly block = DATA_BLOCK,
-  ) {}
+    private readonly readAhead = block >= DATA_BLOCK,
+  ) {
+    this.signal = signal ? AbortSignal.any([signal, this.stop.signal]) : this.stop.signal;
+  }
 
   async read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
     if (position >= this.size || length <= 0) return { bytesRead: 0 };
     const n = Math.min(length, this.size - position);
-    if (!(this.buf && position >= this.at && position + n <= this.at + this.len)) {
-      if (n >= this.block) {
+    let b = this.blocks.find((x) => position >= x.at && position + n <= x.at + x.len);
+    if (!b) {
+      const ahead = this.ahead;
+      this.ahead = null;
+      if (ahead && position >= ahead.at && position + n <= ahead.at + ahead.len) b = (await ahead.done) ?? undefined;
+      if (!b && n >= this.block) {
         await this.fetch(position, n, buffer, offset);
+        this.prefetch(position + n);
         return { bytesRead: n };
       }
-      const len = Math.min(this.block, this.size - position);
-      if (!this.buf || this.buf.length < len) this.buf = Buffer.allocUnsafe(Math.max(len, Math.min(this.block, this.size)));
-      this.at = position;
-      this.len = 0;
-      await this.fetch(position, len, this.buf, 0);
-      this.len = len;
+      if (!b) {
+        const len = Math.min(this.block, this.size - position);
+        const buf = Buffer.allocUnsafe(len);
+        await this.fetch(position, len, buf, 0);
+        b = { at: position, len, buf };
+      }
+      this.blocks.push(b);
+      if (this.blocks.length > (this.readAhead ? 1 : 2)) this.blocks.shift();
+      this.prefetch(b.at + b.len);
     }
-    const from = position - this.at;
-    (this.buf as Buffer).copy(buffer, offset, from, from + n);
+    const from = position - b.at;
+    b.buf.copy(buffer, offset, from, from + n);
     return { bytesRead: n };
   }
 
-  /** Drop the block. */
+  /** Drop the blocks and cancel a read-ahead. */
   async close(): Promise<void> {
-    this.buf = null;
-    this.len = 0;
+    this.blocks = [];
+    this.ahead = null;
+    this.stop.abort();
+  }
+
+  /** Start fetching the block at `at` (a copy reads on from there); its failure shows when it is read. */
+  private prefetch(at: number): void {
+    if (!this.readAhead || at >= this.size || this.signal.aborted) return;
+    const len = Math.min(this.block, this.size - at);
+    const buf = Buffer.allocUnsafe(len);
+    const done = this.fetch(at, len, buf, 0).then(
+      () => ({ at, len, buf }),
+      () => null, // read again (and its error answered) when it is needed
+    );
+    this.ahead = { at, len, done };
   }
 
   /** GET bytes [pos, pos + len) into `into` at `at`: exactly that many, else an error. */
