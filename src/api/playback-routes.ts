@@ -69,6 +69,7 @@ export function registerPlaybackRoutes(r: Router, store: RecordingsStore, conf: 
       requireKnown(store, stream);
       const rows = rowsInRange(store, stream, fromMs, toMs);
       const { spans, gaps } = spansOf(rows, fromMs, toMs, Date.now());
+      const archivedOnly = archive ? rows.filter((x) => x.state !== 'failed' && archive.onlyArchived(x.id) !== null) : [];
       sendJson(res, 200, {
         stream,
         from: fromMs,
@@ -80,7 +81,7 @@ export function registerPlaybackRoutes(r: Router, store: RecordingsStore, conf: 
           mediaSessionIds: s.mediaSessionIds,
           files: s.files,
           // files of the span whose local copy is gone: playing them reads the archive bucket
-          archiveOnlyFiles: archive ? rows.filter((x) => x.state !== 'failed' && x.startMs < s.endMs && (x.endMs ?? Infinity) > s.startMs && archive.onlyArchived(x.id)).length : 0,
+          archiveOnlyFiles: archivedOnly.filter((x) => x.startMs < s.endMs && (x.endMs ?? Infinity) > s.startMs).length,
         })),
         gaps: gaps.map((g) => ({ start: g.startMs, end: g.endMs })),
         failed: rows.filter((x) => x.state === 'failed').map((x) => ({ start: x.startMs, end: x.endMs, fileName: x.fileName, error: x.error })),
@@ -115,7 +116,13 @@ export function registerPlaybackRoutes(r: Router, store: RecordingsStore, conf: 
       // reads from the archive bucket stop when the client goes away
       const gone = new AbortController();
       res.once('close', () => gone.abort());
-      const p = await preparePlayback(store, stream, rows, fromMs, toMs, archive, gone.signal);
+      let p: Prepared;
+      try {
+        p = await preparePlayback(store, stream, rows, fromMs, toMs, archive, gone.signal);
+      } catch (err) {
+        if (gone.signal.aborted) return; // the client went away while the files were read (from the bucket)
+        throw err;
+      }
       const ctx = { component: 'playback', stream, format, from: fromMs, to: toMs, files: p.files.length, archived: p.files.filter((f) => f.path.startsWith('archive:')).length };
       let closed = false;
       const close = async () => {
