@@ -225,7 +225,7 @@ export async function startEngine(app: App): Promise<void> {
     const a = archiver.store.info(id);
     return a && (archiver.enabled || a.state === 'archived') ? a : null;
   });
-  registerPlaybackRoutes(r, store, conf);
+  registerPlaybackRoutes(r, store, conf, { onlyArchived: (id) => archiver.store.archivedOnlyById(id), client: () => archiver.client });
   const cutter = createCutter({ cache: cutCache });
   registerFileRoutes(r, conf, cutter, createArchiveReads(archiver.store, () => archiver.client, cutter));
   registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);

@@ -1,5 +1,9 @@
-import type { FileHandle } from 'node:fs/promises';
 import { AppError } from '../lib/errors';
+
+/** What positioned reads need of a file: a FileHandle, or a reader of an object in the archive bucket. */
+export interface ByteReader {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
 
 /** A box found in a buffer or file: its type, where it starts, its header length and total size. */
 export interface BoxRef {
@@ -24,7 +28,7 @@ export function resetBytesRead(): void {
 }
 
 /** Positioned read of exactly `len` bytes at `pos` into `buf` (a new buffer when not given); counted by `bytesRead()`. */
-export async function readAt(fh: FileHandle, pos: number, len: number, buf: Buffer = Buffer.allocUnsafe(len)): Promise<Buffer> {
+export async function readAt(fh: ByteReader, pos: number, len: number, buf: Buffer = Buffer.allocUnsafe(len)): Promise<Buffer> {
   let done = 0;
   for (let i = 0; done < len && i < 1_000_000; i++) {
     const { bytesRead: n } = await fh.read(buf, done, len - done, pos + done);
@@ -42,7 +46,7 @@ export function badMp4(reason: string): AppError {
 }
 
 /** Top-level boxes of a file, reading only their headers. */
-export async function readTopBoxes(fh: FileHandle, fileSize: number): Promise<BoxRef[]> {
+export async function readTopBoxes(fh: ByteReader, fileSize: number): Promise<BoxRef[]> {
   const boxes: BoxRef[] = [];
   const hdr = Buffer.alloc(16);
   let off = 0;

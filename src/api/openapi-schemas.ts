@@ -142,6 +142,7 @@ export const SCHEMAS: Record<string, Obj> = {
       recording: { type: 'boolean', description: 'its last file is being recorded' },
       mediaSessionIds: { type: 'array', items: str('media session id'), description: 'sessions in this span' },
       files: { type: 'integer', description: 'files in this span' },
+      archiveOnlyFiles: { type: 'integer', description: 'files of this span only in the archive (local copy deleted): playing them reads the bucket' },
     },
   },
   PlaybackSegments: {

@@ -217,7 +217,7 @@ export function openApiDocument(version: string): Obj {
               '200': { description: 'the answer', headers: { ...playbackHeaders, 'Accept-Ranges': header('bytes (mp4)'), ETag: header('mp4: validator for If-Range') }, content: { 'video/mp4': media } },
               '206': { description: 'mp4: a byte range', headers: { ...playbackHeaders, 'Content-Range': header('bytes S-E/SIZE') } },
             },
-            errors: ['BAD_REQUEST', 'NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE', 'RANGE_NOT_SATISFIABLE'],
+            errors: ['BAD_REQUEST', 'NOT_FOUND', 'UNSUPPORTED_MEDIA_TYPE', 'RANGE_NOT_SATISFIABLE', 'ARCHIVE_UNAVAILABLE'],
           }) as { responses: Record<string, Obj> };
           o.responses['404'] = { description: 'NOT_FOUND: unknown stream, or nothing recorded in the range (then with the nearest recordings)', content: json(ref('PlaybackNotFound')) };
           return o;

@@ -5,7 +5,7 @@ import { AppError, errMessage } from '../lib/errors';
 import { log } from '../lib/log';
 import { fmp4Fragments, fmp4Init } from '../mp4/fmp4-plan';
 import { planMp4 } from '../mp4/mp4-plan';
-import { FileReader, nearest, preparePlayback, type Prepared, rowsInRange, usableRows } from '../playback/playback';
+import { FileReader, nearest, type PlaybackArchive, preparePlayback, type Prepared, rowsInRange, usableRows } from '../playback/playback';
 import { checkRange, parseTime, spansOf } from '../playback/range';
 import type { RecordingsStore } from '../store/recordings';
 import { parseRange } from './files';
@@ -57,8 +57,8 @@ async function send(res: ServerResponse, buf: Buffer): Promise<boolean> {
   return drained(res);
 }
 
-/** GET /rest-api/playback and /rest-api/playback/segments. */
-export function registerPlaybackRoutes(r: Router, store: RecordingsStore, conf: () => Conf): void {
+/** GET /rest-api/playback and /rest-api/playback/segments (files only in the archive are read from the bucket). */
+export function registerPlaybackRoutes(r: Router, store: RecordingsStore, conf: () => Conf, archive?: PlaybackArchive): void {
   r.get(
     '/rest-api/playback/segments',
     handle((req, res) => {
@@ -69,11 +69,20 @@ export function registerPlaybackRoutes(r: Router, store: RecordingsStore, conf: 
       requireKnown(store, stream);
       const rows = rowsInRange(store, stream, fromMs, toMs);
       const { spans, gaps } = spansOf(rows, fromMs, toMs, Date.now());
+      const archivedOnly = archive ? rows.filter((x) => x.state !== 'failed' && archive.onlyArchived(x.id) !== null) : [];
       sendJson(res, 200, {
         stream,
         from: fromMs,
         to: toMs,
-        spans: spans.map((s) => ({ start: s.startMs, end: s.endMs, recording: s.recording, mediaSessionIds: s.mediaSessionIds, files: s.files })),
+        spans: spans.map((s) => ({
+          start: s.startMs,
+          end: s.endMs,
+          recording: s.recording,
+          mediaSessionIds: s.mediaSessionIds,
+          files: s.files,
+          // files of the span whose local copy is gone: playing them reads the archive bucket
+          archiveOnlyFiles: archivedOnly.filter((x) => x.startMs < s.endMs && (x.endMs ?? Infinity) > s.startMs).length,
+        })),
         gaps: gaps.map((g) => ({ start: g.startMs, end: g.endMs })),
         failed: rows.filter((x) => x.state === 'failed').map((x) => ({ start: x.startMs, end: x.endMs, fileName: x.fileName, error: x.error })),
         containers: [...new Set(rows.filter((x) => x.state !== 'failed').map((x) => x.container))],
@@ -104,8 +113,17 @@ export function registerPlaybackRoutes(r: Router, store: RecordingsStore, conf: 
         });
         return;
       }
-      const p = await preparePlayback(store, stream, rows, fromMs, toMs);
-      const ctx = { component: 'playback', stream, format, from: fromMs, to: toMs, files: p.files.length };
+      // reads from the archive bucket stop when the client goes away
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      let p: Prepared;
+      try {
+        p = await preparePlayback(store, stream, rows, fromMs, toMs, archive, gone.signal);
+      } catch (err) {
+        if (gone.signal.aborted) return; // the client went away while the files were read (from the bucket)
+        throw err;
+      }
+      const ctx = { component: 'playback', stream, format, from: fromMs, to: toMs, files: p.files.length, archived: p.files.filter((f) => f.path.startsWith('archive:')).length };
       let closed = false;
       const close = async () => {
         if (closed) return;

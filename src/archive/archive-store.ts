@@ -84,6 +84,7 @@ export class ArchiveStore {
   private readonly sStats: Statement;
   private readonly sOldest: Statement;
   private readonly sGoneByName: Statement;
+  private readonly sGoneById: Statement;
   private readonly sLocalArchived: Statement;
   private readonly sLocal: Statement;
   private readonly sKeepLocal: Statement;
@@ -120,6 +121,9 @@ export class ArchiveStore {
     this.sGoneByName = db.prepare(`SELECT r.id AS recordingId, r.file_name AS fileName, a.object_key AS objectKey, a.bytes AS bytes, a.etag AS etag,
         a.archived_ms AS archivedMs FROM recordings r INDEXED BY recordings_gone_name JOIN archive a ON a.recording_id = r.id
         WHERE r.file_name = ? AND r.local_gone_ms IS NOT NULL AND a.state = 'archived' ORDER BY r.id DESC LIMIT 1`);
+    this.sGoneById = db.prepare(`SELECT r.id AS recordingId, r.file_name AS fileName, a.object_key AS objectKey, a.bytes AS bytes, a.etag AS etag,
+        a.archived_ms AS archivedMs FROM recordings r JOIN archive a ON a.recording_id = r.id
+        WHERE r.id = ? AND r.local_gone_ms IS NOT NULL AND a.state = 'archived'`);
     const localSelect = `SELECT ${rPrefixed}, a.state AS archiveState FROM recordings r INDEXED BY recordings_local_done_end`;
     const localWhere = "r.state IN ('complete', 'recovered') AND r.local_gone_ms IS NULL";
     this.sLocalArchived = db.prepare(`${localSelect} JOIN archive a ON a.recording_id = r.id AND a.state = 'archived' WHERE ${localWhere}
@@ -198,6 +202,11 @@ export class ArchiveStore {
   /** The newest recording named `fileName` whose local copy is gone and which is archived, or null. */
   archivedOnly(fileName: string): ArchivedOnly | null {
     return (this.sGoneByName.get(fileName) as ArchivedOnly | undefined) ?? null;
+  }
+
+  /** Recording `id` when its local copy is gone and it is archived (playback reads it from the bucket), else null. */
+  archivedOnlyById(id: number): ArchivedOnly | null {
+    return (this.sGoneById.get(id) as ArchivedOnly | undefined) ?? null;
   }
 
   /** Local finished files that are archived, oldest end first. */

@@ -1,5 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
-import { badMp4, type BoxRef, children, findBox, readAt } from '../api/mp4-boxes';
+import { open } from 'node:fs/promises';
+import { badMp4, type BoxRef, type ByteReader, children, findBox, readAt } from '../api/mp4-boxes';
 import type { TrackTiming } from '../api/mp4-range';
 import type { SampleTable } from '../api/mp4-sample-table';
 import { parseTrack, readHeaderTimes } from '../api/mp4-track';
@@ -19,9 +19,14 @@ export interface SourceTrack {
   readonly entries: readonly Buffer[];
 }
 
+/** A file (or an archived object) read by positioned reads, closed when done with. */
+export interface SourceHandle extends ByteReader {
+  close(): Promise<void>;
+}
+
 /** A recorded MP4 opened for playback: plain (finished) or fragmented (being recorded, complete fragments only). */
 export interface SourceFile {
-  readonly fh: FileHandle;
+  readonly fh: SourceHandle;
   readonly fragmented: boolean;
   readonly tracks: readonly SourceTrack[];
   /** the file's ftyp box, or null */
@@ -41,8 +46,19 @@ export function stsdEntries(stsd: Buffer): Buffer[] {
 /** Open and parse a recorded MP4 (plain or fragmented). The caller closes `fh`. */
 export async function openSource(path: string): Promise<SourceFile> {
   const fh = await open(path, 'r');
+  let size: number;
   try {
-    const { size } = await fh.stat();
+    size = (await fh.stat()).size;
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
+  return openSourceFrom(fh, size);
+}
+
+/** Parse a recorded MP4 of `size` bytes read through `fh` (a file, or an object of the archive). Closes `fh` on error. */
+export async function openSourceFrom(fh: SourceHandle, size: number): Promise<SourceFile> {
+  try {
     const top = await completeTopBoxes(fh, size);
     const moov = await moovBody(fh, top);
     const fragmented = top.some((b) => b.type === 'moof') || children(moov).some((b) => b.type === 'mvex');
@@ -60,7 +76,7 @@ export async function openSource(path: string): Promise<SourceFile> {
  * The top-level boxes of a file that may still be written: a box running past the end, and a moof whose mdat is
  * not complete, are left out (a recording's last fragment is read once it is flushed whole).
  */
-export async function completeTopBoxes(fh: FileHandle, size: number): Promise<BoxRef[]> {
+export async function completeTopBoxes(fh: ByteReader, size: number): Promise<BoxRef[]> {
   const boxes: BoxRef[] = [];
   const hdr = Buffer.alloc(16);
   let off = 0;
@@ -84,7 +100,7 @@ export async function completeTopBoxes(fh: FileHandle, size: number): Promise<Bo
   return boxes;
 }
 
-async function moovBody(fh: FileHandle, top: readonly BoxRef[]): Promise<Buffer> {
+async function moovBody(fh: ByteReader, top: readonly BoxRef[]): Promise<Buffer> {
   const ref = top.find((b) => b.type === 'moov');
   if (!ref) throw badMp4(`no moov box (top-level boxes: ${top.map((b) => b.type).join(',') || 'none'})`);
   if (ref.size > 256 * 1024 * 1024) throw badMp4(`moov of ${ref.size} bytes is too large`);
@@ -104,7 +120,7 @@ function plainTracks(moov: Buffer): SourceTrack[] {
 }
 
 /** Tracks of a fragmented file (the muxer's own, still being written): samples from every complete moof. */
-async function fragmentedTracks(fh: FileHandle, top: readonly BoxRef[]): Promise<SourceTrack[]> {
+async function fragmentedTracks(fh: ByteReader, top: readonly BoxRef[]): Promise<SourceTrack[]> {
   const last = top[top.length - 1];
   const f = await readFragments(fh, last ? last.start + last.size : 0);
   const withSamples = f.tracks.filter((t) => t.dur.length > 0);

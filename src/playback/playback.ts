@@ -1,8 +1,10 @@
-import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
+import type { ArchivedOnly } from '../archive/archive-store';
+import { ObjectReader, PARSE_BLOCK } from '../archive/object-reader';
+import type { S3Store } from '../archive/s3-store';
 import { AppError, errMessage } from '../lib/errors';
 import { log } from '../lib/log';
-import { openSource, type SourceFile } from '../mp4/source';
+import { openSource, openSourceFrom, type SourceFile, type SourceHandle } from '../mp4/source';
 import type { RecordingRow, RecordingsStore } from '../store/recordings';
 import { buildTimeline, type Gap, type Timeline, type TimelineFile } from './timeline';
 
@@ -14,10 +16,20 @@ const PARSE_CONCURRENCY = 8;
 /** A recorded file used by an answer: where to read it. */
 export interface PlayFile {
   readonly row: RecordingRow;
-  /** the path parsed */
+  /** the path parsed, or `archive:<object key>` for a file only in the archive */
   readonly path: string;
   /** kept open for a file being recorded (its tmp file may be finalized and removed meanwhile) */
-  fh: FileHandle | null;
+  fh: SourceHandle | null;
+  /** open it again to read its media (when fh is null) */
+  readonly open: () => Promise<SourceHandle>;
+}
+
+/** Files whose local copy is gone are read from the archive bucket. */
+export interface PlaybackArchive {
+  /** recording `id` when it is only in the archive, else null */
+  onlyArchived(id: number): ArchivedOnly | null;
+  /** the store, or null when archiving is off or misconfigured */
+  client(): S3Store | null;
 }
 
 /** What a playback answer is made of: the timeline and the files it reads. */
@@ -85,7 +97,34 @@ export function usableRows(rows: readonly RecordingRow[], stream: string): Recor
   return out;
 }
 
-async function openRow(store: RecordingsStore, row: RecordingRow): Promise<{ src: SourceFile; path: string } | null> {
+/** How openRow found a row: its parsed source, the name shown, and how to reopen it for its media. */
+interface Opened {
+  readonly src: SourceFile;
+  readonly path: string;
+  readonly open: () => Promise<SourceHandle>;
+}
+
+/** A file only in the archive: its boxes read through small ranged GETs; its media later through larger ones. */
+async function openArchived(row: RecordingRow, a: ArchivedOnly, archive: PlaybackArchive, signal?: AbortSignal): Promise<Opened | null> {
+  const s3 = archive.client();
+  if (!s3) {
+    throw new AppError('ARCHIVE_UNAVAILABLE', `${row.fileName} (in this range) is only in the archive, and archiving is off or misconfigured (archive_s3_*); see /rest-api/health`);
+  }
+  try {
+    const src = await openSourceFrom(new ObjectReader(s3, a.objectKey, a.bytes, row.fileName, signal, PARSE_BLOCK), a.bytes);
+    return { src, path: `archive:${a.objectKey}`, open: async () => new ObjectReader(s3, a.objectKey, a.bytes, row.fileName, signal) };
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'ARCHIVE_UNAVAILABLE') throw err;
+    if (signal?.aborted) throw err;
+    log.warn({ component: 'playback', stream: row.streamName, file: row.fileName, key: a.objectKey, err: errMessage(err) }, 'an archived file cannot be read for playback; left out');
+    return null;
+  }
+}
+
+async function openRow(store: RecordingsStore, row: RecordingRow, archive?: PlaybackArchive, signal?: AbortSignal): Promise<Opened | null> {
+  // a file whose local copy is gone is read from the bucket (its old path may hold a newer file of the same name)
+  const a = archive?.onlyArchived(row.id);
+  if (a) return openArchived(row, a, archive as PlaybackArchive, signal);
   const candidates = (r: RecordingRow) => (r.state === 'recording' || r.state === 'finalizing') && r.tmpPath ? [r.tmpPath, r.path] : [r.path];
   const tried = new Set<string>();
   // the row may move on while we read it (recording → finalizing → complete): look it up again once
@@ -95,7 +134,7 @@ async function openRow(store: RecordingsStore, row: RecordingRow): Promise<{ src
       if (tried.has(path)) continue;
       tried.add(path);
       try {
-        return { src: await openSource(path), path };
+        return { src: await openSource(path), path, open: () => open(path, 'r') };
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
         log.warn({ component: 'playback', stream: row.streamName, file: row.fileName, err: errMessage(err) }, 'a recorded file cannot be read for playback; left out');
@@ -103,30 +142,51 @@ async function openRow(store: RecordingsStore, row: RecordingRow): Promise<{ src
       }
     }
   }
+  // archived and deleted meanwhile (archive_keep_local_days): read it from the bucket
+  const late = archive?.onlyArchived(row.id);
+  if (late) return openArchived(row, late, archive as PlaybackArchive, signal);
   log.info({ component: 'playback', stream: row.streamName, file: row.fileName }, 'a recorded file is gone (deleted meanwhile); left out');
   return null;
 }
 
 /** Parse the files of `rows` and lay the samples of [fromMs, toMs) on one timeline. 404 when nothing plays. */
-export async function preparePlayback(store: RecordingsStore, stream: string, rows: readonly RecordingRow[], fromMs: number, toMs: number): Promise<Prepared> {
-  const opened: Array<{ row: RecordingRow; src: SourceFile; path: string } | null> = new Array(rows.length).fill(null);
+export async function preparePlayback(
+  store: RecordingsStore,
+  stream: string,
+  rows: readonly RecordingRow[],
+  fromMs: number,
+  toMs: number,
+  archive?: PlaybackArchive,
+  signal?: AbortSignal,
+): Promise<Prepared> {
+  const opened: Array<(Opened & { row: RecordingRow }) | null> = new Array(rows.length).fill(null);
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    for (let i = next++; i < rows.length; i = next++) {
+    for (let i = next++; i < rows.length && !failed; i = next++) {
       const row = rows[i] as RecordingRow;
-      const o = await openRow(store, row);
+      const o = await openRow(store, row, archive, signal);
       opened[i] = o ? { row, ...o } : null;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(PARSE_CONCURRENCY, rows.length) }, worker));
-  const present = opened.filter((o): o is { row: RecordingRow; src: SourceFile; path: string } => o !== null);
+  const ends = await Promise.allSettled(Array.from({ length: Math.min(PARSE_CONCURRENCY, rows.length) }, () => worker().catch((err: unknown) => {
+    failed = true;
+    throw err;
+  })));
+  const bad = ends.find((e): e is PromiseRejectedResult => e.status === 'rejected');
+  if (bad) {
+    // a file could not be read (the archive store is unreachable): close what the other workers opened
+    await Promise.allSettled(opened.map((o) => o?.src.fh.close()));
+    throw bad.reason;
+  }
+  const present = opened.filter((o): o is Opened & { row: RecordingRow } => o !== null);
   const files: PlayFile[] = [];
   const inputs: TimelineFile[] = [];
   for (const o of present) {
     // a finished file is reopened when read; a file being recorded keeps its handle (its tmp file may go away)
-    const keep = o.src.fragmented;
+    const keep = o.src.fragmented && !o.path.startsWith('archive:');
     if (!keep) await o.src.fh.close();
-    files.push({ row: o.row, path: o.path, fh: keep ? o.src.fh : null });
+    files.push({ row: o.row, path: o.path, fh: keep ? o.src.fh : null, open: o.open });
     inputs.push({ startMs: o.row.startMs, endMs: o.row.endMs, mediaSessionId: o.row.mediaSessionId, tracks: o.src.tracks });
   }
   const close = async () => {
@@ -147,7 +207,7 @@ export async function preparePlayback(store: RecordingsStore, stream: string, ro
 /** Reads source bytes of the answer's files, one file open at a time (finished files are opened when needed). */
 export class FileReader {
   private current = -1;
-  private fh: FileHandle | null = null;
+  private fh: SourceHandle | null = null;
   private owned = false;
 
   constructor(private readonly files: readonly PlayFile[]) {}
@@ -160,12 +220,12 @@ export class FileReader {
       if (!f) throw new Error(`no file ${file}`);
       if (f.fh) this.fh = f.fh;
       else {
-        this.fh = await open(f.path, 'r');
+        this.fh = await f.open();
         this.owned = true;
       }
       this.current = file;
     }
-    const fh = this.fh as FileHandle;
+    const fh = this.fh as SourceHandle;
     let done = 0;
     for (let i = 0; done < len && i < 1_000_000; i++) {
       const { bytesRead } = await fh.read(buf, at + done, len - done, src + done);

@@ -1,4 +1,4 @@
-import type { FileHandle } from 'node:fs/promises';
+import type { ByteReader } from '../api/mp4-boxes';
 import { boxesIn, fail, must, only, readUint, type BoxRef } from './mp4-boxes';
 
 /** A run of samples stored back to back in the source (one trun). */
@@ -46,7 +46,7 @@ const MAX_HEADER_BOX = 64 * 1024 * 1024;
 const NON_SYNC = 0x10000;
 
 /** Read the boxes of a fragmented MP4 `fh` (`size` bytes): moov tracks, then every moof's samples. */
-export async function readFragments(fh: FileHandle, size: number): Promise<FragFile> {
+export async function readFragments(fh: ByteReader, size: number): Promise<FragFile> {
   let ftyp: Buffer | null = null;
   let moov: Buffer | null = null;
   let movieTimescale = 0;
@@ -96,7 +96,7 @@ class Window {
   private buf = Buffer.alloc(64 * 1024);
   private start = 0;
   private len = 0;
-  constructor(private readonly fh: FileHandle, private readonly size: number) {}
+  constructor(private readonly fh: ByteReader, private readonly size: number) {}
 
   /** [off, off + n) of the file (a view, valid until the next call). */
   async bytes(off: number, n: number): Promise<Buffer> {

@@ -75,6 +75,22 @@ test('a file whose local copy is gone is found by name for reads, and leaves the
   assert.equal(arch.backlog().byState.archived.count, 0);
 });
 
+test('playback finds a file only in the archive by its id: archived and gone locally, nothing else', (t) => {
+  const { rec, arch } = setup(t);
+  const id = rec.insert({ ...base(1), state: 'complete', bytes: 10, endMs: base(1).startMs + 5000 });
+  const pending = rec.insert({ ...base(2), state: 'complete', bytes: 10, endMs: base(2).startMs + 5000 });
+  assert.equal(arch.archivedOnlyById(id), null, 'queued, local');
+  arch.markUploading(id, 'box/cam/cam_1.mp4');
+  arch.markArchived(id, 'e1', 10);
+  assert.equal(arch.archivedOnlyById(id), null, 'archived but still local');
+  arch.markLocalGone(id);
+  assert.deepEqual(arch.archivedOnlyById(id), { recordingId: id, fileName: 'cam_1.mp4', objectKey: 'box/cam/cam_1.mp4', bytes: 10, etag: 'e1', archivedMs: arch.info(id)?.archivedMs });
+  // gone locally without a verified upload (should not happen): not read from the bucket
+  arch.markLocalGone(pending);
+  assert.equal(arch.archivedOnlyById(pending), null);
+  assert.equal(arch.archivedOnlyById(99_999), null);
+});
+
 test('retry delays grow and are capped', () => {
   assert.deepEqual([1, 2, 3, 10, 100].map(fileRetryDelayMs), [5000, 10_000, 20_000, 600_000, 600_000]);
   assert.deepEqual([1, 2, 5, 6, 50].map(storeRetryDelayMs), [1000, 2000, 16_000, 30_000, 30_000]);
