@@ -136,7 +136,10 @@ export async function probe(path: string): Promise<ProbeResult> {
 
 /** Decode the whole file with ffmpeg; resolves to the error output (empty when clean). */
 export async function decodeErrors(path: string): Promise<string> {
-  const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', path, '-f', 'null', '-'], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+  // -enc_time_base -1: the null muxer keeps the stream's own time base. With its default (1/fps) two frames a few
+  // ms closer than one frame period (RTP arrival jitter, legal in the file) round to one tick and ffmpeg reports
+  // "non monotonically increasing dts to muxer" although every frame decodes (seen with rtspsrc and VLC).
+  const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', path, '-enc_time_base', '-1', '-f', 'null', '-'], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
   return stderr.trim();
 }
 
