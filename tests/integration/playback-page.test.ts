@@ -61,7 +61,11 @@ for (const format of ['fmp4', 'mp4'] as const) {
     assert.ok(end - start > 10_000, `one span of the ~14 s recorded (${end - start} ms)`);
     // a third of the way into the span
     await page.mouse.click(box.x + box.width / 3, box.y + box.height / 2);
-    await page.waitForFunction('document.getElementById("tl-player").readyState >= 3', null, { timeout: 20_000 });
+    await page.waitForFunction('document.getElementById("tl-player").readyState >= 3', null, { timeout: 20_000 }).catch(async (err: unknown) => {
+      // say what the player and the page saw, so a failure here can be told apart (no click, no answer, no data)
+      const state = await page.evaluate(`(() => { const v = document.getElementById("tl-player"); return JSON.stringify({ src: v.currentSrc, from: v.dataset.from, readyState: v.readyState, networkState: v.networkState, error: v.error && v.error.message, buffered: v.buffered.length ? v.buffered.end(0) : 0, state: document.getElementById("tl-state").textContent }); })()`);
+      throw new Error(`${String(err)}\nplayer: ${String(state)}`);
+    });
     const from = Number(await page.evaluate('document.getElementById("tl-player").dataset.from'));
     assert.ok(from > start + 2000 && from < end - 5000, `the click maps to a time inside the span (${from - start} ms in)`);
     const src = String(await page.evaluate('document.getElementById("tl-player").currentSrc'));
