@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { AppError, clip } from '../lib/errors';
-import type { WhipIngest } from '../ingest/whip';
+import type { WhipIngest } from '../ingest/whip/whip-ingest';
 import { handle, queryParam, readBody, type Req, sendError } from './http';
 import type { Router } from './server';
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { mallocTrim, Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
-import { RtspFeed } from '../ingest/rtsp-feed';
+import { RtspFeed } from './rtsp-feed';
 import { AUDIO_GATE, KEY_PROBE } from './launch-source';
 import type { HostEvent, HostRequest, PushItem } from './types';
 

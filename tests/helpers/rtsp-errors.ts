@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { RtspError } from '../../src/ingest/rtsp-target';
+import { RtspError } from '../../src/protocols/rtsp/target';
 
 /** Rejects with an RtspError of this kind; returns it. */
 export async function rejectsWith(p: Promise<unknown>, kind: RtspError['kind']): Promise<RtspError> {

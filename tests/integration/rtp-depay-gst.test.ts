@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { AacDepay, H264Depay, H265Depay, parseRtp, RtpTimeline, type AccessUnit, type Depayloader, type RtpPacket } from '../../src/ingest/rtp-depay';
+import { AacDepay, H264Depay, H265Depay, parseRtp, RtpTimeline, type AccessUnit, type Depayloader, type RtpPacket } from '../../src/protocols/rtp/depay';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 
 // Real RTP from GStreamer's payloaders, written as RFC 4571 (2-byte length + packet) by rtpstreampay: no sockets.

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { describeRtsp } from '../../src/ingest/rtsp-describe';
+import { describeRtsp } from '../../src/protocols/rtsp/describe';
 import { decodeErrors, probe } from '../helpers/media';
 import { rejectsWith } from '../helpers/rtsp-errors';
 import { freePort, start, waitFor } from '../helpers/proc';

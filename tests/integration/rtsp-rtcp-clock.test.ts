@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
-import { probeCameraClock } from '../../src/ingest/rtcp-clock';
+import { probeCameraClock } from '../../src/protocols/rtsp/clock-probe';
 import { rejectsWith } from '../helpers/rtsp-errors';
 import { freePort, waitFor } from '../helpers/proc';
 import { startRtspServer } from '../helpers/rtsp-server';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from '../../src/lib/errors';
 import { log } from '../../src/lib/log';
-import { WhipIngest, type WhipIngestEvents, type WhipPublish } from '../../src/ingest/whip';
+import { WhipIngest, type WhipIngestEvents, type WhipPublish } from '../../src/ingest/whip/whip-ingest';
 import { launchChromium, type ChromiumHandle } from '../helpers/chromium';
 import { probe } from '../helpers/media';
 import { freePort, start, waitFor } from '../helpers/proc';

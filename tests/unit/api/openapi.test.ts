@@ -15,7 +15,7 @@ import { parseStartBody, registerControlRoutes } from '../../../src/api/rest';
 import { type Handler, HttpServer } from '../../../src/api/server';
 import { registerWhipRoutes } from '../../../src/api/whip-routes';
 import type { Conf } from '../../../src/conf/types';
-import type { WhipIngest } from '../../../src/ingest/whip';
+import type { WhipIngest } from '../../../src/ingest/whip/whip-ingest';
 import { ERRORS } from '../../../src/lib/errors';
 import { log } from '../../../src/lib/log';
 import type { RecordingManager, StreamView } from '../../../src/recorder/manager';

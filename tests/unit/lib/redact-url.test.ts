@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { describeRtsp } from '../../../src/ingest/rtsp-describe';
-import { stripCreds } from '../../../src/ingest/rtsp-target';
+import { describeRtsp } from '../../../src/protocols/rtsp/describe';
+import { stripCreds } from '../../../src/protocols/rtsp/target';
 import { redactUrl } from '../../../src/lib/log';
 
 const CASES: [url: string, secret: string][] = [

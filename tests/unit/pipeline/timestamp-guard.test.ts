@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TimestampGuard } from '../../../src/pipeline/timestamp-guard';
-import { RtpTimestampGuard } from '../../../src/ingest/rtp-guard';
+import { RtpTimestampGuard } from '../../../src/pipeline/rtp-timestamp-guard';
 import { compositionTime, guardFlvTag } from '../../../src/ingest/flv-guard';
 import { flvTag } from '../../../src/ingest/rtmp-flv';
 import { FlvParser } from '../../../src/ingest/flv';

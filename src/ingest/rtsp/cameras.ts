@@ -1,7 +1,7 @@
-import type { ConfDiff } from '../conf/diff';
-import type { CameraConf, Conf } from '../conf/types';
-import { log as rootLog } from '../lib/log';
-import type { RecordingManager } from '../recorder/manager';
+import type { ConfDiff } from '../../conf/diff';
+import type { CameraConf, Conf } from '../../conf/types';
+import { log as rootLog } from '../../lib/log';
+import type { RecordingManager } from '../../recorder/manager';
 import { Camera, type CameraOptions } from './camera';
 
 /** The cameras of the config: each pulled and supervised; hot add / remove / change touches that camera alone. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { authorization, parseChallenges } from '../../../src/ingest/rtsp-auth';
+import { authorization, parseChallenges } from '../../../../src/protocols/rtsp/auth';
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 

@@ -12,8 +12,8 @@ import {
   unsupportedTrack,
   type AccessUnit,
   type RtpPacket,
-} from '../../../src/ingest/rtp-depay';
-import type { SdpMedia } from '../../../src/ingest/sdp';
+} from '../../../../src/protocols/rtp/depay';
+import type { SdpMedia } from '../../../../src/protocols/sdp/sdp';
 
 const SC = [0, 0, 0, 1];
 

@@ -5,7 +5,7 @@
  * packets arrive in order and none is lost, but a gap in sequence numbers (a camera that drops) is handled: the
  * damaged frame is dropped, never glued to the next one.
  */
-import type { SdpMedia } from './sdp';
+import type { SdpMedia } from '../sdp/sdp';
 
 /** The fields of one RTP packet (RFC 3550 §5.1) a depayloader needs; payload is a view into the packet. */
 export interface RtpPacket {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ntpToEpochMs, rtpToWallClock, rtpTsDelta, seqDelta } from '../../../src/ingest/whip-clock';
+import { ntpToEpochMs, rtpToWallClock, rtpTsDelta, seqDelta } from '../../../../src/protocols/rtcp/clock';
 
 test('ntpToEpochMs: NTP era offset and fraction', () => {
   const sec = BigInt(2_208_988_800 + 1_700_000_000);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isKeyframeStart, rtpPayload } from '../../../src/ingest/rtp-keyframe';
+import { isKeyframeStart, rtpPayload } from '../../../../src/protocols/rtp/keyframe';
 
 /** An RTP packet: 12-byte header (optional CSRCs and a one-word header extension) + payload. */
 function rtp(payload: number[], o: { csrc?: number; ext?: boolean } = {}): Buffer {

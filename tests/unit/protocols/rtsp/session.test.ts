@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
-import { RtspError } from '../../../src/ingest/rtsp-target';
-import { RtspSession } from '../../../src/ingest/rtsp-session';
-import { answer, camera, fakeCamera, PASSWORD, type Camera, type Packet, type Script } from '../../helpers/fake-rtsp-camera';
-import { freePort, waitFor } from '../../helpers/proc';
+import { RtspError } from '../../../../src/protocols/rtsp/target';
+import { RtspSession } from '../../../../src/protocols/rtsp/session';
+import { answer, camera, fakeCamera, PASSWORD, type Camera, type Packet, type Script } from '../../../helpers/fake-rtsp-camera';
+import { freePort, waitFor } from '../../../helpers/proc';
 
 const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
 /** every test ends within this, even when the code under test hangs */

@@ -1,5 +1,5 @@
 /** RTSP URLs, their errors and header lines: what every RTSP client piece of edgerec shares. */
-import type { Credentials } from './rtsp-auth';
+import type { Credentials } from './auth';
 
 /** Why an RTSP request failed; the message names host:port and never the password. */
 export type RtspErrorKind = 'bad-url' | 'refused' | 'unreachable' | 'timeout' | 'not-found' | 'unauthorized' | 'status' | 'bad-answer';

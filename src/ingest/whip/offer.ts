@@ -1,4 +1,4 @@
-import { AppError } from '../lib/errors';
+import { AppError } from '../../lib/errors';
 
 /** One codec of an SDP media section (a=rtpmap + a=fmtp). */
 export interface SdpCodec {

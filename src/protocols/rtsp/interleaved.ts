@@ -1,4 +1,4 @@
-import { parseHeaderLines } from './rtsp-target';
+import { parseHeaderLines } from './target';
 
 /** One RTSP answer read from a TCP connection. */
 export interface RtspAnswer {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSdp, sdpCodecs } from '../../../src/ingest/sdp';
+import { parseSdp, sdpCodecs } from '../../../../src/protocols/sdp/sdp';
 
 const crlf = (lines: string[]) => `${lines.join('\r\n')}\r\n`;
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AppError } from '../../../src/lib/errors';
-import { acceptBundleOnly, fmtpParams, parseSdpMedia, planOffer } from '../../../src/ingest/whip-sdp';
+import { AppError } from '../../../../src/lib/errors';
+import { acceptBundleOnly, fmtpParams, parseSdpMedia, planOffer } from '../../../../src/ingest/whip/offer';
 
 /** Shaped like Chromium's WHIP offer (trimmed): VP8, rtx, H.264 variants, AV1; Opus, red, G722, PCMU. */
 const CHROME_OFFER = [

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { authorization, parseChallenges, type AuthChallenge } from './rtsp-auth';
-import { parseTarget, resolveUrl, RtspError, stripCreds, type Target } from './rtsp-target';
-import { RtspTcpSplitter, type RtspAnswer, type RtspTcpItem } from './rtsp-interleaved';
-import { parseSdp, type SdpMedia } from './sdp';
+import { authorization, parseChallenges, type AuthChallenge } from './auth';
+import { parseTarget, resolveUrl, RtspError, stripCreds, type Target } from './target';
+import { RtspTcpSplitter, type RtspAnswer, type RtspTcpItem } from './interleaved';
+import { parseSdp, type SdpMedia } from '../sdp/sdp';
 
 /** One track set up on a session: its SDP section and the interleaved channels it arrives on. */
 export interface SessionTrack {

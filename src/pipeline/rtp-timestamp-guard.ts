@@ -1,4 +1,4 @@
-import type { TimestampGuard } from '../pipeline/timestamp-guard';
+import type { TimestampGuard } from './timestamp-guard';
 
 /**
  * The RTP adapter of the timestamp guard, for one track: each new RTP timestamp (a new frame; the packets of one

@@ -5,13 +5,13 @@
  * of a camera's CPU, bench/README.md); here a TCP read wakes one thread and a frame goes to the pipeline whole.
  */
 import { errMessage } from '../lib/errors';
-import { TimestampGuard } from '../pipeline/timestamp-guard';
-import type { RtspFeedSpec } from '../pipeline/types';
-import { clockOffsetMs, findSenderReport } from './rtcp-clock';
-import { RtspError } from './rtsp-target';
-import { depayloaderFor, parseRtp, RtpTimeline, unsupportedTrack, type Depayloader } from './rtp-depay';
-import { RtspSession } from './rtsp-session';
-import { sdpCodecs, type SdpMedia } from './sdp';
+import { TimestampGuard } from './timestamp-guard';
+import type { RtspFeedSpec } from './types';
+import { clockOffsetMs, findSenderReport } from '../protocols/rtsp/clock-probe';
+import { RtspError } from '../protocols/rtsp/target';
+import { depayloaderFor, parseRtp, RtpTimeline, unsupportedTrack, type Depayloader } from '../protocols/rtp/depay';
+import { RtspSession } from '../protocols/rtsp/session';
+import { sdpCodecs, type SdpMedia } from '../protocols/sdp/sdp';
 
 /** Where the feed's frames and problems go. */
 export interface FeedSink {

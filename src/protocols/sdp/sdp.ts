@@ -1,4 +1,4 @@
-import type { AudioCodec, Codecs, VideoCodec } from '../pipeline/types';
+import type { AudioCodec, Codecs, VideoCodec } from '../../pipeline/types';
 
 /** One m=video / m=audio section of an RTSP DESCRIBE answer (its first payload type). */
 export interface SdpMedia {

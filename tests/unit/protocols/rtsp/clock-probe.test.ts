@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clockOffsetMs, controlUrl, findSenderReport } from '../../../src/ingest/rtcp-clock';
-import { RtspTcpSplitter, type RtspTcpItem } from '../../../src/ingest/rtsp-interleaved';
+import { clockOffsetMs, controlUrl, findSenderReport } from '../../../../src/protocols/rtsp/clock-probe';
+import { RtspTcpSplitter, type RtspTcpItem } from '../../../../src/protocols/rtsp/interleaved';
 
 const NTP_UNIX = 2_208_988_800;
 

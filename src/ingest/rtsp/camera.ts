@@ -1,21 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import type { CameraConf, Conf } from '../conf/types';
-import { errMessage } from '../lib/errors';
-import { type Logger, log as rootLog, redactUrl } from '../lib/log';
-import { describePipeline } from '../pipeline/launch';
-import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
-import { feedCarries, feedFor } from '../pipeline/launch-source';
-import type { Codecs, RtspClient, SourceSpec } from '../pipeline/types';
-import type { FragmentFinalizer } from '../recorder/fragment-finalizer';
-import type { PullController } from '../recorder/manager';
-import { Recorder, type RecordingSettings } from '../recorder/recorder';
-import type { Stream, StreamStatus } from '../recorder/stream';
-import type { RecordingsStore } from '../store/recordings';
-import { Backoff } from '../lib/backoff';
-import { describeRtsp, type RtspDescription } from './rtsp-describe';
-import { unsupportedTrack } from './rtp-depay';
-import { sdpCodecs } from './sdp';
-import { probeCameraClock } from './rtcp-clock';
+import type { CameraConf, Conf } from '../../conf/types';
+import { errMessage } from '../../lib/errors';
+import { type Logger, log as rootLog, redactUrl } from '../../lib/log';
+import { describePipeline } from '../../pipeline/launch';
+import type { HostPool, PipelineHandle } from '../../pipeline/host-pool';
+import { feedCarries, feedFor } from '../../pipeline/launch-source';
+import type { Codecs, RtspClient, SourceSpec } from '../../pipeline/types';
+import type { FragmentFinalizer } from '../../recorder/fragment-finalizer';
+import type { PullController } from '../../recorder/manager';
+import { Recorder, type RecordingSettings } from '../../recorder/recorder';
+import type { Stream, StreamStatus } from '../../recorder/stream';
+import type { RecordingsStore } from '../../store/recordings';
+import { Backoff } from '../../lib/backoff';
+import { describeRtsp, type RtspDescription } from '../../protocols/rtsp/describe';
+import { unsupportedTrack } from '../../protocols/rtp/depay';
+import { sdpCodecs } from '../../protocols/sdp/sdp';
+import { probeCameraClock } from '../../protocols/rtsp/clock-probe';
 
 /** How long the clock probe waits for the camera's first RTCP sender report. */
 const CLOCK_PROBE_MS = 8000;

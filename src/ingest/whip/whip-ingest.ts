@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { useH264, useOPUS, useSdesMid, useVP8, type PeerConfig, type RTCRtpCodecParameters } from 'werift';
-import { AppError } from '../lib/errors';
-import type { Logger } from '../lib/log';
-import { TypedEmitter } from '../lib/typed-emitter';
+import { AppError } from '../../lib/errors';
+import type { Logger } from '../../lib/log';
+import { TypedEmitter } from '../../lib/typed-emitter';
 import { installWeriftIcePatches } from './werift-ice';
-import { acceptBundleOnly, planOffer, type OfferPlan } from './whip-sdp';
-import { WhipSession, type WhipPublish } from './whip-session';
+import { acceptBundleOnly, planOffer, type OfferPlan } from './offer';
+import { WhipSession, type WhipPublish } from './session';
 
-export type { WhipPublish } from './whip-session';
+export type { WhipPublish } from './session';
 
 /** How WhipIngest listens for media. */
 export interface WhipIngestOptions {

@@ -1,6 +1,6 @@
-import { RtspError } from './rtsp-target';
-import { RtspSession } from './rtsp-session';
-import { ntpToEpochMs } from './whip-clock';
+import { RtspError } from './target';
+import { RtspSession } from './session';
+import { ntpToEpochMs } from '../rtcp/clock';
 
 /** The sender info of an RTCP SR (RFC 3550 §6.4.1). */
 export interface RtcpSenderInfo {
@@ -90,4 +90,4 @@ export async function probeCameraClock(url: string, opts: ProbeOptions): Promise
   }
 }
 
-export { controlUrl } from './rtsp-session';
+export { controlUrl } from './session';

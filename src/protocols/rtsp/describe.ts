@@ -1,7 +1,7 @@
-import type { Codecs } from '../pipeline/types';
-import { RtspError } from './rtsp-target';
-import { RtspSession } from './rtsp-session';
-import { sdpCodecs, type SdpMedia } from './sdp';
+import type { Codecs } from '../../pipeline/types';
+import { RtspError } from './target';
+import { RtspSession } from './session';
+import { sdpCodecs, type SdpMedia } from '../sdp/sdp';
 
 /** What a camera's DESCRIBE answer tells before its pipeline is built. */
 export interface RtspDescription {

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Codecs, SourceSpec } from '../pipeline/types';
-import type { PushFn, Stream, StreamStatus } from '../recorder/stream';
-import { type Logger, log as rootLog } from '../lib/log';
-import { type Repair, TimestampGuard } from '../pipeline/timestamp-guard';
-import { logRepairs } from './repair-log';
-import { RtpTimestampGuard } from './rtp-guard';
-import { isKeyframeStart } from './rtp-keyframe';
-import type { WhipPublish } from './whip';
+import type { Codecs, SourceSpec } from '../../pipeline/types';
+import type { PushFn, Stream, StreamStatus } from '../../recorder/stream';
+import { type Logger, log as rootLog } from '../../lib/log';
+import { type Repair, TimestampGuard } from '../../pipeline/timestamp-guard';
+import { logRepairs } from '../repair-log';
+import { RtpTimestampGuard } from '../../pipeline/rtp-timestamp-guard';
+import { isKeyframeStart } from '../../protocols/rtp/keyframe';
+import type { WhipPublish } from './whip-ingest';
 
 /**
  * While a recording waits for its first keyframe, ask again this often (ms): the PLI sent at publish is often

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { countMediaSections } from '../../../src/ingest/whip';
-import { PortReservations } from '../../../src/ingest/werift-ice';
+import { countMediaSections } from '../../../../src/ingest/whip/whip-ingest';
+import { PortReservations } from '../../../../src/ingest/whip/werift-ice';
 
 test('countMediaSections counts m= lines only at a line start', () => {
   assert.equal(countMediaSections('v=0\r\nm=audio 9 x\r\na=x:m=video\r\nm=video 9 y\r\n'), 2);
