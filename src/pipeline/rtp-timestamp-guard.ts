@@ -1,3 +1,4 @@
+import { isRtp, rtpTsDelta } from '../protocols/rtp/packet';
 import type { TimestampGuard } from './timestamp-guard';
 
 /**
@@ -18,16 +19,10 @@ export class RtpTimestampGuard {
 
   /** Guard one RTP packet (rewritten in place when a repair moved its frame). */
   apply(packet: Buffer, arrivalMs: number): void {
-    if (packet.length < 12 || (packet[0] ?? 0) >> 6 !== 2) return;
+    if (!isRtp(packet)) return;
     const ts = packet.readUInt32BE(4);
     if (ts !== this.lastIn) {
-      if (this.lastIn < 0) this.ext = ts;
-      else {
-        let d = ts - this.lastIn;
-        if (d > 2 ** 31) d -= 2 ** 32;
-        else if (d < -(2 ** 31)) d += 2 ** 32;
-        this.ext += d;
-      }
+      this.ext = this.lastIn < 0 ? ts : this.ext + rtpTsDelta(ts, this.lastIn);
       this.lastIn = ts;
       const inMs = (this.ext * 1000) / this.clockRate;
       const p = this.guard.place(this.track, inMs, inMs, arrivalMs);

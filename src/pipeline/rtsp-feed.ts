@@ -9,7 +9,10 @@ import { TimestampGuard } from './timestamp-guard';
 import type { RtspFeedSpec } from './types';
 import { clockOffsetMs, findSenderReport } from '../protocols/rtsp/clock-probe';
 import { RtspError } from '../protocols/rtsp/target';
-import { depayloaderFor, parseRtp, RtpTimeline, unsupportedTrack, type Depayloader } from '../protocols/rtp/depay';
+import { depayloaderFor, unsupportedTrack } from '../protocols/rtp/depay';
+import type { Depayloader } from '../protocols/rtp/depayloader';
+import { parseRtp } from '../protocols/rtp/packet';
+import { RtpTimeline } from '../protocols/rtp/timeline';
 import { RtspSession } from '../protocols/rtsp/session';
 import { sdpCodecs, type SdpMedia } from '../protocols/sdp/sdp';
 

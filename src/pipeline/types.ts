@@ -1,14 +1,10 @@
 /** The stream model and the media-host protocol shared by ingest, pipeline and recorder. */
 
-export type VideoCodec = 'H264' | 'H265' | 'VP8' | 'VP9' | 'MJPEG';
-export type AudioCodec = 'AAC' | 'OPUS' | 'PCMA' | 'PCMU' | 'MP3' | 'VORBIS';
+import type { AudioCodec, Codecs, VideoCodec } from '../protocols/codecs';
+
+export type { AudioCodec, Codecs, VideoCodec } from '../protocols/codecs';
 export type Container = 'mp4' | 'webm' | 'ts';
 export type SourceProtocol = 'rtsp' | 'rtmp' | 'webrtc';
-
-export interface Codecs {
-  readonly video: VideoCodec | null;
-  readonly audio: AudioCodec | null;
-}
 
 /** One RTP track pushed by an ingest (WebRTC). */
 export interface RtpTrack {

@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { AacDepay, H264Depay, H265Depay, parseRtp, RtpTimeline, type AccessUnit, type Depayloader, type RtpPacket } from '../../src/protocols/rtp/depay';
+import { AacDepay } from '../../src/protocols/rtp/aac-depay';
+import { H264Depay, H265Depay } from '../../src/protocols/rtp/depay';
+import type { AccessUnit, Depayloader } from '../../src/protocols/rtp/depayloader';
+import { parseRtp, type RtpPacket } from '../../src/protocols/rtp/packet';
+import { RtpTimeline } from '../../src/protocols/rtp/timeline';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 
 // Real RTP from GStreamer's payloaders, written as RFC 4571 (2-byte length + packet) by rtpstreampay: no sockets.

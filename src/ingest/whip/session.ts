@@ -1,7 +1,8 @@
 import { RTCPeerConnection, RtcpSrPacket, type PeerConfig, type RTCRtpTransceiver, type RtpPacket } from 'werift';
 import type { Logger } from '../../lib/log';
 import type { AudioCodec, Codecs, RtpTrack, VideoCodec } from '../../pipeline/types';
-import { ntpToEpochMs, rtpToWallClock, seqDelta, type SenderReport } from '../../protocols/rtcp/clock';
+import { ntpToEpochMs, rtpToWallClock, type SenderReport } from '../../protocols/rtcp/clock';
+import { seqDelta } from '../../protocols/rtp/packet';
 
 /** A WebRTC publish whose media is flowing: its tracks, its RTP and keyframe requests. */
 export interface WhipPublish {

@@ -1,3 +1,5 @@
+import { rtpTsDelta } from '../rtp/packet';
+
 /** The latest RTCP sender report of a track: an NTP wall-clock time and the RTP timestamp it matches. */
 export interface SenderReport {
   /** NTP time of the report as epoch ms */
@@ -16,19 +18,7 @@ export function ntpToEpochMs(ntp: bigint): number {
   return (sec - NTP_UNIX_OFFSET_S) * 1000 + (frac * 1000) / 0x1_0000_0000;
 }
 
-/** Signed distance a - b between two 32-bit RTP timestamps (wraps). */
-export function rtpTsDelta(a: number, b: number): number {
-  const d = (a - b) >>> 0;
-  return d > 0x7fff_ffff ? d - 0x1_0000_0000 : d;
-}
-
 /** Wall-clock epoch ms of an RTP timestamp through a sender report. */
 export function rtpToWallClock(sr: SenderReport, rtpTs: number, clockRate: number): number {
   return sr.ntpMs + (rtpTsDelta(rtpTs, sr.rtpTs) * 1000) / clockRate;
-}
-
-/** Forward distance from sequence number `prev` to `next` (16-bit, wraps): 1 = in order, >1 = gap, 0 or negative = duplicate or late. */
-export function seqDelta(next: number, prev: number): number {
-  const d = (next - prev) & 0xffff;
-  return d >= 0x8000 ? d - 0x1_0000 : d;
 }

@@ -5,64 +5,24 @@
  * packets arrive in order and none is lost, but a gap in sequence numbers (a camera that drops) is handled: the
  * damaged frame is dropped, never glued to the next one.
  */
-import type { SdpMedia } from '../sdp/sdp';
+import { AacDepay, parseAacConfig } from './aac-depay';
+import type { AccessUnit, DepayOptions, Depayloader } from './depayloader';
+import type { RtpPacket } from './packet';
 
-/** The fields of one RTP packet (RFC 3550 §5.1) a depayloader needs; payload is a view into the packet. */
-export interface RtpPacket {
+/** What a depayloader needs to know of a track: an SDP media section's first format (SdpMedia is one). */
+export interface RtpFormat {
+  readonly media: 'video' | 'audio';
   readonly payloadType: number;
-  readonly marker: boolean;
-  readonly seq: number;
-  readonly timestamp: number;
-  readonly ssrc: number;
-  readonly payload: Buffer;
-}
-
-/** Parse an RTP packet; null when it is not RTP version 2 or its header runs past its end. */
-export function parseRtp(b: Buffer): RtpPacket | null {
-  if (b.length < 12 || (b[0] ?? 0) >> 6 !== 2) return null;
-  const b0 = b[0] ?? 0;
-  const b1 = b[1] ?? 0;
-  let off = 12 + 4 * (b0 & 0x0f);
-  if (b0 & 0x10) {
-    if (b.length < off + 4) return null;
-    off += 4 + 4 * b.readUInt16BE(off + 2);
-  }
-  let end = b.length;
-  if (b0 & 0x20) end -= b[b.length - 1] ?? 0;
-  if (off > end) return null;
-  return { payloadType: b1 & 0x7f, marker: (b1 & 0x80) !== 0, seq: b.readUInt16BE(2), timestamp: b.readUInt32BE(4), ssrc: b.readUInt32BE(8), payload: b.subarray(off, end) };
-}
-
-/** One access unit: a whole video frame in Annex B byte-stream form, or one audio frame. */
-export interface AccessUnit {
-  readonly data: Buffer;
-  /** RTP timestamp of the unit (32-bit, as sent) */
-  readonly rtpTime: number;
-  /** video: an IDR / IRAP frame (the recording may start here) */
-  readonly key: boolean;
-}
-
-export interface Depayloader {
-  /** the caps of what push() returns, for the appsrc that takes it */
-  readonly caps: string;
-  /**
-   * Feed one packet; returns the units it completes (usually zero or one), each in a Buffer of its own (video
-   * with `lend`: a view into the depayloader's frame buffer, valid until the next push()).
-   * The packet's payload need only be valid during the call (it may be a view into a reused read buffer):
-   * whatever must outlive the call is copied.
-   */
-  push(p: RtpPacket): AccessUnit[];
+  /** RTP encoding name, any case */
+  readonly encodingName: string;
+  /** Hz; 0 when unknown */
+  readonly clockRate: number;
+  readonly channels?: number;
+  /** a=fmtp parameters, keys lower-cased */
+  readonly fmtp: Readonly<Record<string, string>>;
 }
 
 const START_CODE = Buffer.from([0, 0, 0, 1]);
-
-export interface DepayOptions {
-  /**
-   * Video frames leave as views into the depayloader's reused frame buffer, valid until the next push(): for a
-   * consumer that copies them at once (appsrc's push does), no Buffer is made per frame.
-   */
-  readonly lend?: boolean;
-}
 
 /** a frame larger than this is dropped as damaged (a 4K keyframe is ~1-2 MB) */
 const MAX_FRAME_BYTES = 32 * 1024 * 1024;
@@ -86,9 +46,15 @@ abstract class VideoDepay implements Depayloader {
   private damaged = false;
   private seenKey = false;
 
-  constructor(private readonly lend: boolean) {}
   /** latest parameter sets by NAL type (SDP sprop first, then in-band) */
   protected readonly params = new Map<number, Buffer>();
+  private readonly lend: boolean;
+
+  /** `spropKeys`: the fmtp parameters that carry parameter sets (base64, comma-separated), in order */
+  constructor(fmtp: Readonly<Record<string, string>>, o: DepayOptions, spropKeys: readonly string[]) {
+    this.lend = o.lend ?? false;
+    for (const k of spropKeys) this.spropInto(fmtp[k]);
+  }
 
   push(p: RtpPacket): AccessUnit[] {
     const out: AccessUnit[] = [];
@@ -218,7 +184,7 @@ abstract class VideoDepay implements Depayloader {
     out.push({ data: Buffer.concat(parts), rtpTime: this.ts, key });
   }
 
-  protected spropInto(base64List: string | undefined): void {
+  private spropInto(base64List: string | undefined): void {
     for (const b64 of (base64List ?? '').split(',')) {
       const s = b64.trim();
       if (!s) continue;
@@ -235,8 +201,7 @@ export class H264Depay extends VideoDepay {
   protected readonly audType = 9;
 
   constructor(fmtp: Readonly<Record<string, string>> = {}, o: DepayOptions = {}) {
-    super(o.lend ?? false);
-    this.spropInto(fmtp['sprop-parameter-sets']);
+    super(fmtp, o, ['sprop-parameter-sets']);
   }
 
   protected nalType(nal: Buffer): number {
@@ -271,10 +236,7 @@ export class H265Depay extends VideoDepay {
   protected readonly audType = 35;
 
   constructor(fmtp: Readonly<Record<string, string>> = {}, o: DepayOptions = {}) {
-    super(o.lend ?? false);
-    this.spropInto(fmtp['sprop-vps']);
-    this.spropInto(fmtp['sprop-sps']);
-    this.spropInto(fmtp['sprop-pps']);
+    super(fmtp, o, ['sprop-vps', 'sprop-sps', 'sprop-pps']);
   }
 
   protected nalType(nal: Buffer): number {
@@ -301,94 +263,6 @@ export class H265Depay extends VideoDepay {
   }
 }
 
-/** The AudioSpecificConfig fields an ADTS header repeats. */
-interface AacConfig {
-  readonly objectType: number;
-  readonly freqIndex: number;
-  readonly channels: number;
-}
-
-/** AAC from MPEG4-GENERIC (RFC 3640): AU headers, then the AUs; each AU leaves as one ADTS frame. */
-export class AacDepay implements Depayloader {
-  readonly caps = 'audio/mpeg,mpegversion=4,stream-format=adts';
-  private readonly sizeLength: number;
-  private readonly indexLength: number;
-  private readonly indexDeltaLength: number;
-  private readonly frameSamples: number;
-  private readonly config: AacConfig;
-  /** an AU split over packets: its size and the parts so far */
-  private partial: { size: number; ts: number; parts: Buffer[]; have: number } | null = null;
-  private lastSeq = -1;
-
-  constructor(fmtp: Readonly<Record<string, string>>) {
-    const n = (k: string, d: number) => (fmtp[k] !== undefined && /^\d+$/.test(fmtp[k] ?? '') ? Number(fmtp[k]) : d);
-    this.sizeLength = n('sizelength', 13);
-    this.indexLength = n('indexlength', 3);
-    this.indexDeltaLength = n('indexdeltalength', 3);
-    this.frameSamples = n('constantduration', 1024);
-    const c = parseAacConfig(fmtp.config ?? '');
-    if (!c) throw new Error(`AAC track without a usable config in its SDP (config=${fmtp.config ?? 'absent'})`);
-    this.config = c;
-  }
-
-  push(p: RtpPacket): AccessUnit[] {
-    const gap = this.lastSeq >= 0 && p.seq !== ((this.lastSeq + 1) & 0xffff);
-    this.lastSeq = p.seq;
-    if (gap) this.partial = null;
-    const b = p.payload;
-    if (b.length < 2) return [];
-    const headerBits = b.readUInt16BE(0);
-    const headerBytes = Math.ceil(headerBits / 8);
-    let data = 2 + headerBytes;
-    if (data > b.length) return [];
-    const out: AccessUnit[] = [];
-    if (this.partial && this.partial.ts === p.timestamp) {
-      // the rest of a fragmented AU: one header with the full size, then a part of it
-      const part = Buffer.from(b.subarray(data)); // kept past this call: a copy
-      this.partial.parts.push(part);
-      this.partial.have += part.length;
-      if (this.partial.have >= this.partial.size) {
-        const au = Buffer.concat(this.partial.parts).subarray(0, this.partial.size);
-        out.push({ data: this.adts(au), rtpTime: this.partial.ts, key: true });
-        this.partial = null;
-      }
-      return out;
-    }
-    this.partial = null;
-    let bit = 16;
-    let i = 0;
-    // each header is at least sizeLength (≥ 1) bits, so at most headerBits passes
-    while (bit + this.sizeLength <= 16 + headerBits && i < 64) {
-      const size = readBits(b, bit, this.sizeLength);
-      bit += this.sizeLength + (i === 0 ? this.indexLength : this.indexDeltaLength);
-      const ts = (p.timestamp + i * this.frameSamples) >>> 0;
-      if (data + size > b.length) {
-        if (i === 0) this.partial = { size, ts, parts: [Buffer.from(b.subarray(data))], have: b.length - data };
-        break;
-      }
-      out.push({ data: this.adts(b.subarray(data, data + size)), rtpTime: ts, key: true });
-      data += size;
-      i++;
-    }
-    return out;
-  }
-
-  private adts(au: Buffer): Buffer {
-    const len = au.length + 7;
-    const { objectType, freqIndex, channels } = this.config;
-    const h = Buffer.from([
-      0xff,
-      0xf1, // MPEG-4, layer 0, no CRC
-      (((objectType - 1) & 3) << 6) | ((freqIndex & 0xf) << 2) | ((channels >> 2) & 1),
-      ((channels & 3) << 6) | ((len >> 11) & 3),
-      (len >> 3) & 0xff,
-      ((len & 7) << 5) | 0x1f,
-      0xfc,
-    ]);
-    return Buffer.concat([h, au]);
-  }
-}
-
 /** G.711 A-law / µ-law: each packet's payload is one unit. */
 export class G711Depay implements Depayloader {
   readonly caps: string;
@@ -403,7 +277,7 @@ export class G711Depay implements Depayloader {
 }
 
 /** Why edgerec's own RTSP client cannot take this track (null: it can). */
-export function unsupportedTrack(m: SdpMedia): string | null {
+export function unsupportedTrack(m: RtpFormat): string | null {
   const name = m.encodingName.toUpperCase();
   if (m.clockRate <= 0) return `${m.media} track ${name || `PT ${m.payloadType}`} has no clock rate`;
   switch (name) {
@@ -428,7 +302,7 @@ export function unsupportedTrack(m: SdpMedia): string | null {
 }
 
 /** A depayloader for a track unsupportedTrack() accepts. */
-export function depayloaderFor(m: SdpMedia, o: DepayOptions = {}): Depayloader {
+export function depayloaderFor(m: RtpFormat, o: DepayOptions = {}): Depayloader {
   const name = m.encodingName.toUpperCase();
   switch (name) {
     case 'H264':
@@ -443,60 +317,5 @@ export function depayloaderFor(m: SdpMedia, o: DepayOptions = {}): Depayloader {
       return new G711Depay(name === 'PCMA' ? 'alaw' : 'mulaw', m.clockRate, m.channels ?? 1);
     default:
       throw new Error(`no depayloader for ${m.media} codec ${name}`);
-  }
-}
-
-/** AudioSpecificConfig (hex, from the SDP) → the fields ADTS needs; null when too short or of an explicit frequency. */
-export function parseAacConfig(hex: string): AacConfig | null {
-  if (!/^[0-9a-f]{4,}$/i.test(hex)) return null;
-  const b = Buffer.from(hex.length % 2 ? `${hex}0` : hex, 'hex');
-  const objectType = readBits(b, 0, 5);
-  const freqIndex = readBits(b, 5, 4);
-  if (objectType === 31 || freqIndex === 15) return null;
-  return { objectType, freqIndex, channels: readBits(b, 9, 4) };
-}
-
-function readBits(b: Buffer, bit: number, n: number): number {
-  let v = 0;
-  for (let i = 0; i < n; i++) {
-    const at = bit + i;
-    v = v * 2 + (((b[at >> 3] ?? 0) >> (7 - (at & 7))) & 1);
-  }
-  return v;
-}
-
-/** RTP timestamps of one track → nanoseconds on the pipeline's clock: extended past 32 bits, rebased on jumps. */
-export class RtpTimeline {
-  private ext = -1;
-  private baseExt = 0;
-  private baseNs = 0;
-  private lastNs = 0;
-
-  constructor(
-    private readonly clockRate: number,
-    /** a jump larger than this (either way) is a new timeline (camera reboot, new SSRC), not time passing */
-    private readonly maxJumpS = 10,
-  ) {}
-
-  /** The PTS of rtpTime; `nowNs` (the pipeline's running time at arrival) anchors the first unit and every jump. */
-  ptsNs(rtpTime: number, nowNs: number): number {
-    if (this.ext < 0) return this.rebase(rtpTime, nowNs);
-    const prev32 = this.ext % 2 ** 32;
-    let d = rtpTime - prev32;
-    if (d > 2 ** 31) d -= 2 ** 32;
-    else if (d < -(2 ** 31)) d += 2 ** 32;
-    if (Math.abs(d) > this.maxJumpS * this.clockRate) return this.rebase(rtpTime, Math.max(nowNs, this.lastNs + 1));
-    this.ext += d;
-    const ns = this.baseNs + ((this.ext - this.baseExt) * 1e9) / this.clockRate;
-    if (ns > this.lastNs) this.lastNs = ns;
-    return Math.max(0, Math.round(ns));
-  }
-
-  private rebase(rtpTime: number, nowNs: number): number {
-    this.ext = 2 ** 32 + rtpTime; // room below for B-frames before the first unit
-    this.baseExt = this.ext;
-    this.baseNs = nowNs;
-    this.lastNs = nowNs;
-    return Math.round(nowNs);
   }
 }

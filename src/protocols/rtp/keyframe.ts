@@ -1,14 +1,4 @@
-/** The payload of a serialized RTP packet (after CSRCs and the header extension); null when malformed. */
-export function rtpPayload(packet: Buffer): Buffer | null {
-  if (packet.length < 12 || packet[0] === undefined || packet[0] >> 6 !== 2) return null;
-  const b0 = packet[0];
-  let off = 12 + 4 * (b0 & 0x0f);
-  if (b0 & 0x10) {
-    if (packet.length < off + 4) return null;
-    off += 4 + 4 * packet.readUInt16BE(off + 2);
-  }
-  return off < packet.length ? packet.subarray(off) : null;
-}
+import { rtpPayload } from './packet';
 
 /** VP8 (RFC 7741): first packet of a frame (S=1, partition 0) whose frame header says key frame (P=0). */
 function vp8KeyframeStart(p: Buffer): boolean {

@@ -1,4 +1,4 @@
-import type { Codecs } from '../../pipeline/types';
+import type { Codecs } from '../codecs';
 import { RtspError } from './target';
 import { RtspSession } from './session';
 import { sdpCodecs, type SdpMedia } from '../sdp/sdp';

@@ -1,4 +1,4 @@
-import type { AudioCodec, Codecs, VideoCodec } from '../../pipeline/types';
+import { audioCodecOf, type AudioCodec, type Codecs, videoCodecOf, type VideoCodec } from '../codecs';
 
 /** One m=video / m=audio section of an RTSP DESCRIBE answer (its first payload type). */
 export interface SdpMedia {
@@ -28,17 +28,6 @@ const STATIC_PT: ReadonlyMap<number, { name: string; clockRate: number; channels
   [32, { name: 'MPV', clockRate: 90000 }],
   [33, { name: 'MP2T', clockRate: 90000 }],
 ]);
-
-const VIDEO: Readonly<Record<string, VideoCodec>> = { H264: 'H264', H265: 'H265', HEVC: 'H265', JPEG: 'MJPEG', VP8: 'VP8', VP9: 'VP9' };
-const AUDIO: Readonly<Record<string, AudioCodec>> = {
-  'MPEG4-GENERIC': 'AAC',
-  'MP4A-LATM': 'AAC',
-  PCMA: 'PCMA',
-  PCMU: 'PCMU',
-  OPUS: 'OPUS',
-  MPA: 'MP3',
-  VORBIS: 'VORBIS',
-};
 
 /** Parse the video and audio sections of an SDP; other sections (application, text...) are skipped. */
 export function parseSdp(sdp: string): SdpMedia[] {
@@ -106,9 +95,8 @@ export function sdpCodecs(media: readonly SdpMedia[]): Codecs {
   let video: VideoCodec | null = null;
   let audio: AudioCodec | null = null;
   for (const m of media) {
-    const name = m.encodingName.toUpperCase();
-    if (m.media === 'video') video ??= VIDEO[name] ?? null;
-    else audio ??= AUDIO[name] ?? null;
+    if (m.media === 'video') video ??= videoCodecOf(m.encodingName);
+    else audio ??= audioCodecOf(m.encodingName);
   }
   return { video, audio };
 }

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ntpToEpochMs, rtpToWallClock, rtpTsDelta, seqDelta } from '../../../../src/protocols/rtcp/clock';
+import { ntpToEpochMs, rtpToWallClock } from '../../../../src/protocols/rtcp/clock';
+import { rtpTsDelta, seqDelta } from '../../../../src/protocols/rtp/packet';
 
 test('ntpToEpochMs: NTP era offset and fraction', () => {
   const sec = BigInt(2_208_988_800 + 1_700_000_000);

@@ -1,18 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  AacDepay,
-  depayloaderFor,
-  G711Depay,
-  H264Depay,
-  H265Depay,
-  parseAacConfig,
-  parseRtp,
-  RtpTimeline,
-  unsupportedTrack,
-  type AccessUnit,
-  type RtpPacket,
-} from '../../../../src/protocols/rtp/depay';
+import { AacDepay, parseAacConfig } from '../../../../src/protocols/rtp/aac-depay';
+import { depayloaderFor, G711Depay, H264Depay, H265Depay, unsupportedTrack } from '../../../../src/protocols/rtp/depay';
+import type { AccessUnit } from '../../../../src/protocols/rtp/depayloader';
+import { parseRtp, type RtpPacket } from '../../../../src/protocols/rtp/packet';
+import { RtpTimeline } from '../../../../src/protocols/rtp/timeline';
 import type { SdpMedia } from '../../../../src/protocols/sdp/sdp';
 
 const SC = [0, 0, 0, 1];

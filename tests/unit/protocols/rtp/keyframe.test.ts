@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { isKeyframeStart, rtpPayload } from '../../../../src/protocols/rtp/keyframe';
+import { isKeyframeStart } from '../../../../src/protocols/rtp/keyframe';
+import { rtpPayload } from '../../../../src/protocols/rtp/packet';
 
 /** An RTP packet: 12-byte header (optional CSRCs and a one-word header extension) + payload. */
 function rtp(payload: number[], o: { csrc?: number; ext?: boolean } = {}): Buffer {
@@ -46,4 +47,22 @@ test('H.264: SPS or IDR alone, in STAP-A, or as the first FU-A fragment', () => 
 
 test('other codecs are never taken for a keyframe start', () => {
   assert.equal(isKeyframeStart('OPUS', rtp([0x10, 0x00])), false);
+});
+
+/** An RTP packet with the P bit set and `padding` appended (its last byte: the padding's length, RFC 3550 §5.1). */
+function padded(payload: number[], padding: number[]): Buffer {
+  const p = rtp(payload);
+  p[0] = (p[0] ?? 0) | 0x20;
+  return Buffer.concat([p, Buffer.from(padding)]);
+}
+
+test('padding is not payload: a STAP-A or VP8 descriptor is read only up to where the padding starts', () => {
+  // STAP-A holding one P slice; the 4 padding bytes would read as a 1-byte IDR NAL unit (size 0x0001, 0x65)
+  assert.equal(isKeyframeStart('H264', padded([0x78, 0, 2, 0x41, 0x9a], [0x00, 0x01, 0x65, 0x04])), false);
+  assert.equal(isKeyframeStart('H264', padded([0x78, 0, 2, 0x67, 0x42], [0x00, 0x01, 0x41, 0x04])), true, 'a real SPS still counts');
+  // a packet of padding only (a keep-alive): its bytes would read as a VP8 key frame start
+  assert.equal(isKeyframeStart('VP8', padded([], [0x10, 0x00, 0x00, 0x04])), false);
+  assert.equal(isKeyframeStart('VP8', padded([0x10, 0x00], [0x00, 0x02])), true);
+  assert.equal(rtpPayload(padded([1, 2], [9, 9, 3])) && [...(rtpPayload(padded([1, 2], [9, 9, 3])) ?? [])].join(','), '1,2');
+  assert.equal(rtpPayload(padded([1], [0x20])), null, 'padding longer than the packet');
 });
