@@ -7,7 +7,7 @@
 import { errMessage } from '../lib/errors';
 import { TimestampGuard } from './timestamp-guard';
 import type { RtspFeedSpec } from './types';
-import { clockOffsetMs, findSenderReport } from '../protocols/rtsp/clock-probe';
+import { clockOffsetMs, findSenderReport } from '../protocols/rtcp/sender-report';
 import { RtspError } from '../protocols/rtsp/target';
 import { depayloaderFor, unsupportedTrack } from '../protocols/rtp/depay';
 import type { Depayloader } from '../protocols/rtp/depayloader';

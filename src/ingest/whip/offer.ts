@@ -1,26 +1,12 @@
 import { AppError } from '../../lib/errors';
+import { parseFmtp, parseSdpSections, type SdpFormat, type SdpSection } from '../../protocols/sdp/sdp';
 
-/** One codec of an SDP media section (a=rtpmap + a=fmtp). */
-export interface SdpCodec {
-  readonly payloadType: number;
-  /** encoding name as written, e.g. VP8, H264, opus */
-  readonly name: string;
-  readonly clockRate: number;
-  readonly channels?: number;
-  /** a=fmtp parameters, '' when none */
-  readonly fmtp: string;
-}
+/** One codec of an offer's media section (a=rtpmap + a=fmtp). */
+export type SdpCodec = SdpFormat;
 
-/** One m= section of an offer. */
-export interface SdpMedia {
-  readonly kind: string;
-  readonly port: number;
-  readonly direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+/** One m= section of an offer: its codecs are the payload types with a name, in the m= order. */
+export interface SdpMedia extends Omit<SdpSection, 'formats' | 'control'> {
   readonly codecs: readonly SdpCodec[];
-  /** a=bundle-only (RFC 8843): port 0, yet part of the bundle (webrtcbin's max-bundle offers) */
-  readonly bundleOnly: boolean;
-  /** a=mid, '' when none */
-  readonly mid: string;
 }
 
 /** What an offer brings that we can take: the codecs we accept per kind, in the publisher's order. */
@@ -39,57 +25,13 @@ export const ACCEPTED_CODECS = 'VP8 or H.264 video, Opus audio';
 
 const AUX = new Set(['rtx', 'red', 'ulpfec', 'flexfec-03', 'cn', 'telephone-event']);
 
-/** Parse the m= sections of an SDP; null when the text is not an SDP. */
+/** The m= sections of an offer (the one SDP parser); null when the text is not an SDP. */
 export function parseSdpMedia(sdp: string): SdpMedia[] | null {
-  const lines = sdp.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
-  if (lines[0] !== 'v=0') return null;
-  interface Section { kind: string; port: number; pts: number[]; direction: SdpMedia['direction']; maps: Map<number, SdpCodec>; fmtp: Map<number, string>; bundleOnly: boolean; mid: string }
-  const sections: Section[] = [];
-  for (const line of lines) {
-    if (line.startsWith('m=')) {
-      const [kind = '', port = '0', , ...pts] = line.slice(2).split(/\s+/);
-      sections.push({ kind, port: Number(port), pts: pts.map(Number).filter(Number.isInteger), direction: 'sendrecv', maps: new Map(), fmtp: new Map(), bundleOnly: false, mid: '' });
-      continue;
-    }
-    const cur = sections[sections.length - 1];
-    if (!cur) continue;
-    if (line === 'a=sendrecv' || line === 'a=sendonly' || line === 'a=recvonly' || line === 'a=inactive') {
-      cur.direction = line.slice(2) as SdpMedia['direction'];
-    } else if (line === 'a=bundle-only') {
-      cur.bundleOnly = true;
-    } else if (line.startsWith('a=mid:')) {
-      cur.mid = line.slice(6).trim();
-    } else if (line.startsWith('a=rtpmap:')) {
-      const m = /^a=rtpmap:(\d+)\s+([^/\s]+)\/(\d+)(?:\/(\d+))?/.exec(line);
-      if (m) {
-        const pt = Number(m[1]);
-        cur.maps.set(pt, { payloadType: pt, name: m[2] ?? '', clockRate: Number(m[3]), channels: m[4] ? Number(m[4]) : undefined, fmtp: '' });
-      }
-    } else if (line.startsWith('a=fmtp:')) {
-      const m = /^a=fmtp:(\d+)\s+(.*)$/.exec(line);
-      if (m) cur.fmtp.set(Number(m[1]), m[2] ?? '');
-    }
-  }
+  const first = sdp.split(/\r?\n/).map((l) => l.trim()).find((l) => l !== '');
+  if (first !== 'v=0') return null;
+  const sections = parseSdpSections(sdp);
   if (sections.length === 0) return null;
-  return sections.map((s) => ({
-    kind: s.kind,
-    port: s.port,
-    direction: s.direction,
-    bundleOnly: s.bundleOnly,
-    mid: s.mid,
-    codecs: s.pts
-      .map((pt) => s.maps.get(pt) ?? staticCodec(pt))
-      .filter((c): c is SdpCodec => c !== null)
-      .map((c) => ({ ...c, fmtp: s.fmtp.get(c.payloadType) ?? '' })),
-  }));
-}
-
-/** RFC 3551 static payload types a sender may use without a=rtpmap. */
-function staticCodec(pt: number): SdpCodec | null {
-  if (pt === 0) return { payloadType: 0, name: 'PCMU', clockRate: 8000, channels: 1, fmtp: '' };
-  if (pt === 8) return { payloadType: 8, name: 'PCMA', clockRate: 8000, channels: 1, fmtp: '' };
-  if (pt === 9) return { payloadType: 9, name: 'G722', clockRate: 8000, channels: 1, fmtp: '' };
-  return null;
+  return sections.map((m) => ({ kind: m.kind, port: m.port, direction: m.direction, bundleOnly: m.bundleOnly, mid: m.mid, codecs: m.formats.filter((f) => f.name !== '') }));
 }
 
 /** True for the codecs we record. */
@@ -144,12 +86,7 @@ export function planOffer(sdp: string): OfferPlan {
 
 /** H.264 fmtp parameters as a map (keys lower-cased). */
 export function fmtpParams(fmtp: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of fmtp.split(';')) {
-    const [k, v] = part.split('=');
-    if (k && v !== undefined) out.set(k.trim().toLowerCase(), v.trim());
-  }
-  return out;
+  return new Map(Object.entries(parseFmtp(fmtp)));
 }
 
 /**

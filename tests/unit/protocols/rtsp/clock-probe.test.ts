@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clockOffsetMs, controlUrl, findSenderReport } from '../../../../src/protocols/rtsp/clock-probe';
+import { clockOffsetMs, findSenderReport } from '../../../../src/protocols/rtcp/sender-report';
+import { controlUrl } from '../../../../src/protocols/rtsp/session';
 import { RtspTcpSplitter, type RtspTcpItem } from '../../../../src/protocols/rtsp/interleaved';
 
 const NTP_UNIX = 2_208_988_800;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSdp, sdpCodecs } from '../../../../src/protocols/sdp/sdp';
+import { fmtpParams, parseSdpMedia } from '../../../../src/ingest/whip/offer';
+import { parseSdp, parseSdpSections, sdpCodecs } from '../../../../src/protocols/sdp/sdp';
 
 const crlf = (lines: string[]) => `${lines.join('\r\n')}\r\n`;
 
@@ -240,4 +241,20 @@ test('no sections, garbage or an empty answer give no media', () => {
   assert.deepEqual(parseSdp('<html>404</html>'), []);
   assert.deepEqual(sdpCodecs(parseSdp('v=0\r\ns=-\r\nt=0 0\r\n')), { video: null, audio: null });
   assert.deepEqual(parseSdp('v=0\r\nm=video 0 RTP/AVP\r\n'), [], 'a section without a payload type');
+});
+
+test('one parser, one rule on case (RFC 4566): attribute names are case-sensitive, encoding names are not', () => {
+  const sdp = crlf(['v=0', 'm=video 9 RTP/AVP 96 97', 'a=sendonly', 'A=RTPMAP:96 H264/90000', 'a=rtpmap:97 h264/90000', 'a=fmtp:97 Packetization-Mode=1']);
+  // the RTSP view (an RTSP client) and the WHIP view (an offer) read the same sections
+  const rtsp = parseSdp(sdp);
+  assert.equal(rtsp[0]?.payloadType, 97, '"A=RTPMAP" is not an rtpmap attribute');
+  assert.deepEqual(sdpCodecs(rtsp), { video: 'H264', audio: null }, '"h264" is H.264');
+  assert.deepEqual(rtsp[0]?.fmtp, { 'packetization-mode': '1' });
+  const offer = parseSdpMedia(sdp);
+  assert.deepEqual(offer?.[0]?.codecs.map((c) => `${c.payloadType} ${c.name}`), ['97 h264']);
+  assert.deepEqual(parseSdpSections(sdp).map((m) => [m.kind, m.direction, m.formats.length]), [['video', 'sendonly', 2]]);
+  // base64 parameter sets keep their "=" padding in both views
+  const sprop = 'packetization-mode=1;sprop-parameter-sets=Z0IAH5WoFAFuQA==,aM48gA==';
+  assert.equal(fmtpParams(sprop).get('sprop-parameter-sets'), 'Z0IAH5WoFAFuQA==,aM48gA==');
+  assert.equal(parseSdp(crlf(['v=0', 'm=video 0 RTP/AVP 96', 'a=rtpmap:96 H264/90000', `a=fmtp:96 ${sprop}`]))[0]?.fmtp['sprop-parameter-sets'], 'Z0IAH5WoFAFuQA==,aM48gA==');
 });
