@@ -4,8 +4,8 @@ import type { AudioCodec, Codecs, RtpTrack, VideoCodec } from '../../pipeline/ty
 import { ntpToEpochMs, rtpToWallClock, type SenderReport } from '../../protocols/rtcp/clock';
 import { seqDelta } from '../../protocols/rtp/packet';
 
-/** A WebRTC publish whose media is flowing: its tracks, its RTP and keyframe requests. */
-export interface WhipPublish {
+/** Who publishes: the session id, the stream name and the publisher. */
+export interface WhipPublisher {
   readonly id: string;
   readonly name: string;
   /** publisher login, '' when anonymous */
@@ -13,6 +13,10 @@ export interface WhipPublish {
   readonly ip: string;
   /** the publisher's own record flag; undefined = the config decides */
   readonly record?: boolean;
+}
+
+/** A WebRTC publish whose media is flowing: its tracks, its RTP and keyframe requests. */
+export interface WhipPublish extends WhipPublisher {
   /** epoch ms of the first RTP packet */
   readonly startedAt: number;
   readonly video: RtpTrack | null;
@@ -31,12 +35,7 @@ export interface WhipPublish {
 }
 
 /** What a WhipSession needs from its owner. */
-export interface WhipSessionOptions {
-  readonly id: string;
-  readonly name: string;
-  readonly login: string;
-  readonly ip: string;
-  readonly record?: boolean;
+export interface WhipSessionOptions extends WhipPublisher {
   /** the offer's m-lines that are not recorded (filled while the offer is answered) */
   readonly rejectedMedia: readonly string[];
   readonly peerConfig: Partial<PeerConfig>;
@@ -51,12 +50,17 @@ export interface WhipSessionOptions {
 
 type Kind = 'video' | 'audio';
 
-const KEYFRAME_MIN_INTERVAL_MS = 500;
-const LOSS_PLI_INTERVAL_MS = 2000;
-/** time NACK gets to repair a gap before a keyframe is asked for */
-const LOSS_GRACE_MS = 300;
-/** after the first packet of one track, how long the other track gets before publishing without it */
-const TRACK_WAIT_MS = 2000;
+/** The session's timings, ms. */
+const TIMING = {
+  /** between two keyframe requests (PLI) */
+  keyframeMinInterval: 500,
+  /** between two keyframe requests caused by loss */
+  lossPliInterval: 2000,
+  /** time NACK gets to repair a gap before a keyframe is asked for */
+  lossGrace: 300,
+  /** after the first packet of one track, how long the other track gets before publishing without it */
+  trackWait: 2000,
+} as const;
 
 interface KindState {
   transceiver: RTCRtpTransceiver | null;
@@ -177,7 +181,7 @@ export class WhipSession implements WhipPublish {
     const { transceiver, ssrc } = this.kinds.video;
     if (this.ended || !transceiver || ssrc === null) return;
     const now = Date.now();
-    if (now - this.lastPliAt < KEYFRAME_MIN_INTERVAL_MS) return;
+    if (now - this.lastPliAt < TIMING.keyframeMinInterval) return;
     this.lastPliAt = now;
     transceiver.receiver.sendRtcpPLI(ssrc).catch((err: unknown) => this.log.debug({ err }, 'PLI not sent'));
   }
@@ -251,7 +255,7 @@ export class WhipSession implements WhipPublish {
     this.requestKeyframe();
   }
 
-  /** Gaps that NACK has not filled within LOSS_GRACE_MS get a (rate-limited) keyframe request. */
+  /** Gaps that NACK has not filled within TIMING.lossGrace get a (rate-limited) keyframe request. */
   private watchLoss(seq: number): void {
     const st = this.kinds.video;
     if (st.lastSeq === null) {
@@ -271,11 +275,11 @@ export class WhipSession implements WhipPublish {
         if (this.missing.size === 0) return;
         this.missing.clear();
         const now = Date.now();
-        if (now - this.lastLossPliAt < LOSS_PLI_INTERVAL_MS) return;
+        if (now - this.lastLossPliAt < TIMING.lossPliInterval) return;
         this.lastLossPliAt = now;
         this.log.debug('video packets lost: asking for a keyframe');
         this.requestKeyframe();
-      }, LOSS_GRACE_MS);
+      }, TIMING.lossGrace);
     }
   }
 
@@ -292,7 +296,7 @@ export class WhipSession implements WhipPublish {
       if (now - this.createdAt > this.o.connectTimeoutMs) this.end(`no media within ${this.o.connectTimeoutMs} ms`);
       return;
     }
-    if (!this.published && now - this.firstRtpAt > TRACK_WAIT_MS) this.maybePublish(true);
+    if (!this.published && now - this.firstRtpAt > TIMING.trackWait) this.maybePublish(true);
     if (now - this.lastRtpAt > this.o.idleTimeoutMs) this.end(`no RTP for ${this.o.idleTimeoutMs} ms`);
   }
 }

@@ -6,21 +6,8 @@
  * damaged frame is dropped, never glued to the next one.
  */
 import { AacDepay, parseAacConfig } from './aac-depay';
-import type { AccessUnit, DepayOptions, Depayloader } from './depayloader';
+import type { AccessUnit, DepayOptions, Depayloader, RtpFormat } from './depayloader';
 import type { RtpPacket } from './packet';
-
-/** What a depayloader needs to know of a track: an SDP media section's first format (SdpMedia is one). */
-export interface RtpFormat {
-  readonly media: 'video' | 'audio';
-  readonly payloadType: number;
-  /** RTP encoding name, any case */
-  readonly encodingName: string;
-  /** Hz; 0 when unknown */
-  readonly clockRate: number;
-  readonly channels?: number;
-  /** a=fmtp parameters, keys lower-cased */
-  readonly fmtp: Readonly<Record<string, string>>;
-}
 
 const START_CODE = Buffer.from([0, 0, 0, 1]);
 

@@ -1,5 +1,18 @@
 import type { RtpPacket } from './packet';
 
+/** What a depayloader needs to know of a track: its media, payload type, encoding name, clock and fmtp (an SDP section gives them). */
+export interface RtpFormat {
+  readonly media: 'video' | 'audio';
+  readonly payloadType: number;
+  /** RTP encoding name as written (compare case-insensitively), or the RFC 3551 name of a static payload type; '' when unknown */
+  readonly encodingName: string;
+  /** Hz; 0 when unknown */
+  readonly clockRate: number;
+  readonly channels?: number;
+  /** a=fmtp parameters, keys lower-cased */
+  readonly fmtp: Readonly<Record<string, string>>;
+}
+
 /** One access unit: a whole video frame in Annex B byte-stream form, or one audio frame. */
 export interface AccessUnit {
   readonly data: Buffer;

@@ -3,7 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { authorization, parseChallenges, type AuthChallenge } from './auth';
 import { parseTarget, resolveUrl, RtspError, stripCreds, type Target } from './target';
 import { RtspTcpSplitter, type RtspAnswer, type RtspTcpItem } from './interleaved';
-import { parseSdp, type SdpMedia } from '../sdp/sdp';
+import { parseSdp, parseSdpSession, type SdpMedia } from '../sdp/sdp';
 
 /** One track set up on a session: its SDP section and the interleaved channels it arrives on. */
 export interface SessionTrack {
@@ -106,7 +106,7 @@ export class RtspSession {
     const media = parseSdp(a.body);
     if (media.length === 0) throw new RtspError('bad-answer', `${this.target.where} describes no audio or video track`);
     const base = stripCreds(a.headers.get('content-base')?.[0] ?? a.headers.get('content-location')?.[0] ?? this.target.uri);
-    this.sessionUri = controlUrl(base, sessionControl(a.body));
+    this.sessionUri = controlUrl(base, parseSdpSession(a.body).control);
     return { sdp: a.body, media, base };
   }
 
@@ -172,12 +172,9 @@ export class RtspSession {
     this.closed = true;
     if (this.resumeTimer) clearTimeout(this.resumeTimer);
     this.resumeTimer = null;
-    if (this.keepalive) clearInterval(this.keepalive);
-    this.keepalive = null;
     const s = this.socket;
     // a request still waiting (close() during the handshake) must settle, not hang
-    const waiting = this.waiter;
-    this.waiter = null;
+    const waiting = this.stopWaiting();
     waiting?.reject(new RtspError('timeout', `${this.target.where}: closed before ${this.pending} was answered`));
     if (s && !s.destroyed) s.resume(); // a paused socket would never read the TEARDOWN answer
     if (s && !s.destroyed && this.session) {
@@ -324,13 +321,19 @@ export class RtspSession {
     }
   }
 
-  private fail(err: RtspError): void {
-    if (this.ended) return;
-    this.ended = true;
+  /** Stop the keep-alive and take the request waiting for its answer (if any) off the session. */
+  private stopWaiting(): RtspSession['waiter'] {
     if (this.keepalive) clearInterval(this.keepalive);
     this.keepalive = null;
     const w = this.waiter;
     this.waiter = null;
+    return w;
+  }
+
+  private fail(err: RtspError): void {
+    if (this.ended) return;
+    this.ended = true;
+    const w = this.stopWaiting();
     if (w) w.reject(err);
     else if (!this.closed) this.onEnd(err);
   }
@@ -366,15 +369,4 @@ export function controlUrl(base: string, control: string): string {
   if (!control || control === '*') return base;
   if (/^rtsp:\/\//i.test(control)) return stripCreds(control);
   return base.endsWith('/') ? `${base}${control}` : `${base}/${control}`;
-}
-
-/** The session-level a=control of an SDP (before the first m= line); '' when absent. */
-function sessionControl(sdp: string): string {
-  for (const raw of sdp.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line.startsWith('m=')) break;
-    const m = /^a=control:\s*(.*)$/i.exec(line);
-    if (m) return m[1] ?? '';
-  }
-  return '';
 }

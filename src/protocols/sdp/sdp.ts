@@ -1,16 +1,8 @@
+import type { RtpFormat } from '../rtp/depayloader';
 import { audioCodecOf, type AudioCodec, type Codecs, videoCodecOf, type VideoCodec } from '../codecs';
 
-/** One m=video / m=audio section as an RTSP client sees it: its first payload type we can name. */
-export interface SdpMedia {
-  readonly media: 'video' | 'audio';
-  readonly payloadType: number;
-  /** as written in a=rtpmap (case kept), or the RFC 3551 name of a static payload type; '' when unknown */
-  readonly encodingName: string;
-  /** Hz; 0 when unknown */
-  readonly clockRate: number;
-  readonly channels?: number;
-  /** a=fmtp parameters, keys lower-cased */
-  readonly fmtp: Record<string, string>;
+/** One m=video / m=audio section as an RTSP client sees it: its first payload type we can name, and its a=control. */
+export interface SdpMedia extends RtpFormat {
   /** a=control as written ('' when absent): relative to Content-Base, or absolute */
   readonly control: string;
 }
@@ -63,6 +55,11 @@ export interface SdpSection {
  * case-insensitively by their users, RFC 4855 §3).
  */
 export function parseSdpSections(sdp: string): SdpSection[] {
+  return parseSdpSession(sdp).media;
+}
+
+/** An SDP's session-level a=control ('' when absent) and its m= sections (parseSdpSections). */
+export function parseSdpSession(sdp: string): { readonly control: string; readonly media: SdpSection[] } {
   interface Section {
     kind: string;
     port: number;
@@ -75,6 +72,7 @@ export function parseSdpSections(sdp: string): SdpSection[] {
     control: string;
   }
   const sections: Section[] = [];
+  let sessionControl: string | null = null;
   for (const raw of sdp.split(/\r?\n/)) {
     const line = raw.trim();
     if (line.startsWith('m=')) {
@@ -84,8 +82,11 @@ export function parseSdpSections(sdp: string): SdpSection[] {
       continue;
     }
     const cur = sections[sections.length - 1];
-    if (!cur) continue;
     let m: RegExpExecArray | null;
+    if (!cur) {
+      if (sessionControl === null && (m = /^a=control:\s*(.*)$/.exec(line))) sessionControl = m[1] ?? '';
+      continue;
+    }
     if (line === 'a=sendrecv' || line === 'a=sendonly' || line === 'a=recvonly' || line === 'a=inactive') {
       cur.direction = line.slice(2) as SdpSection['direction'];
     } else if (line === 'a=bundle-only') {
@@ -100,7 +101,7 @@ export function parseSdpSections(sdp: string): SdpSection[] {
       cur.control = m[1] ?? '';
     }
   }
-  return sections.map((s) => ({
+  const media = sections.map((s) => ({
     kind: s.kind,
     port: s.port,
     direction: s.direction,
@@ -113,6 +114,7 @@ export function parseSdpSections(sdp: string): SdpSection[] {
       return map?.channels !== undefined ? { ...f, channels: map.channels } : f;
     }),
   }));
+  return { control: sessionControl ?? '', media };
 }
 
 /** The video and audio sections of an SDP, each by its first payload type we can name (what an RTSP client sets up). */
