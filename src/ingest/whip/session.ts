@@ -1,6 +1,7 @@
 import { RTCPeerConnection, RtcpSrPacket, type PeerConfig, type RTCRtpTransceiver, type RtpPacket } from 'werift';
 import type { Logger } from '../../lib/log';
-import type { AudioCodec, Codecs, RtpTrack, VideoCodec } from '../../pipeline/types';
+import type { Codecs, RtpTrack } from '../../pipeline/types';
+import { audioCodecOf, videoCodecOf } from '../../protocols/codecs';
 import { ntpToEpochMs, rtpToWallClock, type SenderReport } from '../../protocols/rtcp/clock';
 import { seqDelta } from '../../protocols/rtp/packet';
 
@@ -164,12 +165,9 @@ export class WhipSession implements WhipPublish {
   }
 
   codecs(): Codecs {
-    const v = this.kinds.video.track?.encodingName.toUpperCase();
-    const a = this.kinds.audio.track?.encodingName.toUpperCase();
-    return {
-      video: v === 'VP8' || v === 'H264' ? (v as VideoCodec) : null,
-      audio: a === 'OPUS' ? ('OPUS' as AudioCodec) : null,
-    };
+    const v = videoCodecOf(this.kinds.video.track?.encodingName ?? '');
+    const a = audioCodecOf(this.kinds.audio.track?.encodingName ?? '');
+    return { video: v === 'VP8' || v === 'H264' ? v : null, audio: a === 'OPUS' ? a : null };
   }
 
   onRtp(cb: (kind: Kind, packet: Buffer) => void): () => void {
