@@ -3,14 +3,12 @@ import type { CameraConf, Conf } from '../../conf/types';
 import { errMessage } from '../../lib/errors';
 import { type Logger, log as rootLog, redactUrl } from '../../lib/log';
 import { describePipeline } from '../../pipeline/launch';
-import type { HostPool, PipelineHandle } from '../../pipeline/host-pool';
+import type { PipelineHandle } from '../../pipeline/host-pool';
 import { feedCarries, feedFor } from '../../pipeline/launch-source';
 import type { Codecs, RtspClient, SourceSpec } from '../../pipeline/types';
-import type { FragmentFinalizer } from '../../recorder/fragment-finalizer';
-import type { PullController } from '../../recorder/manager';
+import type { PullController, RecordingManagerOptions } from '../../recorder/manager';
 import { Recorder, type RecordingSettings } from '../../recorder/recorder';
 import type { Stream, StreamStatus } from '../../recorder/stream';
-import type { RecordingsStore } from '../../store/recordings';
 import { Backoff } from '../../lib/backoff';
 import { describeRtsp, type RtspDescription } from '../../protocols/rtsp/describe';
 import { unsupportedTrack } from '../../protocols/rtp/depay';
@@ -20,13 +18,8 @@ import { probeCameraClock } from '../../protocols/rtsp/clock-probe';
 /** How long the clock probe waits for the camera's first RTCP sender report. */
 const CLOCK_PROBE_MS = 8000;
 
-export interface CameraOptions {
-  readonly conf: () => Conf;
-  readonly pool: HostPool;
-  readonly store: RecordingsStore;
-  readonly finalizer: FragmentFinalizer;
-  /** where fragments are written (record_tmp_dir, or the spill dir while it is nearly full) */
-  readonly tmpDir?: () => string;
+/** What a camera needs: what a recording manager needs (config, media hosts, index, finalizer), and its counters. */
+export interface CameraOptions extends RecordingManagerOptions {
   /** counted in metrics */
   readonly onReconnect?: (name: string) => void;
   /** timestamp repairs (edgerec's RTSP client), counted in metrics */
@@ -270,17 +263,8 @@ export class Camera implements Stream, PullController {
       }
     };
     if (settings) {
-      const rec = new Recorder({
-        stream: this,
-        settings,
-        conf: this.o.conf,
-        pool: this.o.pool,
-        store: this.o.store,
-        finalizer: this.o.finalizer,
-        stallMs,
-        restartOnHostDeath: false,
-        tmpDir: this.o.tmpDir,
-      });
+      const { conf, pool, store, finalizer, tmpDir } = this.o;
+      const rec = new Recorder({ stream: this, settings, conf, pool, store, finalizer, tmpDir, stallMs, restartOnHostDeath: false });
       this.rec = rec;
       rec.on('progress', progress);
       // Shown at once: the pipeline's end after a stall may take a while (rtspsrc waits on a frozen server).
