@@ -32,7 +32,7 @@ const RTP_AUDIO_DEPAY: Record<AudioCodec, string> = {
   VORBIS: 'rtpvorbisdepay',
 };
 
-/** What the edgerec RTSP client pushes per codec (rtp-depay.ts); other codecs use rtspsrc. */
+/** What the edgerec RTSP client pushes per codec (protocols/rtp/depay.ts); other codecs use rtspsrc. */
 const FEED_VIDEO_CAPS: Partial<Record<VideoCodec, string>> = {
   H264: 'video/x-h264,stream-format=byte-stream,alignment=au',
   H265: 'video/x-h265,stream-format=byte-stream,alignment=au',
