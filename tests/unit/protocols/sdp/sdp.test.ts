@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fmtpParams, parseSdpMedia } from '../../../../src/ingest/whip/offer';
-import { parseSdp, parseSdpSections, sdpCodecs } from '../../../../src/protocols/sdp/sdp';
+import { parseSdp, parseSdpSections, parseSdpSession, sdpCodecs } from '../../../../src/protocols/sdp/sdp';
 
 const crlf = (lines: string[]) => `${lines.join('\r\n')}\r\n`;
 
@@ -257,4 +257,12 @@ test('one parser, one rule on case (RFC 4566): attribute names are case-sensitiv
   const sprop = 'packetization-mode=1;sprop-parameter-sets=Z0IAH5WoFAFuQA==,aM48gA==';
   assert.equal(fmtpParams(sprop).get('sprop-parameter-sets'), 'Z0IAH5WoFAFuQA==,aM48gA==');
   assert.equal(parseSdp(crlf(['v=0', 'm=video 0 RTP/AVP 96', 'a=rtpmap:96 H264/90000', `a=fmtp:96 ${sprop}`]))[0]?.fmtp['sprop-parameter-sets'], 'Z0IAH5WoFAFuQA==,aM48gA==');
+});
+
+test('parseSdpSession: the session-level a=control (the first, before any m= line) apart from each section\'s', () => {
+  const sdp = crlf(['v=0', 's=-', 'a=control:rtsp://cam/live', 'a=control:ignored', 'm=video 0 RTP/AVP 96', 'a=rtpmap:96 H264/90000', 'a=control:trackID=1']);
+  const s = parseSdpSession(sdp);
+  assert.equal(s.control, 'rtsp://cam/live');
+  assert.deepEqual(s.media.map((m) => m.control), ['trackID=1']);
+  assert.equal(parseSdpSession(crlf(['v=0', 'm=video 0 RTP/AVP 96', 'a=control:trackID=1'])).control, '', 'none at session level');
 });
