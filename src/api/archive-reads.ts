@@ -1,6 +1,5 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
-import type { ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,19 +9,10 @@ import { log as rootLog } from '../lib/log';
 import type { ArchiveStore, ArchivedOnly } from '../archive/archive-store';
 import type { S3Store } from '../archive/s3-store';
 import type { CutFile } from './cutter';
-import { CONTENT_TYPES, type Cutter, sendFile } from './files';
-import type { Req } from './http';
+import { type ArchiveReads, CONTENT_TYPES, type Cutter, sendFile } from './files';
 
 const log = rootLog.child({ component: 'archive-reads' });
 let fetchSeq = 0;
-
-/** What files.ts asks when a requested file is not on the local disk. */
-export interface ArchiveReads {
-  /** The archived-only file of that name, or null (then the request is a 404 as before). */
-  find(name: string): ArchivedOnly | null;
-  /** Answer GET/HEAD for it from the bucket: whole, a byte range passed through, or a ?start&end cut. */
-  serve(req: Req, res: ServerResponse, file: ArchivedOnly, cut: { start: number | null; end: number | null } | null, c: Conf): Promise<void>;
-}
 
 /** Serves files whose local copy is gone from the archive bucket (GET /client/records/<file> keeps working). */
 export function createArchiveReads(store: ArchiveStore, client: () => S3Store | null, cutter: Cutter | null): ArchiveReads {
