@@ -1,7 +1,7 @@
-import type { IngestContext, IngestPart } from './publish';
-import { bindPublishes } from './publish';
-import { WhipIngest, type WhipPublish } from './whip';
-import { WhipStream } from './whip-stream';
+import type { IngestContext, IngestPart } from '../publish';
+import { bindPublishes } from '../publish';
+import { WhipIngest, type WhipPublish } from '../whip';
+import { WhipStream } from '../whip-stream';
 
 /** The WHIP ingest as a part; `ingest` answers the offers of the WHIP routes (src/api/whip-routes.ts). */
 export interface WhipPart extends IngestPart {
