@@ -98,7 +98,7 @@ async function buildEngine(ctx: EngineContext, addPart: (p: Part) => void): Prom
   });
   finalizer.on('failed', () => metrics.filesFailed.inc());
   // Before anything records: what a crash or power loss left behind becomes playable files.
-  await recoverAtStart(conf(), store, finalizer);
+  await recoverAtStart(conf(), store, finalizer, spillDir(conf()));
   const cutCache = new CutCache(conf, ctx.cuts);
   await cutCache.removeStaleParts();
   addPart({ name: 'cut-cache', close: async () => undefined, health: () => cutCache.health() });

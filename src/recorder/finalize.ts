@@ -1,9 +1,9 @@
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { errMessage } from '../lib/errors';
 import type { Logger } from '../lib/log';
-import { NAME_MAX_BYTES, cutUtf8 } from './naming';
+import { cutUtf8, numberedName } from '../conf/template';
 
 /** One finished tmp file to make into a file in record_dir. */
 export interface FinalizeJob {
@@ -80,12 +80,7 @@ async function fsyncDir(dir: string, log: Logger): Promise<void> {
 
 /** `dst`, then `<base>(1).<ext>`, `(2)`… each cut to 255 bytes keeping the suffix. */
 function candidate(dst: string, n: number): string {
-  if (n === 0) return dst;
-  const name = basename(dst);
-  const ext = extname(name);
-  const suffix = `(${n})${ext}`;
-  const base = cutUtf8(name.slice(0, name.length - ext.length), NAME_MAX_BYTES - Buffer.byteLength(suffix, 'utf8'));
-  return join(dirname(dst), base + suffix);
+  return n === 0 ? dst : join(dirname(dst), numberedName(basename(dst), n));
 }
 
 /**

@@ -12,7 +12,7 @@ import { Finalizer } from './finalize';
 import { readFmp4 } from './fmp4';
 import { remuxFmp4 } from './mp4-remux';
 import { runHook } from './hook';
-import { safeJoin } from './naming';
+import { safeJoin } from '../conf/template';
 
 /** A fragment whose muxer has finished (or died): to be made into a file in record_dir. */
 export interface FragmentJob {

@@ -12,7 +12,7 @@ import { mjpegH264Encoder } from '../pipeline/hw-encoders';
 import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
 import type { Container, OutputSpec } from '../pipeline/types';
 import type { RecordingsStore } from '../store/recordings';
-import { expandTemplate } from './naming';
+import { expandTemplate, templateVars } from '../conf/template';
 import type { FragmentFinalizer } from './fragment-finalizer';
 import { chooseContainer } from './container';
 import type { Stream } from './stream';
@@ -384,25 +384,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   /** The file name for fragment `index` (null: not rotating) from start/end epoch ms (null: not known yet). */
   private nameFor(index: number | null, startEpochMs: number | null, endEpochMs?: number): string {
     const conf = this.o.conf();
-    const s = this.o.stream;
-    const codecs = s.codecs();
     const rotating = this.o.settings.rotation.kind !== 'disabled';
-    const known = endEpochMs !== undefined && startEpochMs !== null;
     return expandTemplate(
       this.o.settings.template,
-      {
-        streamName: s.name,
-        sessionId: s.sessionId,
-        mediaSessionId: s.mediaSessionId,
-        login: s.login,
-        audioCodec: codecs.audio ?? undefined,
-        videoCodec: codecs.video ?? undefined,
-        startTime: startEpochMs === null ? undefined : s.streamClock(startEpochMs),
-        startTimeMillis: startEpochMs ?? undefined,
-        endTime: known ? s.streamClock(endEpochMs) : undefined,
-        endTimeMillis: known ? endEpochMs : undefined,
-        duration: known && this.container === 'mp4' ? endEpochMs - startEpochMs : undefined,
-      },
+      templateVars(this.o.stream, this.container, startEpochMs, endEpochMs),
       {
         exclude: conf.exclude_record_name_characters,
         encoding: conf.encode_record_name,

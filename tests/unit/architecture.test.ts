@@ -207,3 +207,12 @@ test('src/pipeline does not import src/ingest', () => {
 test('src/ingest/<p> does not import another src/ingest/<q>', () => {
   assert.deepEqual(ingestCrossings(graph), []);
 });
+
+test('routes are registered in one place: src/api/routes.ts is the only caller of the register…Routes functions', () => {
+  const callers: string[] = [];
+  for (const file of listTs(SRC)) {
+    const text = readFileSync(file, 'utf8').replace(/export function register\w+Routes\(/g, '');
+    if (/\bregister\w+Routes\(/.test(text)) callers.push(rel(file));
+  }
+  assert.deepEqual(callers, ['api/routes.ts']);
+});
