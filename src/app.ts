@@ -8,7 +8,7 @@ import { ConfWatcher } from './conf/watch';
 import { loadConf } from './conf/parse';
 import type { ConfDiff } from './conf/diff';
 import type { Conf } from './conf/types';
-import { errMessage } from './lib/errors';
+import { AppError, errMessage } from './lib/errors';
 import { log } from './lib/log';
 import type { Part } from './part';
 import { closeDb, openDb } from './store/db';
@@ -43,11 +43,11 @@ export class App {
 
   /** The running config (throws before start). */
   get config(): Conf {
-    if (!this.conf) throw new Error('app not started');
+    if (!this.conf) throw new AppError('INTERNAL', 'app not started');
     return this.conf;
   }
 
-  /** Start order: config → store → API → media hosts → recorders → ingest. Rejects with code CONF on a bad config. */
+  /** Start order: config → store → API → media hosts → recorders → ingest. Rejects with code BAD_CONFIG on a bad config. */
   async start(): Promise<void> {
     const { conf, warnings } = loadConfOrThrow(this.opts.confPath, this.opts.installDir);
     this.conf = conf;
@@ -170,7 +170,7 @@ function loadConfOrThrow(path: string, installDir: string): { conf: Conf; warnin
   try {
     return loadConf(path, installDir);
   } catch (err) {
-    throw Object.assign(new Error(`config ${path}: ${errMessage(err)}`), { code: 'CONF' });
+    throw new AppError('BAD_CONFIG', `config ${path}: ${errMessage(err)}`, { cause: err });
   }
 }
 

@@ -21,8 +21,7 @@ export function createArchiveReads(store: ArchiveStore, client: () => S3Store | 
     if (!s3) throw new AppError('ARCHIVE_UNAVAILABLE', 'this file is only in the archive, and archiving is off or misconfigured (archive_s3_*); see /rest-api/health');
     return s3;
   };
-  const unavailable = (err: unknown) =>
-    err instanceof AppError ? err : new AppError('ARCHIVE_UNAVAILABLE', `this file is only in the archive, and the archive store did not answer: ${errMessage(err).slice(0, 200)}`);
+  const unavailable = (err: unknown) => (err instanceof AppError ? err : storeFault(errMessage(err)));
 
   return {
     find: (name) => store.archivedOnly(name),
@@ -88,12 +87,17 @@ async function cutFromArchive(s3: S3Store, file: ArchivedOnly, cut: { start: num
   try {
     const src = join(dir, file.fileName);
     const obj = await s3.get(file.objectKey, undefined, AbortSignal.timeout(300_000));
-    if (!obj.Body) throw new Error('the store sent no body');
+    if (!obj.Body) throw storeFault('the store sent no body');
     await pipeline(obj.Body as Readable, createWriteStream(src));
     const got = (await stat(src)).size;
-    if (got !== file.bytes) throw new Error(`the archived object has ${got} bytes, the index says ${file.bytes}`);
+    if (got !== file.bytes) throw storeFault(`the archived object has ${got} bytes, the index says ${file.bytes}`);
     return await cutter(src, cut.start, cut.end);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The archive store failed or sent something else than the file. */
+function storeFault(reason: string): AppError {
+  return new AppError('ARCHIVE_UNAVAILABLE', `this file is only in the archive, and the archive store did not answer: ${reason.slice(0, 200)}`);
 }

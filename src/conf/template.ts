@@ -1,6 +1,7 @@
 import { basename, dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Container } from '../pipeline/types';
 import type { NameEncoding } from './types';
+import { AppError } from '../lib/errors';
 
 // The file name template (SPEC §3), whole: its elements, their limits, expansion, the filling of the values known
 // only at the end (by the recorder, and by recovery after a crash), and the rules every recorded name obeys.
@@ -232,7 +233,7 @@ export function safeJoin(dir: string, name: string): string {
     name === '' || name.includes('\0') || name.includes('/') || name === '.' || name === '..' ||
     rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) || dirname(full) !== root || basename(full) !== name
   ) {
-    throw new Error(`unsafe file name ${JSON.stringify(name)}: a name must be one path component inside ${root}`);
+    throw new AppError('INTERNAL', `unsafe file name ${JSON.stringify(name)}: a name must be one path component inside ${root}`);
   }
   return full;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CameraConf, Conf } from '../conf/types';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage } from '../lib/errors';
 import { type Logger, log as rootLog, redactUrl } from '../lib/log';
 import { describePipeline } from '../pipeline/launch';
 import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
@@ -249,7 +249,7 @@ export class Camera implements Stream, PullController {
   private async runOnce(): Promise<boolean | 'switch'> {
     this.state = this.attempts === 0 ? 'connecting' : 'reconnecting';
     const d = await describeRtsp(this.cam.url, { timeoutMs: 5000 });
-    if (!d.codecs.video && !d.codecs.audio) throw new Error('the camera offers no media we can record');
+    if (!d.codecs.video && !d.codecs.audio) throw new AppError('PEER_FAILED', 'the camera offers no media we can record');
     this.detected = d.codecs;
     this.client = this.chooseClient(d);
     if (this.stopping) return false;

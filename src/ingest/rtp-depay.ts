@@ -6,6 +6,7 @@
  * damaged frame is dropped, never glued to the next one.
  */
 import type { SdpMedia } from './sdp';
+import { AppError } from '../lib/errors';
 
 /** The fields of one RTP packet (RFC 3550 §5.1) a depayloader needs; payload is a view into the packet. */
 export interface RtpPacket {
@@ -327,7 +328,7 @@ export class AacDepay implements Depayloader {
     this.indexDeltaLength = n('indexdeltalength', 3);
     this.frameSamples = n('constantduration', 1024);
     const c = parseAacConfig(fmtp.config ?? '');
-    if (!c) throw new Error(`AAC track without a usable config in its SDP (config=${fmtp.config ?? 'absent'})`);
+    if (!c) throw new AppError('PEER_FAILED', `AAC track without a usable config in its SDP (config=${fmtp.config ?? 'absent'})`);
     this.config = c;
   }
 
@@ -442,7 +443,7 @@ export function depayloaderFor(m: SdpMedia, o: DepayOptions = {}): Depayloader {
     case 'PCMU':
       return new G711Depay(name === 'PCMA' ? 'alaw' : 'mulaw', m.clockRate, m.channels ?? 1);
     default:
-      throw new Error(`no depayloader for ${m.media} codec ${name}`);
+      throw new AppError('PEER_FAILED', `no depayloader for ${m.media} codec ${name}`);
   }
 }
 

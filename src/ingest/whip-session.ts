@@ -2,6 +2,7 @@ import { RTCPeerConnection, RtcpSrPacket, type PeerConfig, type RTCRtpTransceive
 import type { Logger } from '../lib/log';
 import type { AudioCodec, Codecs, RtpTrack, VideoCodec } from '../pipeline/types';
 import { ntpToEpochMs, rtpToWallClock, seqDelta, type SenderReport } from './whip-clock';
+import { AppError } from '../lib/errors';
 
 /** A WebRTC publish whose media is flowing: its tracks, its RTP and keyframe requests. */
 export interface WhipPublish {
@@ -149,7 +150,7 @@ export class WhipSession implements WhipPublish {
       });
     }
     const sdp = this.pc.localDescription?.sdp;
-    if (!sdp) throw new Error('werift produced no local description');
+    if (!sdp) throw new AppError('INTERNAL', 'werift produced no local description');
     return sdp;
   }
 

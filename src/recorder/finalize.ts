@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage } from '../lib/errors';
 import type { Logger } from '../lib/log';
 import { cutUtf8, numberedName } from '../conf/template';
 
@@ -102,7 +102,7 @@ export class Finalizer {
   }
 
   private static checkConcurrency(n: number): number {
-    if (!Number.isInteger(n) || n < 1) throw new Error(`finalizer concurrency ${n} is not allowed: use an integer ≥ 1`);
+    if (!Number.isInteger(n) || n < 1) throw new AppError('INTERNAL', `finalizer concurrency ${n} is not allowed: use an integer ≥ 1`);
     return n;
   }
 
@@ -164,7 +164,7 @@ export class Finalizer {
       if (job.transform) {
         await job.transform(job.src, partial);
         const st = await stat(partial).catch(() => null);
-        if (!st || st.size === 0) throw new Error('the transform wrote no file');
+        if (!st || st.size === 0) throw new AppError('INTERNAL', 'the transform wrote no file');
         path = await this.publishSynced(partial, job.dst);
         how = 'transformed';
       } else {
@@ -183,7 +183,7 @@ export class Finalizer {
       await unlinkQuiet(partial).catch(() => undefined);
       const code = codeOf(err);
       const reason = code === 'ENOSPC' ? `no space left on the device of ${dir}` : errMessage(err);
-      throw new Error(`finalize failed [src:${job.src}, dst:${job.dst}, reason:${reason}]; the tmp file is kept`);
+      throw new AppError('INTERNAL', `finalize failed [src:${job.src}, dst:${job.dst}, reason:${reason}]; the tmp file is kept`, { cause: err });
     }
     // The file is in place: what follows can only warn, a tmp file left behind is not a failed finalize.
     await fsyncDir(dir, this.log);
@@ -225,6 +225,6 @@ export class Finalizer {
         return to;
       }
     }
-    throw new Error(`no free name: ${dst} and ${MAX_SUFFIX} numbered variants exist`);
+    throw new AppError('INTERNAL', `no free name: ${dst} and ${MAX_SUFFIX} numbered variants exist`);
   }
 }

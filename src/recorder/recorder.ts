@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Conf, Rotation } from '../conf/types';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage } from '../lib/errors';
 import { Backoff } from '../lib/backoff';
 import { type Logger, log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
@@ -166,7 +166,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
 
   /** Launch the pipeline. */
   start(): void {
-    if (this.closed) throw new Error('recorder closed');
+    if (this.closed) throw new AppError('INTERNAL', 'recorder closed');
     this.launch();
   }
 
