@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { CameraConf, Conf } from '../conf/types';
+import type { CameraConf } from '../conf/types';
 import { AppError, errMessage } from '../lib/errors';
 import { type Logger, log as rootLog, redactUrl } from '../lib/log';
 import { describePipeline } from '../pipeline/launch';
-import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
+import type { PipelineHandle } from '../pipeline/host-pool';
 import { feedCarries, feedFor } from '../pipeline/launch-source';
 import type { Codecs, RtspClient, SourceSpec } from '../pipeline/types';
-import type { FragmentFinalizer } from '../recorder/fragment-finalizer';
 import type { PullController } from '../recorder/manager';
-import { Recorder, type RecordingSettings } from '../recorder/recorder';
+import { Recorder, type RecordingContext, type RecordingSettings } from '../recorder/recorder';
 import type { Stream, StreamStatus } from '../recorder/stream';
-import type { RecordingsStore } from '../store/recordings';
 import { Backoff } from '../lib/backoff';
 import { describeRtsp, type RtspDescription } from './rtsp-describe';
 import { unsupportedTrack } from './rtp-depay';
@@ -20,13 +18,7 @@ import { probeCameraClock } from './rtcp-clock';
 /** How long the clock probe waits for the camera's first RTCP sender report. */
 const CLOCK_PROBE_MS = 8000;
 
-export interface CameraOptions {
-  readonly conf: () => Conf;
-  readonly pool: HostPool;
-  readonly store: RecordingsStore;
-  readonly finalizer: FragmentFinalizer;
-  /** where fragments are written (record_tmp_dir, or the spill dir while it is nearly full) */
-  readonly tmpDir?: () => string;
+export interface CameraOptions extends RecordingContext {
   /** counted in metrics */
   readonly onReconnect?: (name: string) => void;
   /** timestamp repairs (edgerec's RTSP client), counted in metrics */

@@ -53,8 +53,8 @@ async function unlinkQuiet(path: string): Promise<void> {
   });
 }
 
-async function fsyncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r');
+async function fsyncFile(path: string, flags: string | number = 'r'): Promise<void> {
+  const fh = await open(path, flags);
   try {
     await fh.sync();
   } finally {
@@ -65,12 +65,7 @@ async function fsyncFile(path: string): Promise<void> {
 /** Persist a rename/link in `dir`; some file systems cannot fsync a folder. Never throws: the file is in place. */
 async function fsyncDir(dir: string, log: Logger): Promise<void> {
   try {
-    const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await fsyncFile(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   } catch (err) {
     if (!['EINVAL', 'EISDIR', 'ENOTSUP', 'EBADF', 'EPERM'].includes(codeOf(err) ?? '')) {
       log.warn({ dir, err: errMessage(err) }, 'cannot fsync the record folder');

@@ -3,10 +3,7 @@ import type { Conf, Rotation } from '../conf/types';
 import { AppError } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
-import type { HostPool } from '../pipeline/host-pool';
-import type { RecordingsStore } from '../store/recordings';
-import type { FragmentFinalizer } from './fragment-finalizer';
-import { Recorder, type RecordingSettings } from './recorder';
+import { Recorder, type RecordingContext, type RecordingSettings } from './recorder';
 import type { RecordingOverrides, Stream } from './stream';
 
 /** A stream that runs its own pipeline (an RTSP camera): the manager asks it to record or not. */
@@ -46,14 +43,8 @@ export interface StreamView {
   readonly [k: string]: unknown;
 }
 
-export interface RecordingManagerOptions {
-  readonly conf: () => Conf;
-  readonly pool: HostPool;
-  readonly store: RecordingsStore;
-  readonly finalizer: FragmentFinalizer;
-  /** where fragments are written (record_tmp_dir, or the spill dir while it is nearly full) */
-  readonly tmpDir?: () => string;
-}
+/** The recording context (conf, hosts, index, finalizer, tmp dir). */
+export type RecordingManagerOptions = RecordingContext;
 
 /** How long an ended stream stays answerable by /stream/find (ms). */
 const ENDED_KEEP_MS = 10 * 60_000;

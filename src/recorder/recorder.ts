@@ -23,13 +23,19 @@ export interface RecordingSettings {
   readonly rotation: Rotation;
 }
 
-export interface RecorderOptions {
-  readonly stream: Stream;
-  readonly settings: RecordingSettings;
+/** What every recording is made with (the engine's; the manager and the cameras pass it on). */
+export interface RecordingContext {
   readonly conf: () => Conf;
   readonly pool: HostPool;
   readonly store: RecordingsStore;
   readonly finalizer: FragmentFinalizer;
+  /** where new fragments are written: record_tmp_dir, or the spill dir when it is nearly full (TmpSpace) */
+  readonly tmpDir?: () => string;
+}
+
+export interface RecorderOptions extends RecordingContext {
+  readonly stream: Stream;
+  readonly settings: RecordingSettings;
   /** ms without media before the pipeline counts as stalled (0 = no watchdog) */
   readonly stallMs?: number;
   /** restart the pipeline when its host dies (push sources); pull sources are restarted by their owner */
@@ -39,8 +45,6 @@ export interface RecorderOptions {
    * publisher's recording for good); pull sources reconnect in their owner's loop instead
    */
   readonly restartOnError?: boolean;
-  /** where new fragments are written: record_tmp_dir, or the spill dir when it is nearly full (TmpSpace) */
-  readonly tmpDir?: () => string;
 }
 
 /**
