@@ -7,7 +7,7 @@ import type { PipelineHandle } from '../pipeline/host-pool';
 import { feedCarries, feedFor } from '../pipeline/launch-source';
 import type { Codecs, RtspClient, SourceSpec } from '../pipeline/types';
 import type { PullController } from '../recorder/manager';
-import { Recorder, type RecordingContext, type RecordingSettings } from '../recorder/recorder';
+import { Recorder, type RecordingContext, recordingContext, type RecordingSettings } from '../recorder/recorder';
 import type { Stream, StreamStatus } from '../recorder/stream';
 import { Backoff } from '../lib/backoff';
 import { describeRtsp, type RtspDescription } from './rtsp-describe';
@@ -262,17 +262,7 @@ export class Camera implements Stream, PullController {
       }
     };
     if (settings) {
-      const rec = new Recorder({
-        stream: this,
-        settings,
-        conf: this.o.conf,
-        pool: this.o.pool,
-        store: this.o.store,
-        finalizer: this.o.finalizer,
-        stallMs,
-        restartOnHostDeath: false,
-        tmpDir: this.o.tmpDir,
-      });
+      const rec = new Recorder({ ...recordingContext(this.o), stream: this, settings, stallMs, restartOnHostDeath: false });
       this.rec = rec;
       rec.on('progress', progress);
       // Shown at once: the pipeline's end after a stall may take a while (rtspsrc waits on a frozen server).

@@ -3,7 +3,7 @@ import type { Conf, Rotation } from '../conf/types';
 import { AppError } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
-import { Recorder, type RecordingContext, type RecordingSettings } from './recorder';
+import { Recorder, type RecordingContext, recordingContext, type RecordingSettings } from './recorder';
 import type { RecordingOverrides, Stream } from './stream';
 
 /** A stream that runs its own pipeline (an RTSP camera): the manager asks it to record or not. */
@@ -246,15 +246,11 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
       return r;
     }
     const rec = new Recorder({
+      ...recordingContext(this.o),
       stream: e.stream,
       settings,
-      conf: this.o.conf,
-      pool: this.o.pool,
-      store: this.o.store,
-      finalizer: this.o.finalizer,
       restartOnHostDeath: true,
       restartOnError: true,
-      tmpDir: this.o.tmpDir,
       stallMs: 0,
     });
     e.recorder = rec;

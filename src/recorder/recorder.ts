@@ -33,6 +33,11 @@ export interface RecordingContext {
   readonly tmpDir?: () => string;
 }
 
+/** Just the recording context of a larger options object (what a Recorder is given from it). */
+export function recordingContext(o: RecordingContext): RecordingContext {
+  return { conf: o.conf, pool: o.pool, store: o.store, finalizer: o.finalizer, tmpDir: o.tmpDir };
+}
+
 export interface RecorderOptions extends RecordingContext {
   readonly stream: Stream;
   readonly settings: RecordingSettings;
