@@ -153,6 +153,16 @@ function ingestCrossings(g: Graph): string[] {
   return out.sort();
 }
 
+/** src/store importing src/recorder, src/ingest or src/api (the index is below the recorder; recovery is handed what it needs). */
+function storeReachingUp(g: Graph): string[] {
+  const out: string[] = [];
+  for (const [from, deps] of g) {
+    if (!from.startsWith('store/')) continue;
+    for (const to of deps) if (/^(recorder|ingest|api)\//.test(to)) out.push(`${from} → ${to}`);
+  }
+  return out.sort();
+}
+
 const made = (edges: Record<string, string[]>): Graph => new Map(Object.entries(edges));
 
 test('the checker: each rule fires on a made-up graph that breaks it, and only there', () => {
@@ -170,12 +180,14 @@ test('the checker: each rule fires on a made-up graph that breaks it, and only t
     'pipeline/host-worker.ts': ['ingest/rtsp/feed.ts'],
     'ingest/rtsp/camera.ts': ['ingest/publish.ts', 'ingest/rtsp/feed.ts'],
     'ingest/whip/stream.ts': ['ingest/rtsp/feed.ts'],
+    'store/recover.ts': ['store/recordings.ts', 'conf/template.ts', 'recorder/tmp-space.ts'],
   });
   assert.deepEqual(circles(g), [['app.ts', 'engine.ts'], ['self.ts']]);
   assert.deepEqual(mp4Outside(g), ['recorder/fmp4.ts']);
   assert.deepEqual(protocolLeaks(g), ['protocols/rtsp/auth.ts → ingest/rtsp/camera.ts', 'protocols/sdp/sdp.ts → protocols/rtsp/target.ts']);
   assert.deepEqual(pipelineIntoIngest(g), ['pipeline/host-worker.ts → ingest/rtsp/feed.ts']);
   assert.deepEqual(ingestCrossings(g), ['ingest/whip/stream.ts → ingest/rtsp/feed.ts']);
+  assert.deepEqual(storeReachingUp(g), ['store/recover.ts → recorder/tmp-space.ts']);
 });
 
 test('the import reader sees type imports, re-exports and import() types', () => {
@@ -206,6 +218,10 @@ test('src/pipeline does not import src/ingest', () => {
 
 test('src/ingest/<p> does not import another src/ingest/<q>', () => {
   assert.deepEqual(ingestCrossings(graph), []);
+});
+
+test('src/store does not import src/recorder, src/ingest or src/api', () => {
+  assert.deepEqual(storeReachingUp(graph), []);
 });
 
 test('routes are registered in one place: src/api/routes.ts is the only caller of the register…Routes functions', () => {
