@@ -19,9 +19,9 @@ export function runGstLaunch(description: string, timeoutMs: number): Promise<vo
         const m = /ERROR: (.*)/.exec(text);
         if (err || m) {
           const reason = m?.[1] ?? (err && 'killed' in err && err.killed ? `timed out after ${timeoutMs} ms` : (err?.message ?? 'failed'));
-          const failed = new AppError('INTERNAL', `gst-launch-1.0 failed: ${reason.trim().slice(0, 400)}`);
           // the child's words are all there is: a full disk becomes ENOSPC here, so callers test a code, not text
-          reject(/no space left/i.test(text) ? new AppError('INTERNAL', failed.message, { cause: Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }) }) : failed);
+          const full = /no space left/i.test(text) ? { cause: Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }) } : undefined;
+          reject(new AppError('INTERNAL', `gst-launch-1.0 failed: ${reason.trim().slice(0, 400)}`, full));
           return;
         }
         resolve();
