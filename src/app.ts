@@ -1,15 +1,16 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type Database from 'better-sqlite3';
+import { registerRoutes } from './api/routes';
 import { HttpServer } from './api/server';
-import { registerHealthRoutes } from './api/health-routes';
 import { startEngine } from './engine';
 import { ConfWatcher } from './conf/watch';
 import { loadConf } from './conf/parse';
 import type { ConfDiff } from './conf/diff';
 import type { Conf } from './conf/types';
-import { errMessage } from './lib/errors';
+import { AppError, errMessage } from './lib/errors';
 import { log } from './lib/log';
+import type { Part } from './part';
 import { closeDb, openDb } from './store/db';
 import { CutsStore } from './store/cuts';
 import { RecordingsStore } from './store/recordings';
@@ -22,17 +23,6 @@ export interface AppOptions {
   readonly installDir: string;
 }
 
-/** A part of the service with a lifecycle and an interest in config changes. */
-export interface Part {
-  readonly name: string;
-  /** apply a valid config change; parts whose settings did not change return at once */
-  applyConf?(conf: Conf, diff: ConfDiff): void | Promise<void>;
-  /** stop; safe twice */
-  close(): Promise<void>;
-  /** a section of the health answer */
-  health?(): Record<string, unknown>;
-}
-
 /** The composition root: builds the parts, starts them in order, applies config changes, stops in reverse. */
 export class App {
   readonly startedAt = Date.now();
@@ -41,10 +31,8 @@ export class App {
   private conf: Conf | null = null;
   private warnings: readonly string[] = [];
   private db: Database.Database | null = null;
-  store: RecordingsStore | null = null;
-  /** the cut cache index (table cuts) */
-  cuts: CutsStore | null = null;
-  http: HttpServer | null = null;
+  private store: RecordingsStore | null = null;
+  private http: HttpServer | null = null;
   private readonly parts: Part[] = [];
   private watchdog: NodeJS.Timeout | null = null;
   private stopped: Promise<void> | null = null;
@@ -53,18 +41,13 @@ export class App {
     this.version = readVersion(opts.installDir);
   }
 
-  /** The open index database (parts with their own tables, e.g. the archive queue), null before start. */
-  get index(): Database.Database | null {
-    return this.db;
-  }
-
   /** The running config (throws before start). */
   get config(): Conf {
-    if (!this.conf) throw new Error('app not started');
+    if (!this.conf) throw new AppError('INTERNAL', 'app not started');
     return this.conf;
   }
 
-  /** Start order: config → store → API → media hosts → recorders → ingest. Rejects with code CONF on a bad config. */
+  /** Start order: config → store → API → media hosts → recorders → ingest. Rejects with code BAD_CONFIG on a bad config. */
   async start(): Promise<void> {
     const { conf, warnings } = loadConfOrThrow(this.opts.confPath, this.opts.installDir);
     this.conf = conf;
@@ -73,14 +56,15 @@ export class App {
     for (const w of warnings) log.warn({ component: 'conf' }, w);
     for (const dir of [conf.record_dir, conf.record_tmp_dir, conf.mp4_cutter_dir]) mkdirSync(dir, { recursive: true });
 
-    this.db = openDb(conf.db_path);
-    this.store = new RecordingsStore(this.db);
-    this.cuts = new CutsStore(this.db);
+    const db = openDb(conf.db_path);
+    this.db = db;
+    const store = new RecordingsStore(db);
+    this.store = store;
 
     this.http = new HttpServer({ log, authToken: () => this.conf?.rest_auth_token ?? '' });
-    registerHealthRoutes(this.http.router, this.healthSources());
-    // Engine and ingest parts register here as they are built (see startEngine).
-    await this.startEngine(conf);
+    const engine = await startEngine({ conf: () => this.config, store, cuts: new CutsStore(db), db, log });
+    this.parts.push(...engine.parts);
+    registerRoutes(this.http.router, { ...engine.routes, version: this.version, health: this.healthSources() });
     const port = await this.http.listen(conf.rest_port, conf.rest_bind);
     log.info({ port, bind: conf.rest_bind, conf: this.opts.confPath, version: this.version }, 'edgerec listening');
 
@@ -92,16 +76,6 @@ export class App {
     sdNotify('READY=1', `STATUS=listening on ${port}`);
     const every = watchdogIntervalMs();
     if (every > 0) this.watchdog = setInterval(() => this.pingWatchdog(), every);
-  }
-
-  /** The recording engine and the ingests (src/engine.ts). */
-  private async startEngine(_conf: Conf): Promise<void> {
-    await startEngine(this);
-  }
-
-  /** Add a part (stopped in reverse order of adding). */
-  addPart(part: Part): void {
-    this.parts.push(part);
   }
 
   /** Re-read the config now (SIGHUP). */
@@ -196,7 +170,7 @@ function loadConfOrThrow(path: string, installDir: string): { conf: Conf; warnin
   try {
     return loadConf(path, installDir);
   } catch (err) {
-    throw Object.assign(new Error(`config ${path}: ${errMessage(err)}`), { code: 'CONF' });
+    throw new AppError('BAD_CONFIG', `config ${path}: ${errMessage(err)}`, { cause: err });
   }
 }
 

@@ -1,55 +1,80 @@
-import type { App, Part } from './app';
-import { createArchiveReads } from './api/archive-reads';
+import type Database from 'better-sqlite3';
+import type { RouteDeps } from './api/routes';
 import { Archiver } from './archive/archiver';
-import { createCutter } from './api/cutter';
-import { registerFileRoutes } from './api/files';
-import { handle, sendJson } from './api/http';
-import { registerOpenApiRoutes } from './api/openapi-routes';
-import { registerPageRoutes } from './api/page-routes';
-import { registerPlaybackRoutes } from './api/playback-routes';
-import { registerRecordingsRoutes } from './api/recordings-routes';
-import { registerControlRoutes } from './api/rest';
-import { registerWhipRoutes } from './api/whip-routes';
 import type { ConfDiff } from './conf/diff';
 import type { Conf } from './conf/types';
-import { RtmpIngest, type RtmpPublish } from './ingest/rtmp';
-import { RtmpStream } from './ingest/rtmp-stream';
+import type { IngestContext } from './ingest/publish';
+import { startRtmp } from './ingest/rtmp/start';
 import { RtspCameras } from './ingest/rtsp/cameras';
-import { WhipIngest, type WhipPublish } from './ingest/whip/whip-ingest';
-import { WhipStream } from './ingest/whip/stream';
-import { log } from './lib/log';
+import { startWhip } from './ingest/whip/start';
+import { errMessage } from './lib/errors';
+import type { Logger } from './lib/log';
+import type { Part } from './part';
 import { HostPool } from './pipeline/host-pool';
 import { h264EncoderChoice, probeH264Encoders } from './pipeline/hw-encoders';
 import { FragmentFinalizer } from './recorder/fragment-finalizer';
 import { RecordingManager } from './recorder/manager';
 import { PipelineReconciler } from './recorder/reconcile';
 import { TmpSpace, spillDir } from './recorder/tmp-space';
+import { CutCache } from './store/cut-cache';
+import type { CutsStore } from './store/cuts';
+import { recoverAtStart } from './store/recover';
+import type { RecordingsStore } from './store/recordings';
+import { Retention } from './store/retention';
 import { LivenessSampler } from './system/health';
 import { Metrics } from './system/metrics';
-import { CutCache } from './store/cut-cache';
-import { recoverAtStart } from './store/recover';
-import { Retention } from './store/retention';
 
-/** Builds the recording engine and the ingests on a started App, registers their routes and parts. */
-export async function startEngine(app: App): Promise<void> {
-  const conf = (): Conf => app.config;
-  const store = app.store;
-  const http = app.http;
-  if (!store || !http) throw new Error('engine needs the store and the HTTP server');
+/** What the engine is built from (given by the root, src/app.ts). */
+export interface EngineContext {
+  /** the running config (read at each use: it changes on reload) */
+  readonly conf: () => Conf;
+  readonly store: RecordingsStore;
+  /** the cut cache index (table cuts) */
+  readonly cuts: CutsStore;
+  /** the open index database (parts with their own tables, e.g. the archive queue) */
+  readonly db: Database.Database;
+  readonly log: Logger;
+}
+
+/** The started engine: its parts in start order (stop them in reverse) and what the routes answer from. */
+export interface Engine {
+  readonly parts: readonly Part[];
+  readonly routes: Omit<RouteDeps, 'version' | 'health'>;
+}
+
+/**
+ * Builds the recording engine and the ingests. If a step fails, the parts already started are closed (in
+ * reverse) before the error is passed on.
+ */
+export async function startEngine(ctx: EngineContext): Promise<Engine> {
+  const parts: Part[] = [];
+  try {
+    const routes = await buildEngine(ctx, (p) => parts.push(p));
+    return { parts, routes };
+  } catch (err) {
+    for (const p of parts.reverse()) {
+      await p.close().catch((e: unknown) => ctx.log.error({ part: p.name, reason: errMessage(e) }, 'part failed to stop after a failed start'));
+    }
+    throw err;
+  }
+}
+
+async function buildEngine(ctx: EngineContext, addPart: (p: Part) => void): Promise<Engine['routes']> {
+  const { conf, store, log, db } = ctx;
 
   // Hardware H.264 encoders in the registry (used for MJPEG cameras), probed while the hosts start; else x264enc.
   const probing = probeH264Encoders();
   const pool = new HostPool({ size: conf().media_host_count });
   await pool.start();
   log.info({ h264Encoders: await probing }, 'h264 encoders probed');
-  app.addPart({ name: 'media-hosts', close: () => pool.close(), health: () => ({ mediaHosts: pool.stats(), h264Encoders: h264EncoderChoice() }) });
+  addPart({ name: 'media-hosts', close: () => pool.close(), health: () => ({ mediaHosts: pool.stats(), h264Encoders: h264EncoderChoice() }) });
 
   const finalizer = new FragmentFinalizer(conf, store);
   // record_tmp_dir nearly full: open fragments rotate early and new ones go to the spill dir until it has room.
   const tmpSpace = new TmpSpace(conf);
   await tmpSpace.check();
   tmpSpace.start();
-  app.addPart(tmpSpace);
+  addPart(tmpSpace);
   const tmpDir = () => tmpSpace.dir();
   const manager = new RecordingManager({ conf, pool, store, finalizer, tmpDir });
   tmpSpace.on('low', () => {
@@ -73,14 +98,11 @@ export async function startEngine(app: App): Promise<void> {
   });
   finalizer.on('failed', () => metrics.filesFailed.inc());
   // Before anything records: what a crash or power loss left behind becomes playable files.
-  await recoverAtStart(conf(), store, finalizer);
-  if (!app.cuts) throw new Error('engine needs the cut index');
-  const cutCache = new CutCache(conf, app.cuts);
+  await recoverAtStart(conf(), store, finalizer, spillDir(conf()));
+  const cutCache = new CutCache(conf, ctx.cuts);
   await cutCache.removeStaleParts();
-  app.addPart({ name: 'cut-cache', close: async () => undefined, health: () => cutCache.health() });
+  addPart({ name: 'cut-cache', close: async () => undefined, health: () => cutCache.health() });
   // Archive (issue 16): every finished file is queued by a trigger in the index; the archiver uploads them in order.
-  const db = app.index;
-  if (!db) throw new Error('engine needs the index database');
   const archiver = new Archiver({ conf, db, registry: metrics.registry });
   finalizer.on('finalized', () => archiver.kick());
   const retention = new Retention(
@@ -97,8 +119,8 @@ export async function startEngine(app: App): Promise<void> {
     cutCache,
   );
   retention.start();
-  app.addPart(retention);
-  app.addPart({
+  addPart(retention);
+  addPart({
     name: 'archive-retention',
     // archive_keep_local_days applies at once, not at the next pass
     applyConf: (_c, diff) => {
@@ -110,7 +132,7 @@ export async function startEngine(app: App): Promise<void> {
   finalizer.on('nospace', () => void retention.runOnce());
   const liveness = new LivenessSampler(() => store.listUnfinished().filter((r) => r.state === 'recording').map((r) => ({ stream: r.streamName, tmpPath: r.tmpPath })));
   liveness.start();
-  app.addPart({ name: 'liveness', close: async () => liveness.close(), health: () => liveness.health() });
+  addPart({ name: 'liveness', close: async () => liveness.close(), health: () => liveness.health() });
 
   const managerPart: Part = {
     name: 'recordings',
@@ -125,7 +147,7 @@ export async function startEngine(app: App): Promise<void> {
     },
     health: () => ({ streams: manager.counts(), timestampRepairs: timestampRepairs(), ...finalizer.health() }),
   };
-  app.addPart(managerPart);
+  addPart(managerPart);
   // Every pipeline a host runs belongs to a recording the manager knows; a pass ends (and finalizes) any other.
   const reconciler = new PipelineReconciler({
     running: () => pool.running(),
@@ -134,7 +156,7 @@ export async function startEngine(app: App): Promise<void> {
     onOrphan: () => metrics.orphanPipelines.inc(),
   });
   reconciler.start();
-  app.addPart({ name: 'reconcile', close: () => reconciler.close(), health: () => ({ orphanPipelinesStopped: reconciler.stopped }) });
+  addPart({ name: 'reconcile', close: () => reconciler.close(), health: () => ({ orphanPipelinesStopped: reconciler.stopped }) });
 
   /** Per live stream with any, the timestamp repairs its ingest made (health). */
   function timestampRepairs(): Record<string, unknown> {
@@ -146,98 +168,29 @@ export async function startEngine(app: App): Promise<void> {
     return out;
   }
 
-  // RTMP publishers
-  const rtmpStreams = new Map<string, RtmpStream>();
-  const rtmp = new RtmpIngest({
-    port: conf().rtmp_port,
-    bind: conf().rest_bind,
-    publishToken: () => conf().publish_auth_token,
+  // Push ingests: one line each (src/ingest/publish.ts is their contract).
+  const ingestCtx: IngestContext = {
+    conf,
     log,
-    limits: () => {
-      const c = conf();
-      return {
-        maxPending: c.rtmp_max_pending_connections,
-        maxPendingPerIp: c.rtmp_max_pending_per_ip,
-        handshakeTimeoutMs: c.rtmp_handshake_timeout * 1000,
-        maxMessageSize: c.rtmp_max_message_size,
-        maxChunkSize: c.rtmp_max_chunk_size,
-        maxPendingBytes: c.rtmp_max_pending_bytes,
-      };
+    streams: manager,
+    onRepair: (stream, kind) => metrics.timestampRepairs.inc({ stream, kind }),
+    onRejected: (protocol) => metrics.publishRejected.inc({ protocol }),
+    onDropped: (protocol, reason) => {
+      if (protocol === 'rtmp') metrics.rtmpDropped.inc({ reason });
     },
-  });
-  rtmp.on('publish', (pub: RtmpPublish) => {
-    const s = new RtmpStream(pub, {
-      audioHold: conf().record_audio_buffer_max_size,
-      onRepair: (kind) => metrics.timestampRepairs.inc({ stream: pub.name, kind }),
-    });
-    rtmpStreams.set(pub.id, s);
-    const flag = pub.query.record;
-    const record = flag === 'true' ? true : flag === 'false' ? false : conf().record_flash_published_streams;
-    manager.addStream(s, { record });
-  });
-  rtmp.on('unpublish', (pub: RtmpPublish) => {
-    const s = rtmpStreams.get(pub.id);
-    if (!s) return;
-    rtmpStreams.delete(pub.id);
-    void manager.removeStream(s.mediaSessionId).finally(() => s.end());
-  });
-  rtmp.on('rejected', () => metrics.publishRejected.inc({ protocol: 'rtmp' }));
-  rtmp.on('dropped', (reason) => metrics.rtmpDropped.inc({ reason }));
-  await rtmp.start();
-  log.info({ rtmpPort: rtmp.port }, 'rtmp listening');
-  app.addPart({ name: 'rtmp', close: () => rtmp.close(), health: () => ({ rtmp: { port: rtmp.port, publishing: rtmpStreams.size, pending: rtmp.pendingCount } }) });
-
-  // WebRTC (WHIP) publishers
-  const whipStreams = new Map<string, WhipStream>();
-  const whip = new WhipIngest({
-    portRange: conf().webrtc_ice_port_range,
-    publicIp: conf().webrtc_public_ip,
-    loopback: true,
-    log,
-    maxMediaSections: () => conf().webrtc_max_media_sections,
-  });
-  whip.on('publish', (pub: WhipPublish) => {
-    const s = new WhipStream(pub, { onRepair: (kind) => metrics.timestampRepairs.inc({ stream: pub.name, kind }) });
-    whipStreams.set(pub.id, s);
-    manager.addStream(s, { record: pub.record ?? conf().record_webrtc_streams });
-  });
-  whip.on('unpublish', (pub: WhipPublish) => {
-    const s = whipStreams.get(pub.id);
-    if (!s) return;
-    whipStreams.delete(pub.id);
-    void manager.removeStream(s.mediaSessionId).finally(() => s.end());
-  });
-  app.addPart({ name: 'whip', close: async () => whip.close(), health: () => ({ webrtc: { publishing: whipStreams.size } }) });
+  };
+  addPart(await startRtmp(ingestCtx));
+  const whip = await startWhip(ingestCtx);
+  addPart(whip);
 
   // RTSP cameras (last: they start pulling at once)
   const cameras = new RtspCameras({ conf, pool, store, finalizer, tmpDir, onReconnect: (name) => metrics.reconnects.inc({ stream: name }), onRepair: (name, kind, n) => metrics.timestampRepairs.inc({ stream: name, kind }, n) }, manager);
   cameras.start();
-  app.addPart({ name: 'rtsp', applyConf: (c, d) => cameras.applyConf(c, d), close: () => cameras.close(), health: () => cameras.health() });
+  addPart({ name: 'rtsp', applyConf: (c, d) => cameras.applyConf(c, d), close: () => cameras.close(), health: () => cameras.health() });
 
   // Last added, first stopped: uploads are aborted (back to the queue) before the recordings finalize.
   archiver.start();
-  app.addPart(archiver);
+  addPart(archiver);
 
-  const r = http.router;
-  registerControlRoutes(r, manager);
-  // With archiving off, rows show no archive part unless they are in the archive already.
-  registerRecordingsRoutes(r, store, conf, (id) => {
-    const a = archiver.store.info(id);
-    return a && (archiver.enabled || a.state === 'archived') ? a : null;
-  });
-  registerPlaybackRoutes(r, store, conf, { onlyArchived: (id) => archiver.store.archivedOnlyById(id), client: () => archiver.client });
-  const cutter = createCutter({ cache: cutCache });
-  registerFileRoutes(r, conf, cutter, createArchiveReads(archiver.store, () => archiver.client, cutter));
-  registerWhipRoutes(r, () => whip, () => conf().publish_auth_token);
-  registerPageRoutes(r);
-  registerOpenApiRoutes(r, app.version);
-  r.get(
-    '/metrics',
-    handle(async (_req, res) => {
-      const text = await metrics.registry.metrics();
-      res.writeHead(200, { 'Content-Type': metrics.registry.contentType });
-      res.end(text);
-    }),
-  );
-  r.get('/rest-api/streams', handle((_req, res) => sendJson(res, 200, manager.findAll())));
+  return { conf, store, manager, archiver, cutCache, metrics, whip: () => whip.ingest };
 }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { App } from './app';
-import { errMessage } from './lib/errors';
+import { AppError, errMessage } from './lib/errors';
 import { log } from './lib/log';
 
 /** Exit codes systemd understands: 0 clean stop, 1 failure (restart), 78 configuration error (EX_CONFIG). */
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   try {
     await app.start();
   } catch (err) {
-    const code = (err as { code?: string }).code === 'CONF' ? EXIT_CONFIG : EXIT_FAILURE;
+    const code = err instanceof AppError && err.code === 'BAD_CONFIG' ? EXIT_CONFIG : EXIT_FAILURE;
     log.fatal({ err }, `start failed: ${errMessage(err)}`);
     await app.stop().catch(() => undefined);
     process.exit(code);

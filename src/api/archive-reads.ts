@@ -1,6 +1,5 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
-import type { ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,19 +9,10 @@ import { log as rootLog } from '../lib/log';
 import type { ArchiveStore, ArchivedOnly } from '../archive/archive-store';
 import type { S3Store } from '../archive/s3-store';
 import type { CutFile } from './cutter';
-import { CONTENT_TYPES, type Cutter, sendFile } from './files';
-import type { Req } from './http';
+import { type ArchiveReads, CONTENT_TYPES, type Cutter, sendFile } from './files';
 
 const log = rootLog.child({ component: 'archive-reads' });
 let fetchSeq = 0;
-
-/** What files.ts asks when a requested file is not on the local disk. */
-export interface ArchiveReads {
-  /** The archived-only file of that name, or null (then the request is a 404 as before). */
-  find(name: string): ArchivedOnly | null;
-  /** Answer GET/HEAD for it from the bucket: whole, a byte range passed through, or a ?start&end cut. */
-  serve(req: Req, res: ServerResponse, file: ArchivedOnly, cut: { start: number | null; end: number | null } | null, c: Conf): Promise<void>;
-}
 
 /** Serves files whose local copy is gone from the archive bucket (GET /client/records/<file> keeps working). */
 export function createArchiveReads(store: ArchiveStore, client: () => S3Store | null, cutter: Cutter | null): ArchiveReads {
@@ -31,8 +21,7 @@ export function createArchiveReads(store: ArchiveStore, client: () => S3Store | 
     if (!s3) throw new AppError('ARCHIVE_UNAVAILABLE', 'this file is only in the archive, and archiving is off or misconfigured (archive_s3_*); see /rest-api/health');
     return s3;
   };
-  const unavailable = (err: unknown) =>
-    err instanceof AppError ? err : new AppError('ARCHIVE_UNAVAILABLE', `this file is only in the archive, and the archive store did not answer: ${errMessage(err).slice(0, 200)}`);
+  const unavailable = (err: unknown) => (err instanceof AppError ? err : storeFault(errMessage(err)));
 
   return {
     find: (name) => store.archivedOnly(name),
@@ -98,12 +87,17 @@ async function cutFromArchive(s3: S3Store, file: ArchivedOnly, cut: { start: num
   try {
     const src = join(dir, file.fileName);
     const obj = await s3.get(file.objectKey, undefined, AbortSignal.timeout(300_000));
-    if (!obj.Body) throw new Error('the store sent no body');
+    if (!obj.Body) throw storeFault('the store sent no body');
     await pipeline(obj.Body as Readable, createWriteStream(src));
     const got = (await stat(src)).size;
-    if (got !== file.bytes) throw new Error(`the archived object has ${got} bytes, the index says ${file.bytes}`);
+    if (got !== file.bytes) throw storeFault(`the archived object has ${got} bytes, the index says ${file.bytes}`);
     return await cutter(src, cut.start, cut.end);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The archive store failed or sent something else than the file. */
+function storeFault(reason: string): AppError {
+  return new AppError('ARCHIVE_UNAVAILABLE', `this file is only in the archive, and the archive store did not answer: ${reason.slice(0, 200)}`);
 }

@@ -3,7 +3,7 @@ import { type FileHandle, lstat, mkdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { AppError } from '../lib/errors';
 import { log } from '../lib/log';
-import { cutUtf8 } from '../recorder/naming';
+import { cutUtf8 } from '../conf/template';
 import type { CutCache } from '../store/cut-cache';
 import { cutMp4, type CutOptions, type CutResult } from './mp4-cut';
 

@@ -2,9 +2,9 @@ import { constants } from 'node:fs';
 import { type FileHandle, open, realpath, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { dirname, extname, sep } from 'node:path';
+import type { ArchivedOnly } from '../archive/archive-store';
 import type { Conf } from '../conf/types';
 import { AppError, clip } from '../lib/errors';
-import type { ArchiveReads } from './archive-reads';
 import { type Cutter, roundCutSeconds } from './cutter';
 import { handle, queryParam, type Req, sendError } from './http';
 import type { Router } from './server';
@@ -17,6 +17,14 @@ export const CONTENT_TYPES: Readonly<Record<string, string>> = {
 };
 
 export type { Cutter } from './cutter';
+
+/** What the file routes ask when a requested file is not on the local disk. */
+export interface ArchiveReads {
+  /** The archived-only file of that name, or null (then the request is a 404 as before). */
+  find(name: string): ArchivedOnly | null;
+  /** Answer GET/HEAD for it from the bucket: whole, a byte range passed through, or a ?start&end cut. */
+  serve(req: Req, res: ServerResponse, file: ArchivedOnly, cut: { start: number | null; end: number | null } | null, c: Conf): Promise<void>;
+}
 
 /** A parsed Range header: [start, end] inclusive, or 'unsatisfiable', or null for "whole file". */
 export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | null {

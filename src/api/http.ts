@@ -28,11 +28,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 const MAX_ERROR_CHARS = 1000;
 
 /**
- * The one error answer of the REST layer: `{status, error}`; unexpected errors are logged and answered 500 with
+ * The one error answer of the REST layer: `{status, error}`; INTERNAL and uncoded errors are logged and answered 500 with
  * their message, absolute paths reduced to the file name (an answer never shows where files live).
  */
 export function sendError(res: ServerResponse, err: unknown): void {
-  if (err instanceof AppError) {
+  if (err instanceof AppError && err.code !== 'INTERNAL') {
     sendJson(res, err.status, { status: err.status, error: bounded(err.message), code: err.code });
     return;
   }

@@ -1,6 +1,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../store/db';
 import { RECORDING_COLUMNS, type RecordingRow } from '../store/recordings';
+import { AppError } from '../lib/errors';
 
 /** Archive life of a finished file (the queue lives in the `archive` table, migration 2). */
 export type ArchiveState = 'pending' | 'uploading' | 'archived' | 'failed';
@@ -166,7 +167,7 @@ export class ArchiveStore {
   /** Mark uploading; the object key is set only the first time. Returns the key to use (the one kept). */
   markUploading(id: number, key: string): string {
     const kept = this.sUploading.get({ id, key, now: Date.now() }) as string | undefined;
-    if (kept === undefined) throw new Error(`archive: no queue row for recording ${id}`);
+    if (kept === undefined) throw new AppError('INTERNAL', `archive: no queue row for recording ${id}`);
     return kept;
   }
 

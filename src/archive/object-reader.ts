@@ -105,7 +105,7 @@ export class ObjectReader {
     try {
       const obj = await this.s3.get(this.key, `bytes=${pos}-${pos + len - 1}`, this.signal);
       const body = obj.Body as Readable | undefined;
-      if (!body) throw new Error('the store sent no body');
+      if (!body) throw new AppError('INTERNAL', 'the store sent no body');
       for await (const chunk of body as AsyncIterable<Buffer>) {
         const room = Math.min(chunk.length, len - got);
         if (room > 0) chunk.copy(into, at + got, 0, room);
@@ -113,7 +113,7 @@ export class ObjectReader {
         if (got > len) break;
       }
     } catch (err) {
-      if (this.signal?.aborted) throw new Error(`reading ${this.name} from the archive was cancelled`);
+      if (this.signal?.aborted) throw new AppError('INTERNAL', `reading ${this.name} from the archive was cancelled`);
       throw new AppError('ARCHIVE_UNAVAILABLE', `${this.name} is only in the archive, and the archive store did not answer: ${errMessage(err).slice(0, 200)}`);
     }
     objectReads.gets++;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Conf } from '../conf/types';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage, errnoOf } from '../lib/errors';
 
 /** Everything the archiver needs to reach the store; secrets stay in here and never reach a log or an answer. */
 export interface S3Settings {
@@ -36,7 +36,7 @@ export function parseCredentials(text: string): { accessKeyId: string; secretAcc
     if (SECRET_NAMES.includes(k)) secretAccessKey = v;
   }
   if (!accessKeyId || !secretAccessKey) {
-    throw new Error(`it must hold ${!accessKeyId ? 'access_key=...' : ''}${!accessKeyId && !secretAccessKey ? ' and ' : ''}${!secretAccessKey ? 'secret_key=...' : ''} (or aws_access_key_id / aws_secret_access_key)`);
+    throw new AppError('BAD_CONFIG', `it must hold ${!accessKeyId ? 'access_key=...' : ''}${!accessKeyId && !secretAccessKey ? ' and ' : ''}${!secretAccessKey ? 'secret_key=...' : ''} (or aws_access_key_id / aws_secret_access_key)`);
   }
   return { accessKeyId, secretAccessKey };
 }
@@ -51,7 +51,8 @@ export function s3Settings(c: Conf, readFile: (p: string) => string = (p) => rea
     try {
       ({ accessKeyId, secretAccessKey } = parseCredentials(readFile(c.archive_s3_credentials_file)));
     } catch (err) {
-      const why = (err as NodeJS.ErrnoException).code ? `cannot read it (${(err as NodeJS.ErrnoException).code ?? ''})` : errMessage(err);
+      const errno = errnoOf(err);
+      const why = errno ? `cannot read it (${errno})` : errMessage(err);
       return { kind: 'invalid', error: `archive_s3_credentials_file: ${why}` };
     }
   }

@@ -1,5 +1,5 @@
 import { stat, unlink } from 'node:fs/promises';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import type { RecordingRow } from '../store/recordings';
 import { normalizeEtag } from './etag';
@@ -30,11 +30,11 @@ export async function uploadVerified(s3: S3Store, row: RecordingRow, key: string
   }
   const meta = { 'edgerec-box': o.boxId, 'edgerec-stream': encodeURIComponent(row.streamName).slice(0, 200) };
   const up = await s3.upload(key, row.path, o.signal, meta, o.onBytes);
-  if (up.bytes !== st.size) throw new Error(`the local file changed size during the upload (${st.size} → ${up.bytes} bytes)`);
+  if (up.bytes !== st.size) throw new AppError('INTERNAL', `the local file changed size during the upload (${st.size} → ${up.bytes} bytes)`);
   const head = await s3.head(key, o.signal);
-  if (!head) throw new Error(`verify: the object is missing after the upload [key:${key}]`);
-  if (head.size !== up.bytes) throw new Error(`verify: size mismatch [key:${key}, local:${up.bytes}, store:${head.size}]`);
-  if (normalizeEtag(head.etag) !== up.expectedEtag) throw new Error(`verify: checksum mismatch [key:${key}, local md5 etag:${up.expectedEtag}, store etag:${head.etag}]`);
+  if (!head) throw new AppError('INTERNAL', `verify: the object is missing after the upload [key:${key}]`);
+  if (head.size !== up.bytes) throw new AppError('INTERNAL', `verify: size mismatch [key:${key}, local:${up.bytes}, store:${head.size}]`);
+  if (normalizeEtag(head.etag) !== up.expectedEtag) throw new AppError('INTERNAL', `verify: checksum mismatch [key:${key}, local md5 etag:${up.expectedEtag}, store etag:${head.etag}]`);
   return { etag: head.etag, bytes: up.bytes };
 }
 

@@ -1,11 +1,12 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import { AppError } from '../lib/errors';
 import { CAMERA_SCHEMA, type CameraField, type GlobalKey, type GlobalValues, IGNORED_KEYS, type KeySpec, SCHEMA } from './schema';
 import type { CameraConf, Conf } from './types';
 import { CAMERA_NAME, maskUrl, type ParseContext } from './values';
 
 /** What went wrong where in a config; `errors` lists every problem of the file (a single one lists itself). */
-export class ConfError extends Error {
+export class ConfError extends AppError {
   /** the key at fault ('' when the line has no key) */
   readonly key: string;
   /** the value as shown (secrets are ***) */
@@ -17,7 +18,7 @@ export class ConfError extends Error {
   readonly errors: readonly ConfError[];
 
   constructor(message: string, f: { key: string; value: string; allowed: string; line: number | null }, errors?: readonly ConfError[]) {
-    super(message);
+    super('BAD_CONFIG', message);
     this.name = 'ConfError';
     this.key = f.key;
     this.value = f.value;
@@ -29,7 +30,7 @@ export class ConfError extends Error {
   /** One error for a list of them (the list itself when it holds one); `more` errors were not kept. */
   static of(list: readonly ConfError[], more = 0): ConfError {
     const first = list[0];
-    if (!first) throw new Error('ConfError.of needs at least one error');
+    if (!first) throw new AppError('INTERNAL', 'ConfError.of needs at least one error');
     if (list.length === 1 && more === 0) return first;
     const rest = more > 0 ? `; and ${more} more (only the first ${list.length} are reported)` : '';
     const message = `${list.length + more} errors in config: ${list.map((e) => e.message).join('; ')}${rest}`;

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { TEMPLATE_ELEMENTS } from './template';
 import type { CameraConf, Conf } from './types';
 import * as v from './values';
 
@@ -32,7 +33,7 @@ type Schema = { readonly [K in GlobalKey]: KeySpec<Conf[K]> };
 
 const BOOL = 'true or false';
 const AAC_RATES = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000];
-const TEMPLATE_ALLOWED = `non-empty text with elements ${v.TEMPLATE_ELEMENTS.map((e) => `{${e}}`).join(' ')}`;
+const TEMPLATE_ALLOWED = `non-empty text with elements ${TEMPLATE_ELEMENTS.map((e) => `{${e}}`).join(' ')}`;
 const ROTATION_ALLOWED = 'N (seconds), NM (megabytes) or disabled';
 const PORT = '0–65535 (0: the OS picks)';
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;

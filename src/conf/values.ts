@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import { unknownElements } from './template';
 import type { ByteQuota, NameEncoding, Rotation } from './types';
 
 /** What a value parser may need besides the text. */
@@ -94,29 +95,8 @@ export const nameEncoding: ValueParser<NameEncoding> = (raw) => {
   return undefined;
 };
 
-/** The elements a file name template may hold (SPEC §3). */
-export const TEMPLATE_ELEMENTS = [
-  'streamName',
-  'duration',
-  'startTime',
-  'endTime',
-  'startTimeMillis',
-  'endTimeMillis',
-  'sessionId',
-  'mediaSessionId',
-  'login',
-  'audioCodec',
-  'videoCodec',
-] as const;
-
-/** A non-empty file name template whose {elements} are all known. */
-export const template: ValueParser<string> = (raw) => {
-  if (raw === '') return undefined;
-  for (const m of raw.matchAll(/\{([^{}]*)\}/g)) {
-    if (!(TEMPLATE_ELEMENTS as readonly string[]).includes(m[1] ?? '')) return undefined;
-  }
-  return raw;
-};
+/** A non-empty file name template whose {elements} are all known (src/conf/template.ts). */
+export const template: ValueParser<string> = (raw) => (raw === '' || unknownElements(raw).length > 0 ? undefined : raw);
 
 /** A non-empty path, made absolute against the install folder. */
 export const dirPath: ValueParser<string> = (raw, ctx) => (raw === '' || raw.includes('\0') ? undefined : resolve(ctx.installDir, raw));

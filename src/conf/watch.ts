@@ -1,6 +1,6 @@
 import { type FSWatcher, watch } from 'chokidar';
 import { basename, dirname, resolve } from 'node:path';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage } from '../lib/errors';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { type ConfDiff, diffConf } from './diff';
 import { ConfError, parseConf, readConfFile } from './parse';
@@ -62,7 +62,7 @@ export class ConfWatcher extends TypedEmitter<ConfWatcherEvents> {
 
   /** Load the file (rejects with ConfError when it is bad) and start watching; resolves when the watch is armed. */
   async start(): Promise<void> {
-    if (this.closing) throw new Error('ConfWatcher is closed');
+    if (this.closing) throw new AppError('INTERNAL', 'ConfWatcher is closed');
     if (this.fsw) return;
     const text = readConfFile(this.path);
     const { conf, warnings } = parseConf(text, { installDir: this.installDir });
@@ -132,7 +132,7 @@ export class ConfWatcher extends TypedEmitter<ConfWatcherEvents> {
 
   /** The config in use (the last valid one). */
   current(): Conf {
-    if (!this.conf) throw new Error('ConfWatcher not started');
+    if (!this.conf) throw new AppError('INTERNAL', 'ConfWatcher not started');
     return this.conf;
   }
 

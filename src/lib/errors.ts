@@ -21,19 +21,36 @@ export const ERRORS = {
   UNAVAILABLE: { status: 503, message: 'service is shutting down' },
   BUSY: { status: 503, message: 'too many cuts are being made; try again in a few seconds' },
   ARCHIVE_UNAVAILABLE: { status: 502, message: 'the file is only in the archive and the archive store cannot be reached' },
+  // Errors that reach the log and health rather than a REST answer (the status is what an answer would carry).
+  BAD_CONFIG: { status: 500, message: 'the config is not valid' },
+  PEER_FAILED: { status: 502, message: 'a camera or publisher failed or sent what cannot be recorded' },
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
 
-/** An error that carries an ErrorCode, an HTTP status and a message meant for the client. */
+/**
+ * An error that carries an ErrorCode, an HTTP status and a message meant for the client (or the log and health).
+ * `cause` keeps the error it wraps (see errnoOf).
+ */
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
-  constructor(code: ErrorCode, message?: string) {
-    super(message ?? ERRORS[code].message);
+  constructor(code: ErrorCode, message?: string, options?: { readonly cause?: unknown }) {
+    super(message ?? ERRORS[code].message, options);
     this.code = code;
     this.status = ERRORS[code].status;
   }
+}
+
+/** The system error code (ENOSPC, ENOENT…) of an error or of the first error in its `cause` chain that has one. */
+export function errnoOf(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let i = 0; i < 8 && e instanceof Error; i++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
+    e = e.cause;
+  }
+  return undefined;
 }
 
 /** The message of anything thrown. */

@@ -1,4 +1,4 @@
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { DEFAULT_WORKER_PATH, MediaHost, type HostExit, type MediaHostOptions, type RunOptions } from './media-host';
 import { PipelineHandle } from './pipeline-handle';
@@ -96,7 +96,7 @@ export class HostPool {
   private closing: Promise<void> | null = null;
 
   constructor(options: HostPoolOptions) {
-    if (!Number.isInteger(options.size) || options.size < 1) throw new Error(`host pool size must be an integer >= 1 [size:${options.size}]`);
+    if (!Number.isInteger(options.size) || options.size < 1) throw new AppError('INTERNAL', `host pool size must be an integer >= 1 [size:${options.size}]`);
     this.o = options;
     this.slots = Array.from({ length: options.size }, (_, index) => ({ index, host: null, restarts: 0, quickDeaths: 0, startedAt: 0, timer: null }));
   }
@@ -107,7 +107,7 @@ export class HostPool {
     this.started = true;
     const results = await Promise.allSettled(this.slots.map((s) => this.launch(s)));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed.length === results.length) throw new Error(`no media host could start: ${errMessage(failed[0]?.reason)}`);
+    if (failed.length === results.length) throw new AppError('INTERNAL', `no media host could start: ${errMessage(failed[0]?.reason)}`);
   }
 
   /** Run a pipeline on the least-loaded host (waiting for one if none is up). Failures arrive as `exit`, never as a throw. */

@@ -1,4 +1,5 @@
 import type { AudioCodec, Codecs, Container, VideoCodec } from './types';
+import { AppError } from '../lib/errors';
 
 /** AAC (or Opus for WebM) encoding settings for audio that has to be transcoded. */
 export interface AudioEncodeSettings {
@@ -24,16 +25,16 @@ const AUDIO_TRANSCODE: Record<Container, readonly AudioCodec[]> = {
 
 /** Throws unless `codecs` can be recorded into `container` (directly or by transcoding), naming what is allowed. */
 export function checkCombo(codecs: Codecs, container: Container): void {
-  if (!codecs.video && !codecs.audio) throw new Error('the stream has neither video nor audio: nothing to record');
+  if (!codecs.video && !codecs.audio) throw new AppError('INTERNAL', 'the stream has neither video nor audio: nothing to record');
   if (codecs.video && !VIDEO_IN[container].includes(codecs.video)) {
-    throw new Error(
+    throw new AppError('INTERNAL', 
       `video codec ${codecs.video} cannot be recorded into ${container} [allowed video in ${container}: ${VIDEO_IN[container].join(', ')}` +
         `${container === 'webm' ? '' : ' (MJPEG is transcoded to H264)'}]`,
     );
   }
   const audioOk = [...AUDIO_COPY[container], ...AUDIO_TRANSCODE[container]];
   if (codecs.audio && !audioOk.includes(codecs.audio)) {
-    throw new Error(`audio codec ${codecs.audio} cannot be recorded into ${container} [allowed audio in ${container}: ${audioOk.join(', ')}]`);
+    throw new AppError('INTERNAL', `audio codec ${codecs.audio} cannot be recorded into ${container} [allowed audio in ${container}: ${audioOk.join(', ')}]`);
   }
 }
 
@@ -52,10 +53,10 @@ const AAC_PER_CHANNEL = [32_000, 40_000, 56_000, 72_000, 96_000];
  * map to 32, 40, 56, 72, 96 kbit/s per channel (roughly fdk-aac's VBR averages; avenc_aac has no usable VBR).
  */
 export function audioBitrate(mode: number, channels: number): number {
-  if (!Number.isInteger(channels) || channels < 1 || channels > 8) throw new Error(`AAC channels ${channels} is invalid [allowed: 1–8]`);
+  if (!Number.isInteger(channels) || channels < 1 || channels > 8) throw new AppError('INTERNAL', `AAC channels ${channels} is invalid [allowed: 1–8]`);
   if (mode === 0) return 128_000;
   const perChannel = Number.isInteger(mode) ? AAC_PER_CHANNEL[mode - 1] : undefined;
-  if (perChannel === undefined) throw new Error(`AAC bitrate mode ${mode} is invalid [allowed: 0 (CBR) or 1–5 (VBR quality)]`);
+  if (perChannel === undefined) throw new AppError('INTERNAL', `AAC bitrate mode ${mode} is invalid [allowed: 0 (CBR) or 1–5 (VBR quality)]`);
   return perChannel * channels;
 }
 

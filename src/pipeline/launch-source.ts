@@ -1,5 +1,6 @@
 import { testAudioEncoder, testVideoEncoder } from './launch-codec';
 import type { AudioCodec, RtpTrack, RtspFeedSpec, SourceSpec, VideoCodec } from './types';
+import { AppError } from '../lib/errors';
 
 /** rtspsrc pipelines: the identity that sees the first video keyframe, and the valve holding audio until then (host-worker opens it). */
 export const KEY_PROBE = 'vkey';
@@ -49,7 +50,7 @@ export function feedCarries(video: VideoCodec | null, audio: AudioCodec | null):
 }
 
 function unsupported(kind: string, codec: string): never {
-  throw new Error(`${kind} codec ${codec} cannot come from edgerec's RTSP client [allowed: ${Object.keys(kind === 'video' ? FEED_VIDEO_CAPS : FEED_AUDIO_CAPS).join(', ')}]`);
+  throw new AppError('INTERNAL', `${kind} codec ${codec} cannot come from edgerec's RTSP client [allowed: ${Object.keys(kind === 'video' ? FEED_VIDEO_CAPS : FEED_AUDIO_CAPS).join(', ')}]`);
 }
 
 /** The media host's RTSP feed for a source, or null when the pipeline pulls (or is pushed) its media otherwise. */
@@ -106,8 +107,8 @@ export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: 
       };
     }
     case 'flv': {
-      if (video && video !== 'H264') throw new Error(`video codec ${video} cannot come from FLV [allowed: H264]`);
-      if (audio && audio !== 'AAC' && audio !== 'MP3') throw new Error(`audio codec ${audio} cannot come from FLV [allowed: AAC, MP3]`);
+      if (video && video !== 'H264') throw new AppError('INTERNAL', `video codec ${video} cannot come from FLV [allowed: H264]`);
+      if (audio && audio !== 'AAC' && audio !== 'MP3') throw new AppError('INTERNAL', `audio codec ${audio} cannot come from FLV [allowed: AAC, MP3]`);
       // a demuxer feeding a muxer needs a queue per branch or it deadlocks (NOTES)
       return {
         head: 'appsrc name=src is-live=true format=time caps=video/x-flv ! flvdemux name=demux',
@@ -117,8 +118,8 @@ export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: 
       };
     }
     case 'rtp': {
-      if (video && !source.video) throw new Error(`video codec ${video} was given but the RTP source has no video track`);
-      if (audio && !source.audio) throw new Error(`audio codec ${audio} was given but the RTP source has no audio track`);
+      if (video && !source.video) throw new AppError('INTERNAL', `video codec ${video} was given but the RTP source has no video track`);
+      if (audio && !source.audio) throw new AppError('INTERNAL', `audio codec ${audio} was given but the RTP source has no audio track`);
       // mode=none: PTS = first arrival + RTP timestamp steps; the default skew tracking turned arrival jitter
       // into uneven, even backward, sample times (ffmpeg: "non monotonically increasing dts").
       const tap = (name: string, media: 'video' | 'audio', t: RtpTrack, depayer: string) =>

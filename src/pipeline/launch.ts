@@ -1,6 +1,7 @@
 import { DEFAULT_H264_ENCODER, audioToMux, checkCombo, recordedCodecs, videoToMux } from './launch-codec';
 import { quote, sourceTaps } from './launch-source';
 import type { Codecs, Container, OutputSpec, PipelineInput } from './types';
+import { AppError } from '../lib/errors';
 
 export { audioBitrate, checkCombo, recordedCodecs, DEFAULT_H264_ENCODER } from './launch-codec';
 export { quote } from './launch-source';
@@ -47,7 +48,7 @@ function muxerProperties(out: OutputSpec): string | null {
 
 /** The splitmuxsink named "mux" that writes (and rotates) the recording. */
 function recordingSink(out: OutputSpec): string {
-  if (!out.location.includes('%05d')) throw new Error(`output location ${out.location} has no %05d fragment number`);
+  if (!out.location.includes('%05d')) throw new AppError('INTERNAL', `output location ${out.location} has no %05d fragment number`);
   const props = muxerProperties(out);
   const parts = [
     'splitmuxsink name=mux async-finalize=true',
@@ -66,7 +67,7 @@ function recordingSink(out: OutputSpec): string {
  */
 export function describePipeline(input: PipelineInput, opts: DescribeOptions = {}): string {
   const { source, codecs, output } = input;
-  if (!codecs.video && !codecs.audio) throw new Error('the stream has neither video nor audio: nothing to record or monitor');
+  if (!codecs.video && !codecs.audio) throw new AppError('INTERNAL', 'the stream has neither video nor audio: nothing to record or monitor');
   if (!output) {
     const taps = sourceTaps(source, codecs.video, codecs.audio, false);
     const sinks = [taps.video, taps.audio].filter((t): t is string => t !== null).map((t) => chain(t, 'fakesink sync=false async=false'));

@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { PipelineHandle, type HostLink } from './pipeline-handle';
@@ -106,7 +106,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
 
   /** Fork the worker; resolves when it answers a first ping (GStreamer loaded). */
   async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`media host start() called twice [state:${this.state}]`);
+    if (this.state !== 'new') throw new AppError('INTERNAL', `media host start() called twice [state:${this.state}]`);
     this.state = 'starting';
     // Each running pipeline's bus poll holds a libuv pool thread; the pool is sized before the child's first async call.
     const threads = Math.min(1024, 4 + 2 * this.o.maxPipelines);
@@ -149,7 +149,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
       this.kill();
       throw err;
     }
-    if (this.state !== 'starting') throw new Error(`media host closed while starting [pid:${child.pid}]`);
+    if (this.state !== 'starting') throw new AppError('INTERNAL', `media host closed while starting [pid:${child.pid}]`);
     this.state = 'ready';
     this.pingTimer = setInterval(() => this.ping(), this.o.pingIntervalMs);
     this.pingTimer.unref();

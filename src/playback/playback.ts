@@ -217,7 +217,7 @@ export class FileReader {
     if (file !== this.current) {
       await this.release();
       const f = this.files[file];
-      if (!f) throw new Error(`no file ${file}`);
+      if (!f) throw new AppError('INTERNAL', `no file ${file}`);
       if (f.fh) this.fh = f.fh;
       else {
         this.fh = await f.open();
@@ -232,7 +232,7 @@ export class FileReader {
       if (bytesRead === 0) break;
       done += bytesRead;
     }
-    if (done < len) throw new Error(`${this.files[file]?.row.fileName ?? 'a file'} ended early: ${done} of ${len} bytes at ${src}`);
+    if (done < len) throw new AppError('INTERNAL', `${this.files[file]?.row.fileName ?? 'a file'} ended early: ${done} of ${len} bytes at ${src}`);
   }
 
   /** Close the file opened last (not the handles the answer keeps). */

@@ -1,9 +1,9 @@
 import { constants } from 'node:fs';
 import { copyFile, link, lstat, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
-import { errMessage } from '../lib/errors';
+import { basename, dirname, join } from 'node:path';
+import { AppError, errMessage } from '../lib/errors';
 import type { Logger } from '../lib/log';
-import { NAME_MAX_BYTES, cutUtf8 } from './naming';
+import { cutUtf8, numberedName } from '../conf/template';
 
 /** One finished tmp file to make into a file in record_dir. */
 export interface FinalizeJob {
@@ -53,8 +53,8 @@ async function unlinkQuiet(path: string): Promise<void> {
   });
 }
 
-async function fsyncFile(path: string): Promise<void> {
-  const fh = await open(path, 'r');
+async function fsyncFile(path: string, flags: string | number = 'r'): Promise<void> {
+  const fh = await open(path, flags);
   try {
     await fh.sync();
   } finally {
@@ -65,12 +65,7 @@ async function fsyncFile(path: string): Promise<void> {
 /** Persist a rename/link in `dir`; some file systems cannot fsync a folder. Never throws: the file is in place. */
 async function fsyncDir(dir: string, log: Logger): Promise<void> {
   try {
-    const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await fsyncFile(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   } catch (err) {
     if (!['EINVAL', 'EISDIR', 'ENOTSUP', 'EBADF', 'EPERM'].includes(codeOf(err) ?? '')) {
       log.warn({ dir, err: errMessage(err) }, 'cannot fsync the record folder');
@@ -80,12 +75,7 @@ async function fsyncDir(dir: string, log: Logger): Promise<void> {
 
 /** `dst`, then `<base>(1).<ext>`, `(2)`… each cut to 255 bytes keeping the suffix. */
 function candidate(dst: string, n: number): string {
-  if (n === 0) return dst;
-  const name = basename(dst);
-  const ext = extname(name);
-  const suffix = `(${n})${ext}`;
-  const base = cutUtf8(name.slice(0, name.length - ext.length), NAME_MAX_BYTES - Buffer.byteLength(suffix, 'utf8'));
-  return join(dirname(dst), base + suffix);
+  return n === 0 ? dst : join(dirname(dst), numberedName(basename(dst), n));
 }
 
 /**
@@ -107,7 +97,7 @@ export class Finalizer {
   }
 
   private static checkConcurrency(n: number): number {
-    if (!Number.isInteger(n) || n < 1) throw new Error(`finalizer concurrency ${n} is not allowed: use an integer ≥ 1`);
+    if (!Number.isInteger(n) || n < 1) throw new AppError('INTERNAL', `finalizer concurrency ${n} is not allowed: use an integer ≥ 1`);
     return n;
   }
 
@@ -169,7 +159,7 @@ export class Finalizer {
       if (job.transform) {
         await job.transform(job.src, partial);
         const st = await stat(partial).catch(() => null);
-        if (!st || st.size === 0) throw new Error('the transform wrote no file');
+        if (!st || st.size === 0) throw new AppError('INTERNAL', 'the transform wrote no file');
         path = await this.publishSynced(partial, job.dst);
         how = 'transformed';
       } else {
@@ -188,7 +178,7 @@ export class Finalizer {
       await unlinkQuiet(partial).catch(() => undefined);
       const code = codeOf(err);
       const reason = code === 'ENOSPC' ? `no space left on the device of ${dir}` : errMessage(err);
-      throw new Error(`finalize failed [src:${job.src}, dst:${job.dst}, reason:${reason}]; the tmp file is kept`);
+      throw new AppError('INTERNAL', `finalize failed [src:${job.src}, dst:${job.dst}, reason:${reason}]; the tmp file is kept`, { cause: err });
     }
     // The file is in place: what follows can only warn, a tmp file left behind is not a failed finalize.
     await fsyncDir(dir, this.log);
@@ -230,6 +220,6 @@ export class Finalizer {
         return to;
       }
     }
-    throw new Error(`no free name: ${dst} and ${MAX_SUFFIX} numbered variants exist`);
+    throw new AppError('INTERNAL', `no free name: ${dst} and ${MAX_SUFFIX} numbered variants exist`);
   }
 }

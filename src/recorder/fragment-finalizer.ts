@@ -1,7 +1,7 @@
 import { stat, truncate, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Conf } from '../conf/types';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage, errnoOf } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { runGstLaunch } from '../pipeline/gst-launch';
@@ -12,7 +12,7 @@ import { Finalizer } from './finalize';
 import { readFmp4 } from './fmp4';
 import { remuxFmp4 } from './mp4-remux';
 import { runHook } from './hook';
-import { safeJoin } from './naming';
+import { safeJoin } from '../conf/template';
 
 /** A fragment whose muxer has finished (or died): to be made into a file in record_dir. */
 export interface FragmentJob {
@@ -45,10 +45,9 @@ const NO_SPACE_RETRY_MS = 3000;
 /** Errors kept for health. */
 const ERRORS_KEPT = 10;
 
-/** True when an error (or its message, once wrapped) says the device is full. */
+/** True when an error, or one it wraps (`cause`), says the device is full. */
 export function isNoSpace(err: unknown): boolean {
-  if ((err as NodeJS.ErrnoException | null)?.code === 'ENOSPC') return true;
-  return /ENOSPC|no space left/i.test(errMessage(err));
+  return errnoOf(err) === 'ENOSPC';
 }
 
 export type FragmentFinalizerEvents = {
@@ -152,7 +151,7 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
    */
   private async trimMp4(path: string, size: number, codecs: Codecs): Promise<Codecs> {
     const f = await readFmp4(path);
-    if (f.fragments === 0 || (!f.video && !f.audio)) throw new Error(`no complete media box in ${basename(path)} (${size} bytes): the muxer stopped before it wrote a whole fragment`);
+    if (f.fragments === 0 || (!f.video && !f.audio)) throw new AppError('INTERNAL', `no complete media box in ${basename(path)} (${size} bytes): the muxer stopped before it wrote a whole fragment`);
     if (f.length < size) {
       await truncate(path, f.length);
       this.log.warn({ tmp: path, size, kept: f.length }, 'cut the incomplete end of a fragment a muxer did not finish');
@@ -227,7 +226,7 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
           this.emit('dropped', { rowId: job.rowId });
           return false;
         }
-        if (!st || st.size === 0) throw new Error(`no media was written to ${basename(job.tmpPath)}`);
+        if (!st || st.size === 0) throw new AppError('INTERNAL', `no media was written to ${basename(job.tmpPath)}`);
         const codecs = job.container === 'mp4' ? await this.trimMp4(job.tmpPath, st.size, job.codecs) : job.codecs;
         const remux = describeRemuxFor({ ...job, codecs }, conf);
         // bounded: a remux that waits on something the file lacks must not hold a finalizer slot for good

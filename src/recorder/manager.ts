@@ -3,10 +3,7 @@ import type { Conf, Rotation } from '../conf/types';
 import { AppError } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
-import type { HostPool } from '../pipeline/host-pool';
-import type { RecordingsStore } from '../store/recordings';
-import type { FragmentFinalizer } from './fragment-finalizer';
-import { Recorder, type RecordingSettings } from './recorder';
+import { Recorder, type RecordingContext, recordingContext, type RecordingSettings } from './recorder';
 import type { RecordingOverrides, Stream } from './stream';
 
 /** A stream that runs its own pipeline (an RTSP camera): the manager asks it to record or not. */
@@ -46,14 +43,8 @@ export interface StreamView {
   readonly [k: string]: unknown;
 }
 
-export interface RecordingManagerOptions {
-  readonly conf: () => Conf;
-  readonly pool: HostPool;
-  readonly store: RecordingsStore;
-  readonly finalizer: FragmentFinalizer;
-  /** where fragments are written (record_tmp_dir, or the spill dir while it is nearly full) */
-  readonly tmpDir?: () => string;
-}
+/** The recording context (conf, hosts, index, finalizer, tmp dir). */
+export type RecordingManagerOptions = RecordingContext;
 
 /** How long an ended stream stays answerable by /stream/find (ms). */
 const ENDED_KEEP_MS = 10 * 60_000;
@@ -255,15 +246,11 @@ export class RecordingManager extends TypedEmitter<RecordingManagerEvents> {
       return r;
     }
     const rec = new Recorder({
+      ...recordingContext(this.o),
       stream: e.stream,
       settings,
-      conf: this.o.conf,
-      pool: this.o.pool,
-      store: this.o.store,
-      finalizer: this.o.finalizer,
       restartOnHostDeath: true,
       restartOnError: true,
-      tmpDir: this.o.tmpDir,
       stallMs: 0,
     });
     e.recorder = rec;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Conf, Rotation } from '../conf/types';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage } from '../lib/errors';
 import { Backoff } from '../lib/backoff';
 import { type Logger, log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
@@ -12,7 +12,7 @@ import { mjpegH264Encoder } from '../pipeline/hw-encoders';
 import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
 import type { Container, OutputSpec } from '../pipeline/types';
 import type { RecordingsStore } from '../store/recordings';
-import { expandTemplate } from './naming';
+import { expandTemplate, templateVars } from '../conf/template';
 import type { FragmentFinalizer } from './fragment-finalizer';
 import { chooseContainer } from './container';
 import type { Stream } from './stream';
@@ -23,13 +23,24 @@ export interface RecordingSettings {
   readonly rotation: Rotation;
 }
 
-export interface RecorderOptions {
-  readonly stream: Stream;
-  readonly settings: RecordingSettings;
+/** What every recording is made with (the engine's; the manager and the cameras pass it on). */
+export interface RecordingContext {
   readonly conf: () => Conf;
   readonly pool: HostPool;
   readonly store: RecordingsStore;
   readonly finalizer: FragmentFinalizer;
+  /** where new fragments are written: record_tmp_dir, or the spill dir when it is nearly full (TmpSpace) */
+  readonly tmpDir?: () => string;
+}
+
+/** Just the recording context of a larger options object (what a Recorder is given from it). */
+export function recordingContext(o: RecordingContext): RecordingContext {
+  return { conf: o.conf, pool: o.pool, store: o.store, finalizer: o.finalizer, tmpDir: o.tmpDir };
+}
+
+export interface RecorderOptions extends RecordingContext {
+  readonly stream: Stream;
+  readonly settings: RecordingSettings;
   /** ms without media before the pipeline counts as stalled (0 = no watchdog) */
   readonly stallMs?: number;
   /** restart the pipeline when its host dies (push sources); pull sources are restarted by their owner */
@@ -39,8 +50,6 @@ export interface RecorderOptions {
    * publisher's recording for good); pull sources reconnect in their owner's loop instead
    */
   readonly restartOnError?: boolean;
-  /** where new fragments are written: record_tmp_dir, or the spill dir when it is nearly full (TmpSpace) */
-  readonly tmpDir?: () => string;
 }
 
 /**
@@ -166,7 +175,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
 
   /** Launch the pipeline. */
   start(): void {
-    if (this.closed) throw new Error('recorder closed');
+    if (this.closed) throw new AppError('INTERNAL', 'recorder closed');
     this.launch();
   }
 
@@ -384,25 +393,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
   /** The file name for fragment `index` (null: not rotating) from start/end epoch ms (null: not known yet). */
   private nameFor(index: number | null, startEpochMs: number | null, endEpochMs?: number): string {
     const conf = this.o.conf();
-    const s = this.o.stream;
-    const codecs = s.codecs();
     const rotating = this.o.settings.rotation.kind !== 'disabled';
-    const known = endEpochMs !== undefined && startEpochMs !== null;
     return expandTemplate(
       this.o.settings.template,
-      {
-        streamName: s.name,
-        sessionId: s.sessionId,
-        mediaSessionId: s.mediaSessionId,
-        login: s.login,
-        audioCodec: codecs.audio ?? undefined,
-        videoCodec: codecs.video ?? undefined,
-        startTime: startEpochMs === null ? undefined : s.streamClock(startEpochMs),
-        startTimeMillis: startEpochMs ?? undefined,
-        endTime: known ? s.streamClock(endEpochMs) : undefined,
-        endTimeMillis: known ? endEpochMs : undefined,
-        duration: known && this.container === 'mp4' ? endEpochMs - startEpochMs : undefined,
-      },
+      templateVars(this.o.stream, this.container, startEpochMs, endEpochMs),
       {
         exclude: conf.exclude_record_name_characters,
         encoding: conf.encode_record_name,

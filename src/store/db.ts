@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { errMessage } from '../lib/errors';
+import { AppError, errMessage } from '../lib/errors';
 import { type Migration, MIGRATIONS } from './migrations';
 
 /** An open better-sqlite3 connection. */
@@ -26,7 +26,7 @@ export function openDb(path: string, migrations: readonly Migration[] = MIGRATIO
     db.pragma('foreign_keys = ON');
   } catch (err) {
     db?.close();
-    throw new Error(`cannot open the index database [path:${path}, reason:${errMessage(err)}]`);
+    throw new AppError('INTERNAL', `cannot open the index database [path:${path}, reason:${errMessage(err)}]`);
   }
   try {
     migrate(db, path, migrations);
@@ -64,7 +64,7 @@ function migrate(db: Db, path: string, migrations: readonly Migration[]): void {
   const known = migrations.length ? Math.max(...migrations.map((m) => m.version)) : 0;
   const newest = applied.size ? Math.max(...applied) : 0;
   if (newest > known) {
-    throw new Error(
+    throw new AppError('INTERNAL', 
       `the index database was written by a newer edgerec [path:${path}, schema:${newest}, this version knows up to:${known}]: ` +
         'upgrade edgerec, or move the file away to start a new index',
     );
@@ -78,7 +78,7 @@ function migrate(db: Db, path: string, migrations: readonly Migration[]): void {
         record.run(m.version, m.name, Date.now());
       })();
     } catch (err) {
-      throw new Error(`index migration failed [path:${path}, version:${m.version}, name:${m.name}, reason:${errMessage(err)}]`);
+      throw new AppError('INTERNAL', `index migration failed [path:${path}, version:${m.version}, name:${m.name}, reason:${errMessage(err)}]`);
     }
   }
 }

@@ -31,6 +31,23 @@ const SPAN_CLASS_SQL = `CASE WHEN end_ms IS NULL THEN NULL ${SPAN_CLASS_LIMITS_M
  * was known) overlap everything after their start; they come from the small partial index recordings_open.
  * recording_stats keeps counts and bytes per state by trigger so health and metrics never scan the table.
  */
+/** Triggers `<table>_stats_insert|delete|update` that keep `stats` (count and bytes by state) in step with `table`. */
+function statsTriggers(table: string, stats: string): string {
+  const add = (sign: '+' | '-', row: 'NEW' | 'OLD') => `  UPDATE ${stats} SET count = count ${sign} 1, bytes = bytes ${sign} ${row}.bytes WHERE state = ${row}.state;`;
+  return [
+    `CREATE TRIGGER ${table}_stats_insert AFTER INSERT ON ${table} BEGIN`,
+    add('+', 'NEW'),
+    'END;',
+    `CREATE TRIGGER ${table}_stats_delete AFTER DELETE ON ${table} BEGIN`,
+    add('-', 'OLD'),
+    'END;',
+    `CREATE TRIGGER ${table}_stats_update AFTER UPDATE OF state, bytes ON ${table} BEGIN`,
+    add('-', 'OLD'),
+    add('+', 'NEW'),
+    'END;',
+  ].join('\n');
+}
+
 const M1 = `
 CREATE TABLE recordings (
   id INTEGER PRIMARY KEY,
@@ -72,16 +89,7 @@ CREATE TABLE recording_stats (
 INSERT INTO recording_stats (state, count, bytes) VALUES
   ('recording', 0, 0), ('finalizing', 0, 0), ('complete', 0, 0), ('recovered', 0, 0), ('failed', 0, 0);
 
-CREATE TRIGGER recordings_stats_insert AFTER INSERT ON recordings BEGIN
-  UPDATE recording_stats SET count = count + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
-END;
-CREATE TRIGGER recordings_stats_delete AFTER DELETE ON recordings BEGIN
-  UPDATE recording_stats SET count = count - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
-END;
-CREATE TRIGGER recordings_stats_update AFTER UPDATE OF state, bytes ON recordings BEGIN
-  UPDATE recording_stats SET count = count - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
-  UPDATE recording_stats SET count = count + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
-END;
+${statsTriggers('recordings', 'recording_stats')}
 `;
 
 /*
@@ -143,16 +151,7 @@ CREATE TABLE archive_stats (
 ) STRICT, WITHOUT ROWID;
 INSERT INTO archive_stats (state, count, bytes) VALUES ('pending', 0, 0), ('uploading', 0, 0), ('archived', 0, 0), ('failed', 0, 0);
 
-CREATE TRIGGER archive_stats_insert AFTER INSERT ON archive BEGIN
-  UPDATE archive_stats SET count = count + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
-END;
-CREATE TRIGGER archive_stats_delete AFTER DELETE ON archive BEGIN
-  UPDATE archive_stats SET count = count - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
-END;
-CREATE TRIGGER archive_stats_update AFTER UPDATE OF state, bytes ON archive BEGIN
-  UPDATE archive_stats SET count = count - 1, bytes = bytes - OLD.bytes WHERE state = OLD.state;
-  UPDATE archive_stats SET count = count + 1, bytes = bytes + NEW.bytes WHERE state = NEW.state;
-END;
+${statsTriggers('archive', 'archive_stats')}
 
 CREATE TRIGGER archive_enqueue_insert AFTER INSERT ON recordings WHEN NEW.state IN ('complete', 'recovered') BEGIN
   INSERT OR IGNORE INTO archive (recording_id, state, bytes, queued_ms, updated_ms) VALUES (NEW.id, 'pending', NEW.bytes, ${NOW_MS}, ${NOW_MS});

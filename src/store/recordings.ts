@@ -158,7 +158,7 @@ export class RecordingsStore {
     const keys = Object.keys(patch)
       .filter((k) => (patch as Record<string, unknown>)[k] !== undefined)
       .sort();
-    for (const k of keys) if (!PATCHABLE.has(k)) throw new Error(`update: unknown recording field "${k}"; allowed: ${[...PATCHABLE].join(', ')}`);
+    for (const k of keys) if (!PATCHABLE.has(k)) throw new AppError('INTERNAL', `update: unknown recording field "${k}"; allowed: ${[...PATCHABLE].join(', ')}`);
     const sig = keys.join(',');
     let st = this.updates.get(sig);
     if (!st) {

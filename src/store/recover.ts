@@ -1,13 +1,11 @@
 import type { Stats } from 'node:fs';
 import { open, readdir, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, extname, join, sep } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import type { Conf } from '../conf/types';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
+import { fillEndElements, numberedName } from '../conf/template';
 import type { AudioCodec, Codecs, Container, VideoCodec } from '../pipeline/types';
-import type { FragmentFinalizer } from '../recorder/fragment-finalizer';
-import { spillDir } from '../recorder/tmp-space';
-import { NAME_MAX_BYTES, cutUtf8 } from '../recorder/naming';
 import type { RecordingRow, RecordingsStore } from './recordings';
 
 const log = rootLog.child({ component: 'recover' });
@@ -45,26 +43,35 @@ export async function holdsMedia(path: string, container: Container, size: numbe
   }
 }
 
-const TMP_NAME = /^rec-[0-9a-f-]{36}-g\d+-\d{5}\.(mp4|webm|ts)$/;
-
-/** Fill the end-time elements a running recording's name still holds (not possible once the name is encoded). */
-export function fillEndElements(name: string, startMs: number, endMs: number, streamClockStart: number): string {
-  return name
-    .replace(/\{endTimeMillis\}/g, String(endMs).slice(0, 20))
-    .replace(/\{endTime\}/g, String(streamClockStart + (endMs - startMs)).slice(0, 20))
-    .replace(/\{duration\}/g, String(endMs - startMs));
+/** A recovered file to finish, as the fragment finalizer takes it (recorder/fragment-finalizer.ts FragmentJob). */
+export interface RecoveredJob {
+  readonly rowId: number;
+  readonly tmpPath: string;
+  readonly container: Container;
+  readonly codecs: Codecs;
+  readonly streamName: string;
+  readonly name: () => string;
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly finalState: 'recovered';
+  readonly placedPath?: string;
 }
+
+/** Where recovery hands its files (the FragmentFinalizer). */
+export interface RecoverySink {
+  submit(job: RecoveredJob): void;
+  /** resolves once every submitted job is done or waiting for space */
+  settled(): Promise<void>;
+}
+
+const TMP_NAME = /^rec-[0-9a-f-]{36}-g\d+-\d{5}\.(mp4|webm|ts)$/;
 
 /** Numbered variants the finalizer may have used for a name that was taken (`<base>(N).<ext>`). */
 const PLACED_VARIANTS = 20;
 
 /** The name the finalizer gives `dst` when taken n times (as in Finalizer.publish). */
 function numbered(dst: string, n: number): string {
-  if (n === 0) return dst;
-  const name = basename(dst);
-  const ext = extname(name);
-  const suffix = `(${n})${ext}`;
-  return join(dirname(dst), cutUtf8(name.slice(0, name.length - ext.length), NAME_MAX_BYTES - Buffer.byteLength(suffix, 'utf8')) + suffix);
+  return n === 0 ? dst : join(dirname(dst), numberedName(basename(dst), n));
 }
 
 /**
@@ -90,7 +97,7 @@ async function placedBeforeCrash(row: RecordingRow, tmpStat: Stats | null, recor
  * crash or power loss become playable files in record_dir (state `recovered`, end time from the file's last
  * write) or `failed` with the reason. Idempotent: a crash during recovery leaves rows to recover next time.
  */
-export async function recoverAtStart(conf: Conf, store: RecordingsStore, finalizer: FragmentFinalizer): Promise<{ recovered: number; failed: number }> {
+export async function recoverAtStart(conf: Conf, store: RecordingsStore, finalizer: RecoverySink, spillDir: string): Promise<{ recovered: number; failed: number }> {
   let recovered = 0;
   let failed = 0;
   // Before any job writes its own: partial remux outputs a crash left (Finalizer: `.<name>.<pid>-<seq>.part`).
@@ -137,7 +144,7 @@ export async function recoverAtStart(conf: Conf, store: RecordingsStore, finaliz
     const endMs = intended && row.endMs !== null ? row.endMs : Math.max(row.startMs, Math.round(st.mtimeMs));
     // RTMP names count time from the publish start; others use epoch ms: infer which from the name's start element.
     const clockStart = row.sourceProtocol === 'rtmp' ? 0 : row.startMs;
-    const name = intended ? basename(row.path) : fillEndElements(row.fileName, row.startMs, endMs, clockStart);
+    const name = intended ? basename(row.path) : fillEndElements(row.fileName, row.container, row.startMs, endMs, clockStart + (endMs - row.startMs));
     finalizer.submit({
       rowId: row.id,
       tmpPath: tmp,
@@ -153,7 +160,7 @@ export async function recoverAtStart(conf: Conf, store: RecordingsStore, finaliz
   }
   // Files with no row (a crash between the muxer opening the file and the row insert): keep them too.
   const orphans: [dir: string, file: string][] = [];
-  for (const dir of [conf.record_tmp_dir, spillDir(conf)]) for (const f of await readdir(dir).catch(() => [] as string[])) orphans.push([dir, f]);
+  for (const dir of [conf.record_tmp_dir, spillDir]) for (const f of await readdir(dir).catch(() => [] as string[])) orphans.push([dir, f]);
   for (const [dir, f] of orphans) {
     const m = TMP_NAME.exec(f);
     const path = join(dir, f);

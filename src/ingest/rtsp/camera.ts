@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { CameraConf, Conf } from '../../conf/types';
-import { errMessage } from '../../lib/errors';
+import type { CameraConf } from '../../conf/types';
+import { AppError, errMessage } from '../../lib/errors';
 import { type Logger, log as rootLog, redactUrl } from '../../lib/log';
 import { describePipeline } from '../../pipeline/launch';
 import type { PipelineHandle } from '../../pipeline/host-pool';
 import { feedCarries, feedFor } from '../../pipeline/launch-source';
 import type { Codecs, RtspClient, SourceSpec } from '../../pipeline/types';
-import type { PullController, RecordingManagerOptions } from '../../recorder/manager';
-import { Recorder, type RecordingSettings } from '../../recorder/recorder';
+import type { PullController } from '../../recorder/manager';
+import { Recorder, type RecordingContext, recordingContext, type RecordingSettings } from '../../recorder/recorder';
 import type { Stream, StreamStatus } from '../../recorder/stream';
 import { Backoff } from '../../lib/backoff';
 import { describeRtsp, type RtspDescription } from '../../protocols/rtsp/describe';
@@ -18,8 +18,7 @@ import { probeCameraClock } from '../../protocols/rtsp/clock-probe';
 /** How long the clock probe waits for the camera's first RTCP sender report. */
 const CLOCK_PROBE_MS = 8000;
 
-/** What a camera needs: what a recording manager needs (config, media hosts, index, finalizer), and its counters. */
-export interface CameraOptions extends RecordingManagerOptions {
+export interface CameraOptions extends RecordingContext {
   /** counted in metrics */
   readonly onReconnect?: (name: string) => void;
   /** timestamp repairs (edgerec's RTSP client), counted in metrics */
@@ -242,7 +241,7 @@ export class Camera implements Stream, PullController {
   private async runOnce(): Promise<boolean | 'switch'> {
     this.state = this.attempts === 0 ? 'connecting' : 'reconnecting';
     const d = await describeRtsp(this.cam.url, { timeoutMs: 5000 });
-    if (!d.codecs.video && !d.codecs.audio) throw new Error('the camera offers no media we can record');
+    if (!d.codecs.video && !d.codecs.audio) throw new AppError('PEER_FAILED', 'the camera offers no media we can record');
     this.detected = d.codecs;
     this.client = this.chooseClient(d);
     if (this.stopping) return false;
@@ -263,8 +262,7 @@ export class Camera implements Stream, PullController {
       }
     };
     if (settings) {
-      const { conf, pool, store, finalizer, tmpDir } = this.o;
-      const rec = new Recorder({ stream: this, settings, conf, pool, store, finalizer, tmpDir, stallMs, restartOnHostDeath: false });
+      const rec = new Recorder({ ...recordingContext(this.o), stream: this, settings, stallMs, restartOnHostDeath: false });
       this.rec = rec;
       rec.on('progress', progress);
       // Shown at once: the pipeline's end after a stall may take a while (rtspsrc waits on a frozen server).

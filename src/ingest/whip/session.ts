@@ -4,6 +4,7 @@ import type { Codecs, RtpTrack } from '../../pipeline/types';
 import { audioCodecOf, videoCodecOf } from '../../protocols/codecs';
 import { ntpToEpochMs, rtpToWallClock, type SenderReport } from '../../protocols/rtcp/clock';
 import { seqDelta } from '../../protocols/rtp/packet';
+import { AppError } from '../../lib/errors';
 
 /** Who publishes: the session id, the stream name and the publisher. */
 export interface WhipPublisher {
@@ -155,7 +156,7 @@ export class WhipSession implements WhipPublish {
       });
     }
     const sdp = this.pc.localDescription?.sdp;
-    if (!sdp) throw new Error('werift produced no local description');
+    if (!sdp) throw new AppError('INTERNAL', 'werift produced no local description');
     return sdp;
   }
 

@@ -1,5 +1,6 @@
 import { createSocket, type SocketType } from 'node:dgram';
 import { dirname, join } from 'node:path';
+import { AppError } from '../../lib/errors';
 
 /** How long a port handed out stays reserved: werift binds it right after (same tick), so a few seconds is ample. */
 const RESERVE_MS = 5000;
@@ -81,7 +82,7 @@ export function installWeriftIcePatches(): void {
   const ice = weriftInternal<{ Connection?: { prototype: { applyStunTurnServersFromOptions?: (this: IceConnection) => void } } }>('ice', 'src', 'ice.js');
   const applyServers = ice.Connection?.prototype.applyStunTurnServersFromOptions;
   if (typeof network.findPort !== 'function' || typeof applyServers !== 'function' || !ice.Connection) {
-    throw new Error('werift internals changed (common/src/network findPort, ice/src/ice Connection): the ICE patches cannot be installed');
+    throw new AppError('INTERNAL', 'werift internals changed (common/src/network findPort, ice/src/ice Connection): the ICE patches cannot be installed');
   }
   const reservations = new PortReservations();
   network.findPort = async (min, max, protocol = 'udp4', interfaceAddresses) => {
@@ -94,7 +95,7 @@ export function installWeriftIcePatches(): void {
       }
       reservations.release(port);
     }
-    throw new Error(`no free UDP port in ${min}-${max} (webrtc_ice_port_range)`);
+    throw new AppError('INTERNAL', `no free UDP port in ${min}-${max} (webrtc_ice_port_range)`);
   };
   ice.Connection.prototype.applyStunTurnServersFromOptions = function (this: IceConnection) {
     applyServers.call(this);

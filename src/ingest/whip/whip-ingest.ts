@@ -103,7 +103,7 @@ export class WhipIngest extends TypedEmitter<WhipIngestEvents> {
       return { id, answerSdp };
     } catch (err) {
       session.end('offer refused');
-      if (err instanceof AppError) throw err;
+      if (err instanceof AppError && err.code !== 'INTERNAL') throw err;
       throw new AppError('BAD_REQUEST', `the WHIP offer could not be applied [stream:${name}, reason:${err instanceof Error ? err.message : String(err)}]`);
     }
   }

@@ -1,5 +1,6 @@
 import type { AccessUnit, Depayloader } from './depayloader';
 import type { RtpPacket } from './packet';
+import { AppError } from '../../lib/errors';
 
 /** The AudioSpecificConfig fields an ADTS header repeats. */
 export interface AacConfig {
@@ -27,7 +28,7 @@ export class AacDepay implements Depayloader {
     this.indexDeltaLength = n('indexdeltalength', 3);
     this.frameSamples = n('constantduration', 1024);
     const c = parseAacConfig(fmtp.config ?? '');
-    if (!c) throw new Error(`AAC track without a usable config in its SDP (config=${fmtp.config ?? 'absent'})`);
+    if (!c) throw new AppError('PEER_FAILED', `AAC track without a usable config in its SDP (config=${fmtp.config ?? 'absent'})`);
     this.config = c;
   }
 

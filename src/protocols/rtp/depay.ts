@@ -8,6 +8,7 @@
 import { AacDepay, parseAacConfig } from './aac-depay';
 import type { AccessUnit, DepayOptions, Depayloader, RtpFormat } from './depayloader';
 import type { RtpPacket } from './packet';
+import { AppError } from '../../lib/errors';
 
 const START_CODE = Buffer.from([0, 0, 0, 1]);
 
@@ -303,6 +304,6 @@ export function depayloaderFor(m: RtpFormat, o: DepayOptions = {}): Depayloader 
     case 'PCMU':
       return new G711Depay(name === 'PCMA' ? 'alaw' : 'mulaw', m.clockRate, m.channels ?? 1);
     default:
-      throw new Error(`no depayloader for ${m.media} codec ${name}`);
+      throw new AppError('PEER_FAILED', `no depayloader for ${m.media} codec ${name}`);
   }
 }

@@ -1,4 +1,5 @@
 import { parseHeaderLines } from './target';
+import { AppError } from '../../lib/errors';
 
 /** One RTSP answer read from a TCP connection. */
 export interface RtspAnswer {
@@ -88,19 +89,19 @@ export class RtspTcpSplitter {
   private message(pos: number): { item: RtspTcpItem; next: number } | null {
     const end = this.buf.indexOf('\r\n\r\n', pos);
     if (end < 0) {
-      if (this.buf.length - pos > MAX_HEAD) throw new Error(`RTSP header larger than ${MAX_HEAD} bytes`);
+      if (this.buf.length - pos > MAX_HEAD) throw new AppError('PEER_FAILED', `RTSP header larger than ${MAX_HEAD} bytes`);
       // Checking the first bytes early rejects a non-RTSP peer without waiting for 64 KB.
-      if (this.buf.length - pos >= 8 && !looksLikeRtsp(this.buf.toString('latin1', pos, pos + 8))) throw new Error(`not RTSP: "${printable(this.buf, pos)}"`);
+      if (this.buf.length - pos >= 8 && !looksLikeRtsp(this.buf.toString('latin1', pos, pos + 8))) throw new AppError('PEER_FAILED', `not RTSP: "${printable(this.buf, pos)}"`);
       return null;
     }
     const head = this.buf.toString('latin1', pos, end).split('\r\n');
     const first = head[0] ?? '';
     const answer = /^RTSP\/\d\.\d\s+(\d{3})\s*(.*)$/.exec(first);
     const request = /^([A-Z_]+)\s+\S+\s+RTSP\/\d\.\d$/.exec(first);
-    if (!answer && !request) throw new Error(`not RTSP: "${printable(this.buf, pos)}"`);
+    if (!answer && !request) throw new AppError('PEER_FAILED', `not RTSP: "${printable(this.buf, pos)}"`);
     const headers = parseHeaderLines(head.slice(1));
     const len = Number(headers.get('content-length')?.[0] ?? 0);
-    if (!Number.isInteger(len) || len < 0 || len > MAX_BODY) throw new Error(`bad Content-Length (${headers.get('content-length')?.[0] ?? ''})`);
+    if (!Number.isInteger(len) || len < 0 || len > MAX_BODY) throw new AppError('PEER_FAILED', `bad Content-Length (${headers.get('content-length')?.[0] ?? ''})`);
     if (this.buf.length < end + 4 + len) return null;
     const body = this.buf.toString('utf8', end + 4, end + 4 + len);
     const next = end + 4 + len;

@@ -355,13 +355,11 @@ function receiverReport(channel: number, ssrc: number): Buffer {
 /** parseTarget, without echoing an unparsable URL: stripCreds misses a password holding '#', '/' or '?'. */
 function safeTarget(url: string): Target {
   try {
-    return parseTarget(url);
-  } catch (err) {
-    if (err instanceof RtspError && err.kind === 'bad-url' && err.message.startsWith('not a valid RTSP URL')) {
-      throw new RtspError('bad-url', 'not a valid RTSP URL: rtsp://[user:password@]host[:port]/path, with reserved characters in the user or password percent-encoded');
-    }
-    throw err;
+    new URL(url);
+  } catch {
+    throw new RtspError('bad-url', 'not a valid RTSP URL: rtsp://[user:password@]host[:port]/path, with reserved characters in the user or password percent-encoded');
   }
+  return parseTarget(url);
 }
 
 /** A track's (or the session's) a=control resolved against Content-Base; relative ones are appended as ffmpeg and live555 do. */

@@ -1,11 +1,16 @@
 /** RTSP URLs, their errors and header lines: what every RTSP client piece of edgerec shares. */
+import type { ErrorCode } from '../../lib/errors';
 import type { Credentials } from './auth';
 
 /** Why an RTSP request failed; the message names host:port and never the password. */
 export type RtspErrorKind = 'bad-url' | 'refused' | 'unreachable' | 'timeout' | 'not-found' | 'unauthorized' | 'status' | 'bad-answer';
 
-/** A failed RTSP exchange; the message names host:port and never the password. */
+/**
+ * A failed RTSP exchange; the message names host:port and never the password. Its code is PEER_FAILED (src/lib/errors.ts);
+ * `status` is the camera's RTSP status (not an HTTP one, hence not an AppError).
+ */
 export class RtspError extends Error {
+  readonly code: ErrorCode = 'PEER_FAILED';
   constructor(
     readonly kind: RtspErrorKind,
     message: string,

@@ -27,7 +27,7 @@ const ROOT = resolve(__dirname, '..', '..', '..', '..');
 const METHODS = ['get', 'post', 'delete', 'head', 'options', 'patch'] as const;
 /** register functions this test calls; the service must call each of them too */
 const REGISTER_FNS = ['registerControlRoutes', 'registerRecordingsRoutes', 'registerFileRoutes', 'registerWhipRoutes', 'registerPageRoutes', 'registerHealthRoutes', 'registerOpenApiRoutes', 'registerPlaybackRoutes'];
-/** routes engine.ts registers inline (stubs here; engine.ts cannot be imported in a unit test) */
+/** routes src/api/routes.ts registers inline (stubs here; the parts they read are not built in a unit test) */
 const ENGINE_INLINE = [{ method: 'get', path: '/metrics' }, { method: 'get', path: '/rest-api/streams' }];
 const REST_TOKEN = 'rest-secret';
 const PUBLISH_TOKEN = 'pub-secret';
@@ -209,7 +209,7 @@ async function rig(t: TestContext): Promise<Rig> {
   registerPageRoutes(r);
   registerOpenApiRoutes(r, '9.9.9-test');
   const stub: Handler = handle((_req, res) => sendJson(res, 200, []));
-  const inline = [...ENGINE_INLINE, ...inlineRoutes('src/engine.ts'), ...inlineRoutes('src/app.ts')];
+  const inline = [...ENGINE_INLINE, ...inlineRoutes('src/api/routes.ts')];
   const seen = new Set<string>();
   for (const { method, path } of inline) {
     if (seen.has(`${method} ${path}`)) continue;
@@ -226,9 +226,9 @@ test('every registered route is documented and every documented operation is reg
   const registered = server.routes().map((x) => `${x.method} ${x.path.replace(/:(\w+)/g, '{$1}')}`);
   assert.equal(new Set(registered).size, registered.length, 'a route is registered twice');
   assert.deepEqual([...registered].sort(), documented().sort());
-  for (const { path } of inlineRoutes('src/engine.ts')) assert.ok(path in doc.paths, `engine.ts registers ${path}`);
-  // the service (app.ts + engine.ts) must call the same register functions as this test, and no others
-  const src = ['src/app.ts', 'src/engine.ts'].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n');
+  for (const { path } of inlineRoutes('src/api/routes.ts')) assert.ok(path in doc.paths, `routes.ts registers ${path}`);
+  // the service (src/api/routes.ts, the one place) must call the same register functions as this test, and no others
+  const src = readFileSync(join(ROOT, 'src/api/routes.ts'), 'utf8');
   const called = new Set([...src.matchAll(/\b(register\w+Routes)\(/g)].map((m) => m[1]));
   for (const fn of called) assert.ok(fn && REGISTER_FNS.includes(fn), `the service calls ${String(fn)}, which this test does not register`);
   for (const fn of REGISTER_FNS) assert.ok(called.has(fn), `the service never calls ${fn}: its documented routes would be missing`);

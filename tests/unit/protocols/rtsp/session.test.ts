@@ -346,3 +346,13 @@ test('a refused connection is refused, without the password', BOUND, async () =>
   assert.ok(err.message.includes(`127.0.0.1:${port}`) && !err.message.includes(PASSWORD), err.message);
   await s.close();
 });
+
+test('an unparsable camera URL is a bad-url RtspError that echoes none of it (a password with # / ? included)', () => {
+  for (const url of ['rtsp://admin:pa#ss/w?rd@cam.local:554/live', 'rtsp://[::1/x', 'not a url']) {
+    assert.throws(
+      () => new RtspSession(url),
+      (err: unknown) => err instanceof RtspError && err.kind === 'bad-url' && /^not a valid RTSP URL: rtsp:\/\/\[user:password@\]host/.test(err.message) && !err.message.includes('pa#ss') && !err.message.includes('cam.local'),
+    );
+  }
+  assert.throws(() => new RtspSession('http://cam.local/live'), (err: unknown) => err instanceof RtspError && err.kind === 'bad-url' && /not an RTSP URL \(http:\/\/\)/.test(err.message));
+});

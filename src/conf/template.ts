@@ -1,6 +1,11 @@
-import { basename, dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import type { NameEncoding } from '../conf/types';
+import { basename, dirname, extname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type { Container } from '../pipeline/types';
+import type { NameEncoding } from './types';
+import { AppError } from '../lib/errors';
+
+// The file name template (SPEC §3), whole: its elements, their limits, expansion, the filling of the values known
+// only at the end (by the recorder, and by recovery after a crash), and the rules every recorded name obeys.
+// A new element: add it to NameVars, MAX_CHARS and templateVars() below (and to SPEC §3 / the README).
 
 /**
  * Values of the template elements (SPEC §3). `undefined` = not known yet: the element stays literal
@@ -44,8 +49,11 @@ export const NAME_MAX_BYTES = 255;
  */
 export const RECORD_NAME_MAX_BYTES = 224;
 
-/** Maximum length in characters of each element; absent = no own limit (the 255-byte cut still applies). */
-const MAX_CHARS: Readonly<Record<keyof NameVars, number | null>> = {
+/** A template element's name, as written between braces. */
+export type TemplateElement = keyof NameVars;
+
+/** Every element and its maximum length in characters; null = no own limit (the 255-byte cut still applies). */
+const MAX_CHARS: Readonly<Record<TemplateElement, number | null>> = {
   streamName: null,
   duration: null,
   startTime: 20,
@@ -58,6 +66,14 @@ const MAX_CHARS: Readonly<Record<keyof NameVars, number | null>> = {
   audioCodec: 4,
   videoCodec: 4,
 };
+
+/** The elements a file name template may hold, in the order the docs list them. */
+export const TEMPLATE_ELEMENTS = Object.keys(MAX_CHARS) as readonly TemplateElement[];
+
+/** The `{…}` of a template that are not elements (empty: the template is valid). */
+export function unknownElements(template: string): string[] {
+  return [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1] ?? '').filter((e) => !isElement(e));
+}
 
 /** Our codec ids → the names the reference server puts in file names (SDP encoding names, cut to 4). */
 const CODEC_NAMES: Readonly<Record<string, string>> = {
@@ -74,7 +90,7 @@ const CODEC_NAMES: Readonly<Record<string, string>> = {
   MJPEG: 'JPEG',
 };
 
-function isElement(key: string): key is keyof NameVars {
+function isElement(key: string): key is TemplateElement {
   return Object.prototype.hasOwnProperty.call(MAX_CHARS, key);
 }
 
@@ -152,6 +168,62 @@ export function expandTemplate(template: string, vars: NameVars, opts: NameOptio
   return cutUtf8(base, RECORD_NAME_MAX_BYTES - Buffer.byteLength(suffix, 'utf8')) + suffix;
 }
 
+/** What templateVars() reads of a live stream (a recorder/stream.ts Stream fits). */
+export interface NameSource {
+  readonly name: string;
+  readonly sessionId: string;
+  readonly mediaSessionId: string;
+  readonly login: string;
+  codecs(): { readonly video: string | null; readonly audio: string | null };
+  /** a time on the stream's own clock (ms) from epoch ms */
+  streamClock(epochMs: number): number;
+}
+
+/**
+ * The element values of one file of a stream: start values once the start is known, end values (endElements)
+ * once the end is; what is not known stays undefined (literal in the name).
+ */
+export function templateVars(s: NameSource, container: Container, startEpochMs: number | null, endEpochMs?: number): NameVars {
+  const codecs = s.codecs();
+  const end = endEpochMs !== undefined && startEpochMs !== null ? endElements(container, startEpochMs, endEpochMs, s.streamClock(endEpochMs)) : {};
+  return {
+    streamName: s.name,
+    sessionId: s.sessionId,
+    mediaSessionId: s.mediaSessionId,
+    login: s.login,
+    audioCodec: codecs.audio ?? undefined,
+    videoCodec: codecs.video ?? undefined,
+    startTime: startEpochMs === null ? undefined : s.streamClock(startEpochMs),
+    startTimeMillis: startEpochMs ?? undefined,
+    ...end,
+  };
+}
+
+/**
+ * The values known only at the end of a file (epoch ms; `endStreamClock` is the end on the stream's own clock):
+ * {endTimeMillis}, {endTime}, and {duration} for MP4 only (SPEC §3: elsewhere it stays literal).
+ */
+export function endElements(container: Container, startEpochMs: number, endEpochMs: number, endStreamClock: number): Pick<NameVars, 'endTime' | 'endTimeMillis' | 'duration'> {
+  return { endTimeMillis: endEpochMs, endTime: endStreamClock, duration: container === 'mp4' ? endEpochMs - startEpochMs : undefined };
+}
+
+/**
+ * Fill the end-known elements a recorded name still holds literally (a recording a crash cut short: recovery
+ * knows the name, not the template). An encoded name holds none, and is returned as it is.
+ */
+export function fillEndElements(name: string, container: Container, startEpochMs: number, endEpochMs: number, endStreamClock: number): string {
+  const end = endElements(container, startEpochMs, endEpochMs, endStreamClock);
+  return expandElements(name, end);
+}
+
+/** The name of the n-th variant of a taken file name (`<base>(n).<ext>`; n = 0: the name), cut to 255 bytes keeping the suffix. */
+export function numberedName(name: string, n: number): string {
+  if (n === 0) return name;
+  const ext = extname(name);
+  const suffix = `(${n})${ext}`;
+  return cutUtf8(name.slice(0, name.length - ext.length), NAME_MAX_BYTES - Buffer.byteLength(suffix, 'utf8')) + suffix;
+}
+
 /** `dir/name`, throwing unless `name` is one path component that stays directly inside `dir`. */
 export function safeJoin(dir: string, name: string): string {
   const root = resolve(dir);
@@ -161,7 +233,7 @@ export function safeJoin(dir: string, name: string): string {
     name === '' || name.includes('\0') || name.includes('/') || name === '.' || name === '..' ||
     rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel) || dirname(full) !== root || basename(full) !== name
   ) {
-    throw new Error(`unsafe file name ${JSON.stringify(name)}: a name must be one path component inside ${root}`);
+    throw new AppError('INTERNAL', `unsafe file name ${JSON.stringify(name)}: a name must be one path component inside ${root}`);
   }
   return full;
 }

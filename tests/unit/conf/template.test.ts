@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cutName } from '../../../src/api/cutter';
-import { expandTemplate, safeJoin, type NameOptions, type NameVars } from '../../../src/recorder/naming';
+import { expandTemplate, fillEndElements, numberedName, safeJoin, templateVars, TEMPLATE_ELEMENTS, unknownElements, type NameOptions, type NameSource, type NameVars } from '../../../src/conf/template';
+import type { Container } from '../../../src/pipeline/types';
 
 const plain: NameOptions = { exclude: '/', encoding: 'none', fragmentIndex: null, extension: 'mp4' };
 const name = (template: string, vars: NameVars, opts: Partial<NameOptions> = {}): string =>
@@ -148,4 +149,47 @@ test('safeJoin refuses anything but one component inside the folder', () => {
   for (const bad of ['', '.', '..', '../a.mp4', 'a/b.mp4', '/etc/passwd', 'a\0b', 'sub/../a.mp4']) {
     assert.throws(() => safeJoin('/srv/records', bad), /unsafe file name/, JSON.stringify(bad));
   }
+});
+
+test('the element list is the one the names are expanded from: each element is filled, each unknown one refused', () => {
+  const vars = Object.fromEntries(TEMPLATE_ELEMENTS.map((e) => [e, e.endsWith('Codec') ? 'H264' : /Time|duration/.test(e) ? 7 : 'v'])) as NameVars;
+  for (const e of TEMPLATE_ELEMENTS) assert.ok(!name(`{${e}}`, vars).includes('{'), e);
+  assert.deepEqual(unknownElements('{streamName}-{foo}-{}-{StreamName}'), ['foo', '', 'StreamName']);
+  assert.deepEqual(unknownElements(TEMPLATE_ELEMENTS.map((e) => `{${e}}`).join('-')), []);
+});
+
+/** A stream whose own clock starts at its publish (as RTMP's). */
+const stream: NameSource = {
+  name: 'cam',
+  sessionId: 'c2Vz',
+  mediaSessionId: '57882100-ac49-11e9-afdd-6752f5be57a9',
+  login: '',
+  codecs: () => ({ video: 'H264', audio: 'AAC' }),
+  streamClock: (epochMs) => epochMs - 1_700_000_000_000,
+};
+
+test('the end-known values are filled the same by the recorder and by recovery; {duration} for MP4 only (SPEC §3)', () => {
+  const t = '{streamName}-{startTime}-{endTime}-{endTimeMillis}-{duration}';
+  const start = 1_700_000_010_000;
+  const end = 1_700_000_025_500;
+  for (const container of ['mp4', 'webm', 'ts'] as Container[]) {
+    const opts = { fragmentIndex: 3, extension: container };
+    const running = name(t, templateVars(stream, container, start), opts);
+    assert.equal(running, `cam-10000-{endTime}-{endTimeMillis}-{duration}_3.${container}`);
+    const byRecorder = name(t, templateVars(stream, container, start, end), opts);
+    const byRecovery = fillEndElements(running, container, start, end, stream.streamClock(end));
+    assert.equal(byRecovery, byRecorder, container);
+    assert.equal(byRecorder, container === 'mp4' ? 'cam-10000-25500-1700000025500-15500_3.mp4' : `cam-10000-25500-1700000025500-{duration}_3.${container}`);
+  }
+  // an encoded name holds no element: recovery leaves it as it is
+  const hex = name(t, templateVars(stream, 'mp4', start), { encoding: 'hex' });
+  assert.equal(fillEndElements(hex, 'mp4', start, end, 25_500), hex);
+});
+
+test('numbered variants of a taken name keep the extension and fit in 255 bytes', () => {
+  assert.equal(numberedName('a.mp4', 0), 'a.mp4');
+  assert.equal(numberedName('a.mp4', 2), 'a(2).mp4');
+  const long = `${'é'.repeat(130)}.webm`;
+  const v = numberedName(long, 17);
+  assert.ok(v.endsWith('(17).webm') && bytes(v) <= 255 && !v.includes('\ufffd'), v);
 });
