@@ -5,7 +5,7 @@ import { AppError } from '../lib/errors';
 import { log } from '../lib/log';
 import { cutUtf8 } from '../recorder/naming';
 import type { CutCache } from '../store/cut-cache';
-import { cutMp4, type CutOptions, type CutResult } from './mp4-cut';
+import { cutMp4, type CutOptions, type CutResult } from '../mp4/cut';
 
 /** Longest cut name in bytes: NAME_MAX (255) less room for a `~N` variant. */
 export const CUT_NAME_MAX_BYTES = 250;

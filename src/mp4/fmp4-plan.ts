@@ -1,4 +1,4 @@
-import { makeBox, makeFullBox } from '../api/mp4-boxes';
+import { makeBox, makeFullBox } from './boxes';
 import { edts, ftyp, mvhd, outputTrak, stsd } from './movie-boxes';
 import type { MovieTrack } from './movie-track';
 import { trackEdits } from './mp4-plan';

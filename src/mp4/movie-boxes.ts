@@ -1,5 +1,5 @@
-import { type Box, children, makeBox, makeFullBox } from '../api/mp4-boxes';
-import { withHeaderDuration } from '../api/mp4-track';
+import { type Box, children, makeBox, makeFullBox } from './boxes';
+import { withHeaderDuration } from './track';
 
 /** Movie timescale of what playback writes (ms). */
 export const MOVIE_TIMESCALE = 1000;

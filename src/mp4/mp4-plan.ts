@@ -1,4 +1,4 @@
-import { makeBox, makeFullBox } from '../api/mp4-boxes';
+import { makeBox, makeFullBox } from './boxes';
 import { type Edit, ftyp, MOVIE_TIMESCALE, mvhd, outputTrak, stsd } from './movie-boxes';
 import type { MovieTrack } from './movie-track';
 

@@ -1,10 +1,10 @@
 import { open } from 'node:fs/promises';
-import { badMp4, type BoxRef, type ByteReader, children, findBox, readAt } from '../api/mp4-boxes';
-import type { TrackTiming } from '../api/mp4-range';
-import type { SampleTable } from '../api/mp4-sample-table';
-import { parseTrack, readHeaderTimes } from '../api/mp4-track';
-import { readFragments } from '../recorder/mp4-fragments';
-import { presentation } from '../recorder/mp4-tables';
+import { badMp4, type BoxRef, type ByteReader, children, findBox, readAt } from './boxes';
+import type { TrackTiming } from './cut-range';
+import type { SampleTable } from './sample-table';
+import { parseTrack, readHeaderTimes } from './track';
+import { readFragments } from './fragments';
+import { presentation } from './remux-tables';
 
 /** One track of a recorded file as playback reads it: its sample table and where it sits on the file's timeline. */
 export interface SourceTrack {

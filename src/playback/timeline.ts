@@ -1,5 +1,5 @@
-import type { TrackTiming } from '../api/mp4-range';
-import type { SampleTable } from '../api/mp4-sample-table';
+import type { TrackTiming } from '../mp4/cut-range';
+import type { SampleTable } from '../mp4/sample-table';
 import type { MovieTrack } from '../mp4/movie-track';
 
 /** One track of one recorded file, as the timeline needs it. */

@@ -9,8 +9,8 @@ import { describeRemux } from '../pipeline/launch';
 import type { Codecs, Container } from '../pipeline/types';
 import type { RecordingsStore } from '../store/recordings';
 import { Finalizer } from './finalize';
-import { readFmp4 } from './fmp4';
-import { remuxFmp4 } from './mp4-remux';
+import { readFmp4 } from '../mp4/scan';
+import { remuxFmp4 } from '../mp4/remux';
 import { runHook } from './hook';
 import { safeJoin } from './naming';
 

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { link, open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AppError, errMessage } from '../lib/errors';
-import { badMp4, type Box, children, makeBox, readAt, readTopBoxes } from './mp4-boxes';
-import { cutEdit, type CutEdit, samplePts, type SampleRange, selectOverlap, selectVideo } from './mp4-range';
-import { buildSampleTable, type OutChunk } from './mp4-sample-table';
-import { buildTrack, parseTrack, readHeaderTimes, type Track, trackDuration, withHeaderDuration } from './mp4-track';
+import { badMp4, type Box, children, makeBox, readAt, readTopBoxes } from './boxes';
+import { cutEdit, type CutEdit, samplePts, type SampleRange, selectOverlap, selectVideo } from './cut-range';
+import { buildSampleTable, type OutChunk } from './sample-table';
+import { buildTrack, parseTrack, readHeaderTimes, type Track, trackDuration, withHeaderDuration } from './track';
 
 /** What a cut produced: its span on the source timeline (seconds) and its size. */
 export interface CutResult {

@@ -1,5 +1,5 @@
-import type { ByteReader } from '../api/mp4-boxes';
-import { boxesIn, fail, must, only, readUint, type BoxRef } from './mp4-boxes';
+import type { ByteReader } from './boxes';
+import { boxesIn, fail, must, only, readUint, type BoxRef } from './remux-boxes';
 
 /** A run of samples stored back to back in the source (one trun). */
 export interface Chunk {

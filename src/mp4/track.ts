@@ -1,6 +1,6 @@
-import { badMp4, type Box, children, findBox, makeBox, makeFullBox } from './mp4-boxes';
-import type { CutEdit, TrackTiming } from './mp4-range';
-import { parseSampleTable, type SampleTable } from './mp4-sample-table';
+import { badMp4, type Box, children, findBox, makeBox, makeFullBox } from './boxes';
+import type { CutEdit, TrackTiming } from './cut-range';
+import { parseSampleTable, type SampleTable } from './sample-table';
 
 /** One trak of the source moov, parsed far enough to cut it. */
 export interface Track {

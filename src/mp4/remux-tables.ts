@@ -1,5 +1,5 @@
-import { box, boxesIn, fail, fullBox, must } from './mp4-boxes';
-import type { FragTrack } from './mp4-fragments';
+import { box, boxesIn, fail, fullBox, must } from './remux-boxes';
+import type { FragTrack } from './fragments';
 
 /** stbl children the remux rewrites (the source ones are empty or describe fragments only). */
 const SAMPLE_TABLES = new Set(['stts', 'ctts', 'stss', 'stsc', 'stsz', 'stz2', 'stco', 'co64', 'sdtp', 'sgpd', 'sbgp', 'cslg', 'stps', 'subs']);

@@ -1,5 +1,5 @@
 import { endianness } from 'node:os';
-import { badMp4, type Box, children, makeBox, makeFullBox } from './mp4-boxes';
+import { badMp4, type Box, children, makeBox, makeFullBox } from './boxes';
 
 /** Every sample of one track, in decode order (times in the track's media timescale). */
 export interface SampleTable {

@@ -1,7 +1,7 @@
 import { open, rm, type FileHandle } from 'node:fs/promises';
-import { box, boxesIn, fail, must } from './mp4-boxes';
-import { readFragments, type FragFile, type FragTrack } from './mp4-fragments';
-import { buildTrak, presentation, withDuration } from './mp4-tables';
+import { box, boxesIn, fail, must } from './remux-boxes';
+import { readFragments, type FragFile, type FragTrack } from './fragments';
+import { buildTrak, presentation, withDuration } from './remux-tables';
 
 /** Options of remuxFmp4. */
 export interface Fmp4RemuxOptions {
