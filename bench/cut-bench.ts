@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { bytesRead, resetBytesRead } from '../src/mp4/boxes';
+import { bytesRead, resetBytesRead } from '../src/mp4/reader';
 import { cutMp4 } from '../src/mp4/cut';
 
 const run = promisify(execFile);

@@ -1,119 +1,78 @@
-import { AppError } from '../lib/errors';
+import { fail, printable } from './format-error';
 
-/** What positioned reads need of a file: a FileHandle, or a reader of an object in the archive bucket. */
-export interface ByteReader {
-  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
-}
-
-/** A box found in a buffer or file: its type, where it starts, its header length and total size. */
+/** A box inside a buffer or a file: its type and offsets (of the header, the body, the end); size = end - start. */
 export interface BoxRef {
-  type: string;
-  /** offset of the box header (in the file, or in the buffer it was parsed from) */
-  start: number;
-  headerLen: number;
-  size: number;
+  readonly type: string;
+  readonly start: number;
+  readonly body: number;
+  readonly end: number;
+  readonly size: number;
 }
 
-/** Source bytes read through `readAt` since the last `resetBytesRead()` (for tests: a cut reads only what it needs). */
-let bytesReadTotal = 0;
-
-/** Bytes read through `readAt` since the last reset. */
-export function bytesRead(): number {
-  return bytesReadTotal;
-}
-
-/** Reset the `bytesRead()` counter. */
-export function resetBytesRead(): void {
-  bytesReadTotal = 0;
-}
-
-/** Positioned read of exactly `len` bytes at `pos` into `buf` (a new buffer when not given); counted by `bytesRead()`. */
-export async function readAt(fh: ByteReader, pos: number, len: number, buf: Buffer = Buffer.allocUnsafe(len)): Promise<Buffer> {
-  let done = 0;
-  for (let i = 0; done < len && i < 1_000_000; i++) {
-    const { bytesRead: n } = await fh.read(buf, done, len - done, pos + done);
-    if (n === 0) break;
-    done += n;
-  }
-  bytesReadTotal += done;
-  if (done < len) throw badMp4(`truncated: the file ends at byte ${pos + done}, ${len} bytes were expected at ${pos}`);
-  return len === buf.length ? buf : buf.subarray(0, len);
-}
-
-/** Error for a file we cannot cut (422: the file is damaged, truncated or of a kind we do not cut). */
-export function badMp4(reason: string): AppError {
-  return new AppError('BAD_MEDIA', `the file cannot be cut: damaged or unsupported MP4 [reason: ${reason}]`);
-}
-
-/** Top-level boxes of a file, reading only their headers. */
-export async function readTopBoxes(fh: ByteReader, fileSize: number): Promise<BoxRef[]> {
-  const boxes: BoxRef[] = [];
-  const hdr = Buffer.alloc(16);
-  let off = 0;
-  for (let i = 0; off + 8 <= fileSize; i++) {
-    if (i >= 100_000) throw badMp4('more than 100000 top-level boxes');
-    await readAt(fh, off, Math.min(16, fileSize - off), hdr);
-    let ref = parseHeader(hdr, 0, fileSize - off);
-    if (!ref) {
-      // a file cut short (copy interrupted, disk full): its last box, mdat, claims more than is left; samples
-      // that lie past the end are refused later, the ones before it can still be cut
-      const big = parseHeader(hdr, 0, Number.MAX_SAFE_INTEGER);
-      if (big?.type === 'mdat') ref = { ...big, size: fileSize - off };
-      else if (big) throw badMp4(`truncated: the ${printable(big.type)} box at byte ${off} declares ${big.size} bytes, the file has ${fileSize - off} left`);
-      else throw badMp4(`bad box header at byte ${off}`);
-    }
-    boxes.push({ ...ref, start: off });
-    off += ref.size;
-  }
-  return boxes;
-}
-
-function printable(type: string): string {
-  return type.replace(/[^\x20-\x7e]/g, '?');
-}
-
-/** Parse a box header at `at` in `buf`; `room` is how many bytes are left in the enclosing space. */
-function parseHeader(buf: Buffer, at: number, room: number): BoxRef | null {
+/**
+ * The box header at `buf[at]` (32- or 64-bit size; 0 = up to `room`), offsets relative to buf; `room` is what is
+ * left of the enclosing space. Null when the header itself does not fit. The box may claim more than `room` or
+ * less than its header: the caller decides what that means.
+ */
+export function parseHeader(buf: Buffer, at: number, room: number): BoxRef | null {
   if (room < 8 || at + 8 > buf.length) return null;
   let size = buf.readUInt32BE(at);
-  const type = buf.toString('latin1', at + 4, at + 8);
-  let headerLen = 8;
+  let head = 8;
   if (size === 1) {
     if (room < 16 || at + 16 > buf.length) return null;
-    size = Number(buf.readBigUInt64BE(at + 8));
-    headerLen = 16;
-  } else if (size === 0) {
-    size = room;
-  }
-  if (size < headerLen || size > room) return null;
-  return { type, start: at, headerLen, size };
+    const big = buf.readBigUInt64BE(at + 8);
+    size = big > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(big);
+    head = 16;
+  } else if (size === 0) size = room;
+  return { type: buf.toString('latin1', at + 4, at + 8), start: at, body: at + head, end: at + size, size };
 }
 
-/** The child boxes of the box body `buf[from, to)`. */
-export function childBoxes(buf: Buffer, from = 0, to = buf.length): BoxRef[] {
+/**
+ * The child boxes of `buf[from, to)`, all complete: a box that overruns its parent throws (less than a header
+ * left at the end is padding, as QuickTime leaves). `base` is the file offset of buf[0], for the message.
+ */
+export function childBoxes(buf: Buffer, from = 0, to = buf.length, base = 0, parent = 'box'): BoxRef[] {
   const out: BoxRef[] = [];
   let off = from;
-  while (off + 8 <= to) {
+  for (let i = 0; off + 8 <= to; i++) {
+    if (i >= 1_000_000) fail('too many child boxes', parent, base + from);
     const ref = parseHeader(buf, off, to - off);
-    if (!ref) throw badMp4(`bad box header inside ${buf.toString('latin1', Math.max(0, from - 4), from)} at ${off}`);
+    if (!ref || ref.end < ref.body || ref.end > to) {
+      const what = ref ? `a ${printable(ref.type)} of ${ref.size} bytes` : 'a 64-bit size cut';
+      fail(`bad box header inside ${printable(parent)}: ${what} overruns it (${to - off} bytes left)`, parent, base + off);
+    }
     out.push(ref);
-    off += ref.size;
+    off = ref.end;
   }
   return out;
 }
 
-/** A parsed box in memory: its type, the whole box bytes, and its body. */
-export interface Box {
-  type: string;
-  raw: Buffer;
-  body: Buffer;
+/** The one child of a given type (null when absent; more than one throws). */
+export function only(kids: readonly BoxRef[], type: string, base = 0): BoxRef | null {
+  const found = kids.filter((k) => k.type === type);
+  if (found.length > 1) fail(`${found.length} ${type} boxes where one is allowed`, type, base + (found[1]?.start ?? 0));
+  return found[0] ?? null;
 }
 
-/** The children of a container box (or of a whole buffer). */
-export function children(parent: Buffer): Box[] {
-  return childBoxes(parent).map((r) => {
-    const raw = parent.subarray(r.start, r.start + r.size);
-    return { type: r.type, raw, body: raw.subarray(r.headerLen) };
+/** Like only(), but absence throws. */
+export function must(kids: readonly BoxRef[], type: string, parent: string, base = 0, parentAt = 0): BoxRef {
+  const b = only(kids, type, base);
+  if (!b) fail(`${parent} has no ${type}`, parent, base + parentAt);
+  return b;
+}
+
+/** A parsed box in memory: its type, the whole box bytes, and its body. */
+export interface Box {
+  readonly type: string;
+  readonly raw: Buffer;
+  readonly body: Buffer;
+}
+
+/** The children of a container box body (or of a whole buffer). */
+export function children(parent: Buffer, name = 'box'): Box[] {
+  return childBoxes(parent, 0, parent.length, 0, name).map((r) => {
+    const raw = parent.subarray(r.start, r.end);
+    return { type: r.type, raw, body: raw.subarray(r.body - r.start) };
   });
 }
 
@@ -121,32 +80,52 @@ export function children(parent: Buffer): Box[] {
 export function findBox(parent: Buffer, path: readonly string[]): Box | null {
   let cur: Box | null = null;
   let buf = parent;
+  let name = 'box';
   for (const type of path) {
-    cur = children(buf).find((b) => b.type === type) ?? null;
+    cur = children(buf, name).find((b) => b.type === type) ?? null;
     if (!cur) return null;
     buf = cur.body;
+    name = type;
   }
   return cur;
 }
 
-/** Serialise a box from its type and body parts (a 64-bit size when needed). */
-export function makeBox(type: string, ...parts: Buffer[]): Buffer {
-  const bodyLen = parts.reduce((n, p) => n + p.length, 0);
+/** The header of a box of `type` with `bodyLen` bytes of body (a 64-bit size when needed). */
+export function boxHeader(type: string, bodyLen: number): Buffer {
   const large = bodyLen + 8 > 0xffffffff;
   const hdr = Buffer.alloc(large ? 16 : 8);
   if (large) {
     hdr.writeUInt32BE(1, 0);
     hdr.writeBigUInt64BE(BigInt(bodyLen + 16), 8);
-  } else {
-    hdr.writeUInt32BE(bodyLen + 8, 0);
-  }
+  } else hdr.writeUInt32BE(bodyLen + 8, 0);
   hdr.write(type, 4, 4, 'latin1');
-  return Buffer.concat([hdr, ...parts]);
+  return hdr;
 }
 
-/** Serialise a full box (version and flags, then the body). */
-export function makeFullBox(type: string, version: number, flags: number, body: Buffer): Buffer {
+/** Serialise a box from its type and body parts. */
+export function makeBox(type: string, ...parts: Buffer[]): Buffer {
+  return Buffer.concat([boxHeader(type, parts.reduce((n, p) => n + p.length, 0)), ...parts]);
+}
+
+/** Serialise a full box (version and flags, then the body parts). */
+export function makeFullBox(type: string, version: number, flags: number, ...body: Buffer[]): Buffer {
   const vf = Buffer.alloc(4);
   vf.writeUInt32BE((((version & 0xff) << 24) | (flags & 0xffffff)) >>> 0, 0);
-  return makeBox(type, vf, body);
+  return makeBox(type, vf, ...body);
+}
+
+/** 32-bit big-endian words (a negative one as signed). */
+export function words(values: readonly number[]): Buffer {
+  const b = Buffer.alloc(4 * values.length);
+  values.forEach((w, i) => (w < 0 ? b.writeInt32BE(w, 4 * i) : b.writeUInt32BE(w, 4 * i)));
+  return b;
+}
+
+/** Read an unsigned 32- or 64-bit field; past the buffer, or a 64-bit value past 2^53, throws. */
+export function readUint(buf: Buffer, at: number, bytes: 4 | 8, box: string, base = 0): number {
+  if (at + bytes > buf.length) fail('box too short for its fields', box, base + at);
+  if (bytes === 4) return buf.readUInt32BE(at);
+  const v = buf.readBigUInt64BE(at);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) fail(`64-bit value ${v} too large`, box, base + at);
+  return Number(v);
 }

@@ -2,10 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { link, open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AppError, errMessage } from '../lib/errors';
-import { badMp4, type Box, children, makeBox, readAt, readTopBoxes } from './boxes';
+import { type BoxRef, children } from './boxes';
+import { copyRanges } from './copy';
 import { cutEdit, type CutEdit, samplePts, type SampleRange, selectOverlap, selectVideo } from './cut-range';
-import { buildSampleTable, type OutChunk } from './sample-table';
-import { buildTrack, parseTrack, readHeaderTimes, type Track, trackDuration, withHeaderDuration } from './track';
+import { fail, Mp4FormatError, printable } from './format-error';
+import { layoutMedia, type Piece } from './layout';
+import { ftyp as defaultFtyp, placeMedia, rebuildMoov } from './movie-boxes';
+import { BoxFile, readAt } from './reader';
+import { buildSampleTable } from './sample-table';
+import { buildTrak, type Edit, parseTrack, readHeaderTimes, type Track, withDuration } from './track';
 
 /** What a cut produced: its span on the source timeline (seconds) and its size. */
 export interface CutResult {
@@ -18,16 +23,6 @@ interface KeptTrack {
   track: Track;
   range: SampleRange;
   edit: CutEdit;
-  chunks: OutChunk[];
-}
-
-/** A run of samples of one track that sit back to back in the source: becomes one output chunk. */
-interface Run {
-  kept: KeptTrack;
-  first: number;
-  count: number;
-  src: number;
-  len: number;
 }
 
 /** Hooks of cutMp4. */
@@ -36,8 +31,7 @@ export interface CutOptions {
   reserve?: (bytes: number) => Promise<void> | void;
 }
 
-const MAX_RUN_SAMPLES = 1024;
-const COPY_BUF = 4 * 1024 * 1024;
+const COPY_BLOCK = 4 * 1024 * 1024;
 
 /**
  * Cut [startS, endS) of a non-fragmented MP4 into dst without re-encoding: from the video keyframe at or before
@@ -52,7 +46,7 @@ export async function cutMp4(src: string, dst: string, startS: number | null, en
     const plan = await planCut(fh, name, startS, endS).catch((err: unknown) => {
       // an I/O error is ours (500); anything else thrown while parsing means the file is not what it claims
       if (err instanceof AppError || (err as NodeJS.ErrnoException).syscall !== undefined) throw err;
-      throw badMp4(`${errMessage(err)} (while reading ${name})`);
+      throw new Mp4FormatError(`${errMessage(err)} (while reading ${name})`);
     });
     await opts.reserve?.(plan.header.length + plan.dataLen);
     await writeOut(fh, dst, plan.header, plan.ranges);
@@ -65,7 +59,7 @@ export async function cutMp4(src: string, dst: string, startS: number | null, en
 /** What a cut will write: the header (ftyp, moov, mdat header) and the source ranges of the mdat data. */
 interface CutPlan {
   header: Buffer;
-  ranges: Array<{ src: number; len: number }>;
+  ranges: Piece[];
   dataLen: number;
   t0: number;
   durS: number;
@@ -73,21 +67,20 @@ interface CutPlan {
 
 async function planCut(fh: FileHandle, name: string, startS: number | null, endS: number | null): Promise<CutPlan> {
   const { size } = await fh.stat();
-  const top = await readTopBoxes(fh, size);
-  if (top.some((b) => b.type === 'moof')) throw badMp4(`${name} is a fragmented MP4 (moof); only a plain MP4 can be cut`);
+  const top = await topBoxes(fh, size);
+  if (top.some((b) => b.type === 'moof')) fail(`${name} is a fragmented MP4 (moof); only a plain MP4 can be cut`);
   const moovRef = top.find((b) => b.type === 'moov');
-  if (!moovRef) throw badMp4(`no moov box in ${name} (top-level boxes: ${top.slice(0, 10).map((b) => b.type.replace(/[^\x20-\x7e]/g, '?')).join(',')})`);
-  if (moovRef.size > 512 * 1024 * 1024) throw badMp4(`moov of ${moovRef.size} bytes is too large`);
-  const moov = await readAt(fh, moovRef.start + moovRef.headerLen, moovRef.size - moovRef.headerLen);
+  if (!moovRef) fail(`no moov box in ${name} (top-level boxes: ${top.slice(0, 10).map((b) => printable(b.type)).join(',')})`);
+  if (moovRef.size > 512 * 1024 * 1024) fail(`moov of ${moovRef.size} bytes is too large`);
+  const moov = await readAt(fh, moovRef.body, moovRef.end - moovRef.body);
   const ftypRef = top.find((b) => b.type === 'ftyp');
-  const ftyp = ftypRef && ftypRef.size <= 4096 ? await readAt(fh, ftypRef.start, ftypRef.size) : defaultFtyp();
+  const ftyp = ftypRef && ftypRef.size <= 4096 ? await readAt(fh, ftypRef.start, ftypRef.size) : defaultFtyp(false);
 
-  const kids = children(moov);
-  if (kids.some((b) => b.type === 'mvex')) throw badMp4(`${name} is a fragmented MP4 (mvex); only a plain MP4 can be cut`);
+  const kids = children(moov, 'moov');
+  if (kids.some((b) => b.type === 'mvex')) fail(`${name} is a fragmented MP4 (mvex); only a plain MP4 can be cut`);
   const mvhd = kids.find((b) => b.type === 'mvhd');
-  if (!mvhd) throw badMp4('moov without mvhd');
+  if (!mvhd) fail('moov without mvhd');
   const movie = readHeaderTimes(mvhd);
-  if (!(movie.timescale > 0)) throw badMp4(`movie timescale ${movie.timescale}`);
   const tracks = kids.filter((b) => b.type === 'trak').map((b) => parseTrack(b.body, movie.timescale));
   const fileDurationS = movie.duration / movie.timescale;
   const from = startS ?? 0;
@@ -100,33 +93,55 @@ async function planCut(fh: FileHandle, name: string, startS: number | null, endS
   for (const k of kept) {
     const t = k.track.table;
     for (let i = k.range.a; i < k.range.b; i++) {
-      if ((t.offset[i] ?? 0) + (t.size[i] ?? 0) > size) throw badMp4(`truncated: sample ${i} of track ${k.track.handler} lies past the end of the file (${size} bytes)`);
+      if ((t.offset[i] ?? 0) + (t.size[i] ?? 0) > size) fail(`truncated: sample ${i} of track ${k.track.handler} lies past the end of the file (${size} bytes)`);
     }
   }
-  const runs = layoutRuns(kept);
-  const dataLen = runs.reduce((n, r) => n + r.len, 0);
-
-  // the moov size does not depend on the offsets' values, only on stco vs co64: build once to measure
-  const mdatHdrLen = dataLen + 8 > 0xffffffff ? 16 : 8;
-  let co64 = false;
-  let moovOut = buildMoov(kids, kept, movie.timescale, mvhd, co64);
-  if (ftyp.length + moovOut.length + mdatHdrLen + dataLen > 0xffffffff) {
-    co64 = true;
-    moovOut = buildMoov(kids, kept, movie.timescale, mvhd, co64);
-  }
-  const dataStart = ftyp.length + moovOut.length + mdatHdrLen;
-  for (const k of kept) for (const c of k.chunks) c.offset += dataStart;
-  moovOut = buildMoov(kids, kept, movie.timescale, mvhd, co64);
-
-  const mdatHdr = Buffer.alloc(mdatHdrLen);
-  if (mdatHdrLen === 16) {
-    mdatHdr.writeUInt32BE(1, 0);
-    mdatHdr.writeBigUInt64BE(BigInt(dataLen + 16), 8);
-  } else mdatHdr.writeUInt32BE(dataLen + 8, 0);
-  mdatHdr.write('mdat', 4, 'latin1');
-
+  const media = layoutMedia(kept.map((k) => ({ ...k.range, offset: k.track.table.offset, size: k.track.table.size, sdi: k.track.table.sdi })));
+  const movieDuration = Math.max(...kept.map((k) => trackDuration(k.edit, movie.timescale)));
+  const byTrak = new Map(kept.map((k, n) => [k.track.trak, n]));
+  const placed = placeMedia(ftyp.length, media.dataLen, true, (dataStart, co64) =>
+    rebuildMoov(kids, withDuration(mvhd, movieDuration), (body) => {
+      const n = byTrak.get(body);
+      const k = n === undefined ? undefined : kept[n];
+      if (!k) return null;
+      const t = k.track.table;
+      let mediaDuration = 0;
+      for (let i = k.range.a; i < k.range.b; i++) mediaDuration += t.dur[i] ?? 0;
+      const chunks = (media.chunks[n ?? 0] ?? []).map((c) => ({ ...c, offset: c.offset + dataStart }));
+      const stbl = buildSampleTable(t, k.range.a, k.range.b, chunks, co64);
+      return buildTrak({ template: k.track.trak, duration: trackDuration(k.edit, movie.timescale), mediaDuration, edits: edits(k.edit, movie.timescale), stbl });
+    }),
+  );
   const durS = Math.max(...kept.map((k) => k.edit.emptyS + k.edit.segmentS));
-  return { header: Buffer.concat([ftyp, moovOut, mdatHdr]), ranges: coalesce(runs), dataLen, t0, durS };
+  return { header: Buffer.concat([ftyp, placed.moov, placed.mdatHeader]), ranges: media.pieces, dataLen: media.dataLen, t0, durS };
+}
+
+/**
+ * The top-level boxes of a file to cut. A file cut short (copy interrupted, disk full) keeps its last box when
+ * that is the mdat: samples past the end are refused later, the ones before it can still be cut.
+ */
+async function topBoxes(fh: FileHandle, size: number): Promise<BoxRef[]> {
+  const boxes: BoxRef[] = [];
+  for await (const b of new BoxFile(fh, size).boxes(100_000)) {
+    if (b.end <= size) boxes.push(b);
+    else if (b.type === 'mdat') boxes.push({ ...b, end: size, size: size - b.start });
+    else fail(`truncated: the ${printable(b.type)} box at byte ${b.start} declares ${b.size} bytes, the file has ${size - b.start} left`);
+  }
+  return boxes;
+}
+
+/** The edit list of a cut track (movie timescale): an empty edit first when it starts after the cut. */
+function edits(edit: CutEdit, movieTimescale: number): Edit[] {
+  const out: Edit[] = [];
+  const empty = Math.round(edit.emptyS * movieTimescale);
+  if (empty > 0) out.push([empty, -1]);
+  out.push([Math.max(1, Math.round(edit.segmentS * movieTimescale)), edit.mediaTime]);
+  return out;
+}
+
+/** Total length of a track in the movie timescale once cut with this edit. */
+function trackDuration(edit: CutEdit, movieTimescale: number): number {
+  return Math.round(edit.emptyS * movieTimescale) + Math.max(1, Math.round(edit.segmentS * movieTimescale));
 }
 
 /** Pick the samples of each track: video sets the span (keyframe start), the others follow it. */
@@ -141,77 +156,15 @@ function selectTracks(tracks: Track[], from: number, endS: number | null, fileDu
     const edit = cutEdit(video.table, video.timing, range, t0, endS);
     if (!edit) throw new AppError('BAD_REQUEST', `the video of ${name} shows nothing between ${from} s and ${endS ?? 'the end'} s`);
     tEnd = t0 + edit.segmentS;
-    kept.push({ track: video, range, edit, chunks: [] });
+    kept.push({ track: video, range, edit });
   }
   for (const t of tracks) {
     if (t === video || t.table.count === 0) continue;
     const range = selectOverlap(t.table, t.timing, t0, tEnd, t.handler === 'soun');
     const edit = cutEdit(t.table, t.timing, range, t0, tEnd);
-    if (edit) kept.push({ track: t, range, edit, chunks: [] });
+    if (edit) kept.push({ track: t, range, edit });
   }
   return { kept, t0 };
-}
-
-/** Group kept samples into runs contiguous in the source, in source file order; fills each track's chunks (offsets relative to the mdat data). */
-function layoutRuns(kept: KeptTrack[]): Run[] {
-  const runs: Run[] = [];
-  for (const k of kept) {
-    const t = k.track.table;
-    let cur: Run | null = null;
-    for (let i = k.range.a; i < k.range.b; i++) {
-      const off = t.offset[i] ?? 0;
-      const len = t.size[i] ?? 0;
-      if (cur && cur.src + cur.len === off && cur.count < MAX_RUN_SAMPLES && t.sdi[i] === t.sdi[cur.first]) {
-        cur.count++;
-        cur.len += len;
-      } else {
-        cur = { kept: k, first: i, count: 1, src: off, len };
-        runs.push(cur);
-      }
-    }
-  }
-  runs.sort((x, y) => x.src - y.src);
-  let at = 0;
-  for (const r of runs) {
-    r.kept.chunks.push({ first: r.first, count: r.count, offset: at });
-    at += r.len;
-  }
-  for (const k of kept) k.chunks.sort((x, y) => x.first - y.first);
-  return runs;
-}
-
-/** Source byte ranges to copy, in output order, merged where they touch. */
-function coalesce(runs: Run[]): Array<{ src: number; len: number }> {
-  const out: Array<{ src: number; len: number }> = [];
-  for (const r of runs) {
-    const last = out[out.length - 1];
-    if (last && last.src + last.len === r.src) last.len += r.len;
-    else out.push({ src: r.src, len: r.len });
-  }
-  return out;
-}
-
-function buildMoov(kids: Box[], kept: KeptTrack[], movieTimescale: number, mvhd: Box, co64: boolean): Buffer {
-  const duration = Math.max(...kept.map((k) => trackDuration(k.edit, movieTimescale)));
-  const parts: Buffer[] = [];
-  const byTrak = new Map(kept.map((k) => [k.track.trak, k]));
-  for (const b of kids) {
-    if (b.type === 'mvhd') parts.push(withHeaderDuration(mvhd, duration));
-    else if (b.type === 'trak') {
-      const k = byTrak.get(b.body);
-      if (!k) continue;
-      const t = k.track.table;
-      let mediaDur = 0;
-      for (let i = k.range.a; i < k.range.b; i++) mediaDur += t.dur[i] ?? 0;
-      const stbl = buildSampleTable(t, k.range.a, k.range.b, k.chunks, co64);
-      parts.push(buildTrack(k.track, stbl, k.edit, mediaDur, movieTimescale));
-    } else parts.push(b.raw);
-  }
-  return makeBox('moov', ...parts);
-}
-
-function defaultFtyp(): Buffer {
-  return makeBox('ftyp', Buffer.from('isom\0\0\x02\0isomiso2avc1mp41', 'latin1'));
 }
 
 /**
@@ -219,29 +172,13 @@ function defaultFtyp(): Buffer {
  * Writes a new hidden file next to dst (created exclusively: never through a symlink or over another file), then
  * links it as dst, which fails if anything stands at dst (EEXIST): nothing is ever overwritten.
  */
-async function writeOut(src: FileHandle, dst: string, header: Buffer, ranges: Array<{ src: number; len: number }>): Promise<void> {
+async function writeOut(src: FileHandle, dst: string, header: Buffer, ranges: readonly Piece[]): Promise<void> {
   const partPath = join(dirname(dst), `.cut-${process.pid}-${randomBytes(6).toString('hex')}.part`);
   const out = await open(partPath, 'wx', 0o644);
   let ok = false;
   try {
     await out.write(header, 0, header.length, 0);
-    let pos = header.length;
-    const bufs = [Buffer.allocUnsafe(COPY_BUF), Buffer.allocUnsafe(COPY_BUF)];
-    let pending: Promise<unknown> = Promise.resolve();
-    let which = 0;
-    for (const r of ranges) {
-      for (let done = 0; done < r.len; ) {
-        const n = Math.min(COPY_BUF, r.len - done);
-        const buf = bufs[which] as Buffer;
-        which ^= 1;
-        const data = await readAt(src, r.src + done, n, buf);
-        await pending;
-        pending = out.write(data, 0, n, pos);
-        pos += n;
-        done += n;
-      }
-    }
-    await pending;
+    await copyRanges(src, out, ranges, header.length, COPY_BLOCK);
     await out.sync();
     ok = true;
   } finally {

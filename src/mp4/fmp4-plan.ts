@@ -1,7 +1,9 @@
-import { makeBox, makeFullBox } from './boxes';
-import { edts, ftyp, mvhd, outputTrak, stsd } from './movie-boxes';
+import { boxHeader, makeBox, makeFullBox } from './boxes';
+import { ftyp, mvhd } from './movie-boxes';
 import type { MovieTrack } from './movie-track';
 import { trackEdits } from './mp4-plan';
+import { stsdBox } from './sample-table';
+import { buildTrak } from './track';
 
 /** Source bytes of one fragment: `len` bytes at `src` of file `file`. */
 export interface SourceRange {
@@ -27,9 +29,9 @@ export function fmp4Init(tracks: readonly MovieTrack[]): Buffer {
   for (const t of tracks) durationMs = Math.max(durationMs, trackEdits(t).durationMs);
   const empty = (type: string, words: number) => makeFullBox(type, 0, 0, Buffer.alloc(words * 4));
   const traks = tracks.map((t, ti) => {
-    const stbl = makeBox('stbl', stsd(t.entries), empty('stts', 1), empty('stsc', 1), empty('stsz', 2), empty('stco', 1));
+    const stbl = makeBox('stbl', stsdBox(t.entries), empty('stts', 1), empty('stsc', 1), empty('stsz', 2), empty('stco', 1));
     const edits = t.cts0 > 0 ? [[0, t.cts0 - (t.dts[0] ?? 0)] as const] : null;
-    return outputTrak({ template: t.template, trackId: ti + 1, duration: 0, mediaDuration: 0, edits, stbl });
+    return buildTrak({ template: t.template, trackId: ti + 1, duration: 0, mediaDuration: 0, edits, stbl });
   });
   const trex = tracks.map((_t, ti) => {
     const b = Buffer.alloc(20);
@@ -103,10 +105,7 @@ function fragment(tracks: readonly MovieTrack[], parts: readonly Part[], seq: nu
   };
   const probe = build(0);
   const moof = build(probe.length);
-  const mdat = Buffer.alloc(8);
-  mdat.writeUInt32BE(dataLen + 8, 0);
-  mdat.write('mdat', 4, 'latin1');
-  return { head: Buffer.concat([moof, mdat]), ranges, dataLen };
+  return { head: Buffer.concat([moof, boxHeader('mdat', dataLen)]), ranges, dataLen };
 }
 
 function traf(t: MovieTrack, p: Part, dataOffset: number): Buffer {

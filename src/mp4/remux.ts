@@ -1,7 +1,12 @@
-import { open, rm, type FileHandle } from 'node:fs/promises';
-import { box, boxesIn, fail, must } from './remux-boxes';
-import { readFragments, type FragFile, type FragTrack } from './fragments';
-import { buildTrak, presentation, withDuration } from './remux-tables';
+import { open, rm } from 'node:fs/promises';
+import { children, findBox } from './boxes';
+import { copyRanges } from './copy';
+import { fail } from './format-error';
+import { type FragTrack, presentation, readFragments } from './fragments';
+import { layoutMedia } from './layout';
+import { placeMedia, rebuildMoov } from './movie-boxes';
+import { buildSampleTable } from './sample-table';
+import { buildTrak, type Edit, withDuration } from './track';
 
 /** Options of remuxFmp4. */
 export interface Fmp4RemuxOptions {
@@ -17,18 +22,13 @@ export interface Fmp4RemuxResult {
   readonly durationMs: number;
 }
 
-const BLOCK = 1024 * 1024;
-
-/** A source byte range and where it lands in the output mdat payload. */
-interface Range {
-  src: number;
-  size: number;
-}
+/** stbl children the remux rewrites (the source ones are empty or describe fragments only). */
+const SAMPLE_TABLES = new Set(['stts', 'ctts', 'stss', 'stsc', 'stsz', 'stz2', 'stco', 'co64', 'sdtp', 'sgpd', 'sbgp', 'cslg', 'stps', 'subs']);
 
 /**
  * Rewrite a fragmented MP4 (`src`, complete boxes only) into a plain MP4 `dst`: ftyp, moov, one mdat, the
  * media bytes copied in ≤ 1 MiB blocks. Tracks without samples are dropped. Anything it does not understand
- * throws an Error naming the box and offset (and `dst` is removed): the caller then remuxes another way.
+ * throws an Mp4FormatError naming the box and offset (and `dst` is removed): the caller then remuxes another way.
  * Does not fsync `dst`.
  */
 export async function remuxFmp4(src: string, dst: string, o: Fmp4RemuxOptions): Promise<Fmp4RemuxResult> {
@@ -38,21 +38,41 @@ export async function remuxFmp4(src: string, dst: string, o: Fmp4RemuxOptions): 
     const f = await readFragments(fh, size);
     const tracks = f.tracks.filter((t) => t.dur.length > 0);
     if (tracks.length === 0) fail('no track holds a sample', 'moof', 0);
-    const { ranges, rel, dataBytes } = layout(tracks);
-    const mdatHead = dataBytes + 8 > 0xffffffff ? 16 : 8;
-    const probe = buildMoov(f, tracks, rel, 0, false).moov.length;
-    const co64 = f.ftyp.length + probe + mdatHead + dataBytes > 0xffffffff;
-    const moovLen = co64 ? buildMoov(f, tracks, rel, 0, true).moov.length : probe;
-    const dataStart = f.ftyp.length + (o.moovFirst ? moovLen : 0) + mdatHead;
-    const { moov, duration } = buildMoov(f, tracks, rel, dataStart, co64);
-    if (moov.length !== moovLen) fail('moov size changed between passes', 'moov', 0);
+    for (const t of tracks)
+      for (const b of children(findBox(t.trak.subarray(8), ['mdia', 'minf', 'stbl'])?.body ?? Buffer.alloc(0), 'stbl'))
+        if (b.type !== 'stsd' && !SAMPLE_TABLES.has(b.type)) fail(`track ${t.id}: unsupported ${b.type} in stbl`, b.type, 0);
+    const media = layoutMedia(tracks.map((t) => ({ offset: t.offset, size: t.size, sdi: t.sdi, a: 0, b: t.dur.length })));
+    // like mp4mux: the earliest track starts the movie at 0, the others keep their offset to it (A/V sync)
+    const pres = tracks.map((t) => presentation(t, f.movieTimescale));
+    const shift = Math.min(...pres.map((p) => p.presStart));
+    const movieDurations = pres.map((p) => p.presStart - shift + p.mediaDur);
+    const duration = Math.max(...movieDurations);
+    const kids = children(f.moov.subarray(8), 'moov');
+    const mvhd = kids.find((k) => k.type === 'mvhd');
+    if (!mvhd) fail('moov has no mvhd', 'moov', 0);
+    const placed = placeMedia(f.ftyp.length, media.dataLen, o.moovFirst, (dataStart, co64) => {
+      let trakIndex = 0; // the moov's traks are f.tracks, in order
+      return rebuildMoov(kids, withDuration(mvhd, duration), (body) => {
+        const n = tracks.indexOf(f.tracks[trakIndex++] as FragTrack);
+        const t = tracks[n];
+        const p = pres[n];
+        if (!t || !p) return null;
+        const chunks = (media.chunks[n] ?? []).map((c) => ({ ...c, offset: c.offset + dataStart }));
+        return buildTrak({
+          template: body, duration: movieDurations[n] ?? 0, mediaDuration: t.dur.reduce((a, b) => a + b, 0),
+          edits: edits(p, shift), stbl: buildSampleTable(t, 0, t.dur.length, chunks, co64),
+        });
+      });
+    });
     const out = await open(dst, 'w');
     try {
-      await out.write(f.ftyp);
-      if (o.moovFirst) await out.write(moov);
-      await out.write(mdatHeader(dataBytes, mdatHead));
-      await copyRanges(fh, out, ranges);
-      if (!o.moovFirst) await out.write(moov);
+      let pos = 0;
+      for (const b of o.moovFirst ? [f.ftyp, placed.moov, placed.mdatHeader] : [f.ftyp, placed.mdatHeader]) {
+        await out.write(b, 0, b.length, pos);
+        pos += b.length;
+      }
+      pos = await copyRanges(fh, out, media.pieces, pos);
+      if (!o.moovFirst) await out.write(placed.moov, 0, placed.moov.length, pos);
     } catch (err) {
       await out.close();
       await rm(dst, { force: true });
@@ -65,96 +85,8 @@ export async function remuxFmp4(src: string, dst: string, o: Fmp4RemuxOptions): 
   }
 }
 
-/** Output order of the chunks (source order), each chunk's offset in the mdat payload, the ranges to copy. */
-function layout(tracks: readonly FragTrack[]): { ranges: Range[]; rel: Map<FragTrack, number[]>; dataBytes: number } {
-  const all = tracks.flatMap((t) => t.chunks.map((c, i) => ({ t, i, src: c.src, size: c.size })));
-  all.sort((a, b) => a.src - b.src);
-  const rel = new Map<FragTrack, number[]>(tracks.map((t) => [t, new Array<number>(t.chunks.length).fill(0)]));
-  const ranges: Range[] = [];
-  let pos = 0;
-  let prevEnd = -1;
-  for (const c of all) {
-    if (c.src < prevEnd) fail(`track ${c.t.id}: sample data at ${c.src} overlaps other samples (ending at ${prevEnd})`, 'trun', c.src);
-    const last = ranges[ranges.length - 1];
-    if (last && last.src + last.size === c.src) last.size += c.size;
-    else ranges.push({ src: c.src, size: c.size });
-    const offs = rel.get(c.t);
-    if (offs) offs[c.i] = pos;
-    pos += c.size;
-    prevEnd = c.src + c.size;
-  }
-  return { ranges, rel, dataBytes: pos };
-}
-
-/** The output moov with chunk offsets from `dataStart`, and the movie duration (movie timescale). */
-function buildMoov(f: FragFile, tracks: readonly FragTrack[], rel: Map<FragTrack, number[]>, dataStart: number, co64: boolean): { moov: Buffer; duration: number } {
-  const built = new Map<number, Buffer>();
-  let duration = 0;
-  // like mp4mux: the earliest track starts the movie at 0, the others keep their offset to it (A/V sync)
-  const pres = tracks.map((t) => presentation(t, f.movieTimescale));
-  const shift = Math.min(...pres.map((p) => p.presStart));
-  for (const [i, t] of tracks.entries()) {
-    const p = pres[i];
-    if (!p) continue;
-    const b = buildTrak(t, p, shift, (rel.get(t) ?? []).map((r) => dataStart + r), co64);
-    built.set(t.id, b.trak);
-    duration = Math.max(duration, b.movieDuration);
-  }
-  const kids = boxesIn(f.moov, 8, f.moov.length, 0, 'moov');
-  const mvhd = must(kids, 'mvhd', 'moov', 0, 0);
-  const parts: Buffer[] = [];
-  let trakIndex = 0;
-  for (const k of kids) {
-    const raw = f.moov.subarray(k.start, k.end);
-    if (k.type === 'mvhd') parts.push(withDuration(raw, { body: mvhd.body - mvhd.start }, 16, 24, duration, 'mvhd'));
-    else if (k.type === 'trak') {
-      const t = f.tracks[trakIndex++];
-      const b = t && built.get(t.id);
-      if (b) parts.push(b);
-    } else if (k.type !== 'mvex') parts.push(raw);
-  }
-  return { moov: box('moov', ...parts), duration };
-}
-
-function mdatHeader(dataBytes: number, head: number): Buffer {
-  const b = Buffer.alloc(head);
-  if (head === 16) {
-    b.writeUInt32BE(1, 0);
-    b.writeBigUInt64BE(BigInt(dataBytes + 16), 8);
-  } else b.writeUInt32BE(dataBytes + 8, 0);
-  b.write('mdat', 4, 'latin1');
-  return b;
-}
-
-/**
- * Copy `ranges` (ascending) of `from` to the current end of `to`: source read in 1 MiB blocks that span the small
- * gaps (moof) between ranges, output gathered in a 1 MiB buffer, so a 10 s file takes a dozen calls, not a hundred.
- */
-async function copyRanges(from: FileHandle, to: FileHandle, ranges: readonly Range[]): Promise<void> {
-  const inBuf = Buffer.allocUnsafe(BLOCK);
-  const outBuf = Buffer.allocUnsafe(BLOCK);
-  let inStart = 0;
-  let inLen = 0;
-  let outLen = 0;
-  const flush = async () => {
-    for (let w = 0; w < outLen; ) w += (await to.write(outBuf, w, outLen - w)).bytesWritten;
-    outLen = 0;
-  };
-  for (const r of ranges) {
-    for (let pos = r.src, end = r.src + r.size; pos < end; ) {
-      if (pos < inStart || pos >= inStart + inLen) {
-        const want = BLOCK;
-        const { bytesRead } = await from.read(inBuf, 0, want, pos);
-        if (bytesRead < Math.min(want, end - pos)) fail(`read ${bytesRead} of ${want} bytes: the source changed while remuxing`, 'mdat', pos);
-        inStart = pos;
-        inLen = bytesRead;
-      }
-      const n = Math.min(end - pos, inStart + inLen - pos, BLOCK - outLen);
-      inBuf.copy(outBuf, outLen, pos - inStart, pos - inStart + n);
-      outLen += n;
-      pos += n;
-      if (outLen === BLOCK) await flush();
-    }
-  }
-  await flush();
+/** The edit list of a track shown from `p`, `shift` (movie timescale) earlier: an empty edit first when it starts later. */
+function edits(p: { presStart: number; mediaTime: number; mediaDur: number }, shift: number): Edit[] {
+  const presStart = p.presStart - shift;
+  return presStart > 0 ? [[presStart, -1], [p.mediaDur, p.mediaTime]] : [[p.mediaDur, p.mediaTime]];
 }

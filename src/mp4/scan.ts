@@ -1,4 +1,8 @@
 import { open } from 'node:fs/promises';
+import { type Box, children, findBox } from './boxes';
+import { Mp4FormatError } from './format-error';
+import { BoxFile, type ByteReader } from './reader';
+import { handlerOf, trackId } from './track';
 
 /** What a fragmented MP4 a muxer left holds in its complete fragments. */
 export interface Fmp4Contents {
@@ -11,50 +15,43 @@ export interface Fmp4Contents {
   readonly audio: boolean;
 }
 
-/** Boxes inside `buf` [from, to): type and [start, end) of the payload. */
-function* children(buf: Buffer, from: number, to: number): Generator<{ type: string; start: number; end: number }> {
-  let off = from;
-  for (let i = 0; i < 10_000 && off + 8 <= to; i++) {
-    const len = buf.readUInt32BE(off);
-    const type = buf.toString('latin1', off + 4, off + 8);
-    if (len < 8 || off + len > to) return;
-    yield { type, start: off + 8, end: off + len };
-    off += len;
+/** The children of a box body, or none when they do not parse (a damaged box tells nothing). */
+function kidsOf(body: Buffer, name: string): Box[] {
+  try {
+    return children(body, name);
+  } catch (err) {
+    if (err instanceof Mp4FormatError) return [];
+    throw err;
   }
 }
 
-function child(buf: Buffer, from: number, to: number, type: string): { start: number; end: number } | null {
-  for (const c of children(buf, from, to)) if (c.type === type) return c;
-  return null;
-}
-
-/** track_ID → 'vide' / 'soun' / … from a `moov` payload. */
+/** track_ID → 'vide' / 'soun' / … from a `moov` body. */
 function trackKinds(moov: Buffer): Map<number, string> {
   const out = new Map<number, string>();
-  for (const trak of children(moov, 0, moov.length)) {
+  for (const trak of kidsOf(moov, 'moov')) {
     if (trak.type !== 'trak') continue;
-    const tkhd = child(moov, trak.start, trak.end, 'tkhd');
-    const mdia = child(moov, trak.start, trak.end, 'mdia');
-    const hdlr = mdia && child(moov, mdia.start, mdia.end, 'hdlr');
-    if (!tkhd || !hdlr || hdlr.end - hdlr.start < 12) continue;
-    // tkhd: version(1) flags(3), then creation/modification times of 4 bytes (v0) or 8 (v1), then track_ID
-    const idAt = tkhd.start + 4 + (moov[tkhd.start] === 1 ? 16 : 8);
-    if (idAt + 4 > tkhd.end) continue;
-    out.set(moov.readUInt32BE(idAt), moov.toString('latin1', hdlr.start + 8, hdlr.start + 12));
+    try {
+      const tkhd = findBox(trak.body, ['tkhd']);
+      const hdlr = findBox(trak.body, ['mdia', 'hdlr']);
+      if (tkhd && hdlr && hdlr.body.length >= 12) out.set(trackId(tkhd), handlerOf(hdlr));
+    } catch (err) {
+      if (!(err instanceof Mp4FormatError)) throw err;
+    }
   }
   return out;
 }
 
-/** track_IDs with at least one sample in a `moof` payload. */
+/** track_IDs with at least one sample in a `moof` body. */
 function tracksWithSamples(moof: Buffer): number[] {
   const ids: number[] = [];
-  for (const traf of children(moof, 0, moof.length)) {
+  for (const traf of kidsOf(moof, 'moof')) {
     if (traf.type !== 'traf') continue;
-    const tfhd = child(moof, traf.start, traf.end, 'tfhd');
-    if (!tfhd || tfhd.end - tfhd.start < 8) continue;
+    const kids = kidsOf(traf.body, 'traf');
+    const tfhd = kids.find((k) => k.type === 'tfhd');
+    if (!tfhd || tfhd.body.length < 8) continue;
     let samples = 0;
-    for (const c of children(moof, traf.start, traf.end)) if (c.type === 'trun' && c.end - c.start >= 8) samples += moof.readUInt32BE(c.start + 4);
-    if (samples > 0) ids.push(moof.readUInt32BE(tfhd.start + 4));
+    for (const c of kids) if (c.type === 'trun' && c.body.length >= 8) samples += c.body.readUInt32BE(4);
+    if (samples > 0) ids.push(tfhd.body.readUInt32BE(4));
   }
   return ids;
 }
@@ -68,40 +65,59 @@ export async function readFmp4(path: string): Promise<Fmp4Contents> {
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
-    const hdr = Buffer.alloc(16);
+    const file = new BoxFile(fh, size);
     let off = 0;
     let lastMoof = -1;
     let fragments = 0;
     let kinds = new Map<number, string>();
     let pending: number[] = [];
     const seen = new Set<string>();
-    for (let i = 0; i < 1_000_000 && off + 8 <= size; i++) {
-      await fh.read(hdr, 0, 16, off);
-      let len = hdr.readUInt32BE(0);
-      const type = hdr.toString('latin1', 4, 8);
-      let head = 8;
-      if (len === 1) {
-        len = Number(hdr.readBigUInt64BE(8));
-        head = 16;
-      } else if (len === 0) len = size - off;
-      if (len < head || off + len > size) break;
-      if ((type === 'moov' || type === 'moof') && len <= 16 * 1024 * 1024) {
-        const body = Buffer.alloc(len - head);
-        await fh.read(body, 0, body.length, off + head);
-        if (type === 'moov') kinds = trackKinds(body);
-        else pending = tracksWithSamples(body);
+    try {
+      for await (const b of file.boxes()) {
+        if (b.end > size) break;
+        if ((b.type === 'moov' || b.type === 'moof') && b.size <= 16 * 1024 * 1024) {
+          const body = await file.bytes(b.body, b.end - b.body);
+          if (b.type === 'moov') kinds = trackKinds(body);
+          else pending = tracksWithSamples(body);
+        }
+        if (b.type === 'moof') lastMoof = b.start;
+        if (b.type === 'mdat') {
+          fragments++;
+          lastMoof = -1;
+          for (const id of pending) seen.add(kinds.get(id) ?? '');
+          pending = [];
+        }
+        off = b.end;
       }
-      if (type === 'moof') lastMoof = off;
-      if (type === 'mdat') {
-        fragments++;
-        lastMoof = -1;
-        for (const id of pending) seen.add(kinds.get(id) ?? '');
-        pending = [];
-      }
-      off += len;
+    } catch (err) {
+      if (!(err instanceof Mp4FormatError)) throw err; // a header that is no box: the complete part ends there
     }
     return { length: lastMoof >= 0 ? lastMoof : off, fragments, video: seen.has('vide'), audio: seen.has('soun') };
   } finally {
     await fh.close();
   }
+}
+
+/** Whether an MP4 (a recorder's tmp file, possibly cut short) holds media: a `moof` or a non-empty `mdat`. */
+export async function holdsMp4Media(fh: ByteReader, size: number): Promise<boolean> {
+  try {
+    for await (const b of new BoxFile(fh, size).boxes(10_000)) if (b.type === 'moof' || (b.type === 'mdat' && b.size > 16)) return true;
+  } catch (err) {
+    if (!(err instanceof Mp4FormatError)) throw err;
+  }
+  return false;
+}
+
+/** The types of the top-level boxes of an MP4 file, in order, up to the first that is not a box. */
+export async function topBoxTypes(path: string): Promise<string[]> {
+  const fh = await open(path, 'r');
+  const types: string[] = [];
+  try {
+    for await (const b of new BoxFile(fh, (await fh.stat()).size).boxes(10_000)) types.push(b.type);
+  } catch (err) {
+    if (!(err instanceof Mp4FormatError)) throw err;
+  } finally {
+    await fh.close();
+  }
+  return types;
 }
