@@ -114,13 +114,6 @@ export function makeFullBox(type: string, version: number, flags: number, ...bod
   return makeBox(type, vf, ...body);
 }
 
-/** 32-bit big-endian words (a negative one as signed). */
-export function words(values: readonly number[]): Buffer {
-  const b = Buffer.alloc(4 * values.length);
-  values.forEach((w, i) => (w < 0 ? b.writeInt32BE(w, 4 * i) : b.writeUInt32BE(w, 4 * i)));
-  return b;
-}
-
 /** Read an unsigned 32- or 64-bit field; past the buffer, or a 64-bit value past 2^53, throws. */
 export function readUint(buf: Buffer, at: number, bytes: 4 | 8, box: string, base = 0): number {
   if (at + bytes > buf.length) fail('box too short for its fields', box, base + at);

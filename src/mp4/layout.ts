@@ -1,11 +1,9 @@
 import { fail } from './format-error';
-import type { OutChunk } from './sample-table';
+import type { OutChunk, Samples } from './sample-table';
 
 /** Samples [a, b) of one track and where their bytes are: `file` (index in the caller's list; absent: one file). */
-export interface KeptSamples {
+export interface KeptSamples extends Pick<Samples, 'size' | 'sdi'> {
   readonly offset: ArrayLike<number>;
-  readonly size: ArrayLike<number>;
-  readonly sdi: ArrayLike<number>;
   readonly file?: ArrayLike<number>;
   readonly a: number;
   readonly b: number;

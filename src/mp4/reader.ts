@@ -1,3 +1,4 @@
+import { type FileHandle, open } from 'node:fs/promises';
 import { type BoxRef, parseHeader } from './boxes';
 import { fail, printable } from './format-error';
 
@@ -74,5 +75,15 @@ export class BoxFile {
       if (off + ref.end > this.size) return;
       off += ref.end;
     }
+  }
+}
+
+/** Open `path` for reading, run `fn` with the handle and the file's size, close it. */
+export async function withFile<T>(path: string, fn: (fh: FileHandle, size: number) => Promise<T>): Promise<T> {
+  const fh = await open(path, 'r');
+  try {
+    return await fn(fh, (await fh.stat()).size);
+  } finally {
+    await fh.close();
   }
 }

@@ -5,6 +5,7 @@ import { fail } from './format-error';
 import { type FragTrack, presentation, readFragments } from './fragments';
 import { layoutMedia } from './layout';
 import { placeMedia, rebuildMoov } from './movie-boxes';
+import { withFile } from './reader';
 import { buildSampleTable } from './sample-table';
 import { buildTrak, type Edit, withDuration } from './track';
 
@@ -32,9 +33,7 @@ const SAMPLE_TABLES = new Set(['stts', 'ctts', 'stss', 'stsc', 'stsz', 'stz2', '
  * Does not fsync `dst`.
  */
 export async function remuxFmp4(src: string, dst: string, o: Fmp4RemuxOptions): Promise<Fmp4RemuxResult> {
-  const fh = await open(src, 'r');
-  try {
-    const { size } = await fh.stat();
+  return withFile(src, async (fh, size) => {
     const f = await readFragments(fh, size);
     const tracks = f.tracks.filter((t) => t.dur.length > 0);
     if (tracks.length === 0) fail('no track holds a sample', 'moof', 0);
@@ -80,9 +79,7 @@ export async function remuxFmp4(src: string, dst: string, o: Fmp4RemuxOptions): 
     }
     await out.close();
     return { samples: tracks.reduce((n, t) => n + t.dur.length, 0), durationMs: Math.round((duration * 1000) / f.movieTimescale) };
-  } finally {
-    await fh.close();
-  }
+  });
 }
 
 /** The edit list of a track shown from `p`, `shift` (movie timescale) earlier: an empty edit first when it starts later. */

@@ -68,6 +68,17 @@ function words(body: Buffer, at: number, n: number): Uint32Array {
   return u;
 }
 
+/** Expand [count, value] word pairs over samples from 0 (at most `count`): set(i, value); returns the samples covered. */
+function expandRuns(w: Uint32Array, count: number, set: (i: number, value: number) => void): number {
+  let i = 0;
+  for (let e = 0; e + 1 < w.length && i < count; e += 2) {
+    const c = w[e] ?? 0;
+    const v = w[e + 1] ?? 0;
+    for (let k = 0; k < c && i < count; k++, i++) set(i, v);
+  }
+  return i;
+}
+
 /** Parse a stbl box body into per-sample arrays. */
 export function parseSampleTable(stbl: Buffer): SampleTable {
   const kids = children(stbl);
@@ -105,18 +116,12 @@ export function parseSampleTable(stbl: Buffer): SampleTable {
   const dur = new Uint32Array(count);
   {
     const { body } = fullBody(get('stts'), 'stts');
-    const w = words(body, 4, entries(body, 8, 'stts') * 2);
-    let i = 0;
     let t = 0;
-    for (let e = 0; e + 1 < w.length && i < count; e += 2) {
-      const c = w[e] ?? 0;
-      const d = w[e + 1] ?? 0;
-      for (let k = 0; k < c && i < count; k++, i++) {
-        dts[i] = t;
-        dur[i] = d;
-        t += d;
-      }
-    }
+    const i = expandRuns(words(body, 4, entries(body, 8, 'stts') * 2), count, (k, d) => {
+      dts[k] = t;
+      dur[k] = d;
+      t += d;
+    });
     if (i < count) fail(`stts covers ${i} of ${count} samples`);
   }
 
@@ -124,15 +129,8 @@ export function parseSampleTable(stbl: Buffer): SampleTable {
   const cttsBox = get('ctts');
   if (cttsBox) {
     const { body } = fullBody(cttsBox, 'ctts');
-    const w = words(body, 4, entries(body, 8, 'ctts') * 2);
-    const signed = new Int32Array(w.buffer);
-    let i = 0;
     // read as signed whatever the version: some writers put negative offsets in version 0
-    for (let e = 0; e + 1 < w.length && i < count; e += 2) {
-      const c = w[e] ?? 0;
-      const o = signed[e + 1] ?? 0;
-      for (let k = 0; k < c && i < count; k++, i++) cts[i] = o;
-    }
+    expandRuns(words(body, 4, entries(body, 8, 'ctts') * 2), count, (k, o) => (cts[k] = o | 0));
   }
 
   let sync: Uint8Array | null = null;

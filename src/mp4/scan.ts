@@ -1,7 +1,6 @@
-import { open } from 'node:fs/promises';
 import { type Box, children, findBox } from './boxes';
 import { Mp4FormatError } from './format-error';
-import { BoxFile, type ByteReader } from './reader';
+import { BoxFile, type ByteReader, withFile } from './reader';
 import { handlerOf, trackId } from './track';
 
 /** What a fragmented MP4 a muxer left holds in its complete fragments. */
@@ -62,9 +61,7 @@ function tracksWithSamples(moof: Buffer): number[] {
  * first fragment, and a remux waiting for a track with no samples never ends: both are decided from this.
  */
 export async function readFmp4(path: string): Promise<Fmp4Contents> {
-  const fh = await open(path, 'r');
-  try {
-    const { size } = await fh.stat();
+  return withFile(path, async (fh, size) => {
     const file = new BoxFile(fh, size);
     let off = 0;
     let lastMoof = -1;
@@ -93,9 +90,7 @@ export async function readFmp4(path: string): Promise<Fmp4Contents> {
       if (!(err instanceof Mp4FormatError)) throw err; // a header that is no box: the complete part ends there
     }
     return { length: lastMoof >= 0 ? lastMoof : off, fragments, video: seen.has('vide'), audio: seen.has('soun') };
-  } finally {
-    await fh.close();
-  }
+  });
 }
 
 /** Whether an MP4 (a recorder's tmp file, possibly cut short) holds media: a `moof` or a non-empty `mdat`. */
@@ -110,14 +105,13 @@ export async function holdsMp4Media(fh: ByteReader, size: number): Promise<boole
 
 /** The types of the top-level boxes of an MP4 file, in order, up to the first that is not a box. */
 export async function topBoxTypes(path: string): Promise<string[]> {
-  const fh = await open(path, 'r');
-  const types: string[] = [];
-  try {
-    for await (const b of new BoxFile(fh, (await fh.stat()).size).boxes(10_000)) types.push(b.type);
-  } catch (err) {
-    if (!(err instanceof Mp4FormatError)) throw err;
-  } finally {
-    await fh.close();
-  }
-  return types;
+  return withFile(path, async (fh, size) => {
+    const types: string[] = [];
+    try {
+      for await (const b of new BoxFile(fh, size).boxes(10_000)) types.push(b.type);
+    } catch (err) {
+      if (!(err instanceof Mp4FormatError)) throw err;
+    }
+    return types;
+  });
 }
