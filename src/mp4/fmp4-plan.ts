@@ -1,21 +1,16 @@
 import { boxHeader, makeBox, makeFullBox } from './boxes';
+import { appendPiece, type Piece } from './layout';
 import { ftyp, mvhd } from './movie-boxes';
 import type { MovieTrack } from './movie-track';
 import { trackEdits } from './mp4-plan';
 import { stsdBox } from './sample-table';
 import { buildTrak } from './track';
 
-/** Source bytes of one fragment: `len` bytes at `src` of file `file`. */
-export interface SourceRange {
-  readonly file: number;
-  readonly src: number;
-  len: number;
-}
-
 /** One fragment of the stream: moof + mdat header, then the media bytes read from the sources. */
 export interface Fmp4Fragment {
   readonly head: Buffer;
-  readonly ranges: SourceRange[];
+  /** the source bytes of its media (`out`: offset after head) */
+  readonly ranges: Piece[];
   /** bytes of media after head */
   readonly dataLen: number;
 }
@@ -81,19 +76,15 @@ export function* fmp4Fragments(tracks: readonly MovieTrack[], windowS = 1): Gene
 }
 
 function fragment(tracks: readonly MovieTrack[], parts: readonly Part[], seq: number): Fmp4Fragment {
-  const ranges: SourceRange[] = [];
+  const ranges: Piece[] = [];
   const trafs: Array<{ part: Part; dataAt: number }> = [];
   let dataLen = 0;
   for (const p of parts) {
     const t = tracks[p.t] as MovieTrack;
     trafs.push({ part: p, dataAt: dataLen });
     for (let i = p.first; i < p.first + p.count; i++) {
-      const file = t.file[i] ?? 0;
-      const src = t.src[i] ?? 0;
       const len = t.size[i] ?? 0;
-      const last = ranges[ranges.length - 1];
-      if (last && last.file === file && last.src + last.len === src) last.len += len;
-      else ranges.push({ file, src, len });
+      appendPiece(ranges, t.file[i] ?? 0, t.src[i] ?? 0, len, dataLen);
       dataLen += len;
     }
   }

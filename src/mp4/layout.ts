@@ -59,10 +59,16 @@ export function layoutMedia(tracks: readonly KeptSamples[]): MediaLayout {
     const last = pieces[pieces.length - 1];
     if (last && last.file === r.file && last.src + last.len > r.src) fail(`sample data at ${r.src} overlaps other samples (ending at ${last.src + last.len})`, 'stbl', r.src);
     chunks[r.t]?.push({ first: r.first, count: r.count, offset: out });
-    if (last && last.file === r.file && last.src + last.len === r.src) last.len += r.len;
-    else pieces.push({ file: r.file, src: r.src, len: r.len, out });
+    appendPiece(pieces, r.file, r.src, r.len, out);
     out += r.len;
   }
   for (const cs of chunks) cs.sort((x, y) => x.first - y.first);
   return { chunks, pieces, dataLen: out };
+}
+
+/** Append `len` bytes at `src` of `file`, placed at `out`, to `pieces`: merged with the last one when they touch. */
+export function appendPiece(pieces: Piece[], file: number, src: number, len: number, out: number): void {
+  const last = pieces[pieces.length - 1];
+  if (last && last.file === file && last.src + last.len === src) last.len += len;
+  else pieces.push({ file, src, len, out });
 }
