@@ -47,6 +47,13 @@ export function childBoxes(buf: Buffer, from = 0, to = buf.length, base = 0, par
   return out;
 }
 
+/** The body of a whole box held in `box` (after its 8- or 16-byte header). */
+export function bodyOf(box: Buffer): Buffer {
+  const ref = parseHeader(box, 0, box.length);
+  if (!ref || ref.end < ref.body || ref.end > box.length) fail('bad box header');
+  return box.subarray(ref.body, ref.end);
+}
+
 /** The one child of a given type (null when absent; more than one throws). */
 export function only(kids: readonly BoxRef[], type: string, base = 0): BoxRef | null {
   const found = kids.filter((k) => k.type === type);

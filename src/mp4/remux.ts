@@ -1,5 +1,5 @@
 import { open, rm } from 'node:fs/promises';
-import { children, findBox } from './boxes';
+import { bodyOf, children, findBox } from './boxes';
 import { copyRanges } from './copy';
 import { fail } from './format-error';
 import { type FragTrack, presentation, readFragments } from './fragments';
@@ -38,7 +38,7 @@ export async function remuxFmp4(src: string, dst: string, o: Fmp4RemuxOptions): 
     const tracks = f.tracks.filter((t) => t.dur.length > 0);
     if (tracks.length === 0) fail('no track holds a sample', 'moof', 0);
     for (const t of tracks)
-      for (const b of children(findBox(t.trak.subarray(8), ['mdia', 'minf', 'stbl'])?.body ?? Buffer.alloc(0), 'stbl'))
+      for (const b of children(findBox(bodyOf(t.trak), ['mdia', 'minf', 'stbl'])?.body ?? Buffer.alloc(0), 'stbl'))
         if (b.type !== 'stsd' && !SAMPLE_TABLES.has(b.type)) fail(`track ${t.id}: unsupported ${b.type} in stbl`, b.type, 0);
     const media = layoutMedia(tracks.map((t) => ({ offset: t.offset, size: t.size, sdi: t.sdi, a: 0, b: t.dur.length })));
     // like mp4mux: the earliest track starts the movie at 0, the others keep their offset to it (A/V sync)
@@ -46,7 +46,7 @@ export async function remuxFmp4(src: string, dst: string, o: Fmp4RemuxOptions): 
     const shift = Math.min(...pres.map((p) => p.presStart));
     const movieDurations = pres.map((p) => p.presStart - shift + p.mediaDur);
     const duration = Math.max(...movieDurations);
-    const kids = children(f.moov.subarray(8), 'moov');
+    const kids = children(bodyOf(f.moov), 'moov');
     const mvhd = kids.find((k) => k.type === 'mvhd');
     if (!mvhd) fail('moov has no mvhd', 'moov', 0);
     const placed = placeMedia(f.ftyp.length, media.dataLen, o.moovFirst, (dataStart, co64) => {

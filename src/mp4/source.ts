@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { type BoxRef, children, findBox } from './boxes';
+import { bodyOf, type BoxRef, children, findBox } from './boxes';
 import type { TrackTiming } from './cut-range';
 import { fail } from './format-error';
 import { presentation, readFragments } from './fragments';
@@ -102,7 +102,7 @@ async function fragmentedTracks(fh: ByteReader, top: readonly BoxRef[]): Promise
   const pres = withSamples.map((t) => presentation(t, f.movieTimescale));
   const shift = Math.min(...pres.map((p) => p.presStart));
   return withSamples.map((t, k) => {
-    const trak = t.trak.subarray(8);
+    const trak = bodyOf(t.trak);
     const hdlr = findBox(trak, ['mdia', 'hdlr']);
     if (!hdlr) fail(`track ${t.id} without hdlr`);
     const n = t.dur.length;
