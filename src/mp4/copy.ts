@@ -1,42 +1,69 @@
 import type { FileHandle } from 'node:fs/promises';
 import { readAt, type ByteReader } from './reader';
 
-/** Gaps between ranges up to this size are read through rather than skipped (a moof between two mdats). */
-const SPAN_GAP = 64 * 1024;
+/** Gaps between ranges up to this size are read through rather than skipped (a moof between two mdats: one read costs more than 64 KiB of copy). */
+export const SPAN_GAP = 64 * 1024;
+
+/** One read that covers source ranges and the small gaps between them. */
+export interface SpanRead {
+  readonly file: number;
+  readonly src: number;
+  len: number;
+}
+
+/** Where one range (or a part of it) lies in the reads: [read index, offset in that read, length]. */
+export type Segment = readonly [read: number, at: number, len: number];
+
+/**
+ * The reads that cover `ranges` (any order; `file` absent: one file): ranges of a file that lie within `gap`
+ * bytes of each other share a read, a read holds at most `max` bytes (a longer range is split). Reads are in
+ * file and offset order; `segments[i]` says where range i lies in them.
+ */
+export function spanReads(ranges: ReadonlyArray<{ readonly file?: number; readonly src: number; readonly len: number }>, gap: number, max = Infinity): { reads: SpanRead[]; segments: Segment[][] } {
+  const order = ranges.map((_r, i) => i).sort((x, y) => (ranges[x]?.file ?? 0) - (ranges[y]?.file ?? 0) || (ranges[x]?.src ?? 0) - (ranges[y]?.src ?? 0));
+  const reads: SpanRead[] = [];
+  const segments: Segment[][] = ranges.map(() => []);
+  for (const i of order) {
+    const r = ranges[i] as { file?: number; src: number; len: number };
+    const file = r.file ?? 0;
+    const segs = segments[i] as Segment[];
+    let src = r.src;
+    let left = r.len;
+    for (let guard = 0; guard < 100_000_000; guard++) {
+      const b = reads[reads.length - 1];
+      if (b && b.file === file && src >= b.src && src - (b.src + b.len) <= gap && src - b.src < max) {
+        const end = Math.min(src + left, b.src + max);
+        if (end > b.src + b.len) b.len = end - b.src;
+        segs.push([reads.length - 1, src - b.src, end - src]);
+        left -= end - src;
+        src = end;
+      } else {
+        const take = Math.min(left, max);
+        reads.push({ file, src, len: take });
+        segs.push([reads.length - 1, 0, take]);
+        left -= take;
+        src += take;
+      }
+      if (left <= 0) break;
+    }
+  }
+  return { reads, segments };
+}
 
 /**
  * Copy `ranges` (ascending, not overlapping) of `from` back to back into `to` from `pos`: reads of up to `block`
- * bytes that span small gaps (closed in place), each written while the next is read.
+ * bytes that span small gaps (closed in place), each written while the next is read. Returns the end position.
  */
 export async function copyRanges(from: ByteReader, to: FileHandle, ranges: ReadonlyArray<{ readonly src: number; readonly len: number }>, pos: number, block = 1024 * 1024): Promise<number> {
+  const { reads, segments } = spanReads(ranges, SPAN_GAP, block);
+  const inRead: Array<Array<readonly [number, number]>> = reads.map(() => []);
+  for (const segs of segments) for (const [k, at, len] of segs) inRead[k]?.push([at, len]);
   const bufs = [Buffer.allocUnsafe(block), Buffer.allocUnsafe(block)];
-  let which = 0;
   let pending: Promise<unknown> = Promise.resolve();
-  let r = 0;
-  let done = 0; // bytes of ranges[r] already copied
-  for (let guard = 0; r < ranges.length && guard < 100_000_000; guard++) {
-    const start = (ranges[r]?.src ?? 0) + done;
-    let end = start;
-    const segs: Array<[number, number]> = [];
-    while (r < ranges.length) {
-      const cur = ranges[r] as { src: number; len: number };
-      const s = cur.src + done;
-      const room = start + block - s;
-      if (segs.length > 0 && (s - end > SPAN_GAP || s < end || room <= 0)) break;
-      const n = Math.min(cur.len - done, room);
-      segs.push([s - start, n]);
-      end = s + n;
-      if (n < cur.len - done) {
-        done += n;
-        break;
-      }
-      r++;
-      done = 0;
-    }
-    const data = await readAt(from, start, end - start, (bufs[which] as Buffer).subarray(0, end - start));
-    which ^= 1;
+  for (const [k, r] of reads.entries()) {
+    const data = await readAt(from, r.src, r.len, (bufs[k % 2] as Buffer).subarray(0, r.len));
     let len = 0;
-    for (const [at, n] of segs) {
+    for (const [at, n] of inRead[k] ?? []) {
       if (at !== len) data.copyWithin(len, at, at + n);
       len += n;
     }

@@ -61,7 +61,7 @@ export async function readFragments(fh: ByteReader, size: number): Promise<FragF
   let tracks = new Map<number, FragTrack>();
   const mdats: [number, number][] = [];
   // the window makes one read cover a box header and, mostly, the moof and the next mdat header
-  const file = new BoxFile(fh, size);
+  const file = new BoxFile(fh, size, 64 * 1024);
   for await (const b of file.boxes(10_000_000)) {
     if (b.end > size) fail(`box of ${b.size} bytes runs past the end of the file (${size} bytes): a cut file`, b.type, b.start);
     if (b.type === 'mdat') mdats.push([b.body, b.end]);

@@ -34,20 +34,23 @@ export async function readAt(fh: ByteReader, pos: number, len: number, buf: Buff
 }
 
 /**
- * An MP4 file of `size` bytes read through a 64 KiB window: a box header and the small boxes after it (a moof,
- * the next mdat header) cost one read (each fs call costs ~60 µs of CPU).
+ * An MP4 file of `size` bytes read through a window of `window` bytes: by default only what is asked (a box
+ * header: 16 bytes, as a reader that fetches blocks itself wants); with 64 KiB, a box header and the small boxes
+ * after it (a moof, the next mdat header) cost one read (each fs call costs ~60 µs of CPU).
  */
 export class BoxFile {
-  private buf = Buffer.alloc(64 * 1024);
+  private buf: Buffer;
   private winStart = 0;
   private winLen = 0;
-  constructor(readonly fh: ByteReader, readonly size: number) {}
+  constructor(readonly fh: ByteReader, readonly size: number, private readonly window = 16) {
+    this.buf = Buffer.alloc(window);
+  }
 
   /** Bytes [off, off + n) of the file: a view, valid until the next call. */
   async bytes(off: number, n: number): Promise<Buffer> {
     if (off < this.winStart || off + n > this.winStart + this.winLen) {
-      if (n > this.buf.length) this.buf = Buffer.alloc(n);
-      const want = Math.max(n, Math.min(this.buf.length, this.size - off));
+      const want = Math.max(n, Math.min(this.window, this.size - off));
+      if (want > this.buf.length) this.buf = Buffer.alloc(want);
       await readAt(this.fh, off, want, this.buf.subarray(0, want));
       this.winStart = off;
       this.winLen = want;

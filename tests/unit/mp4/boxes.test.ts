@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AppError } from '../../../src/lib/errors';
 import { childBoxes, makeBox, makeFullBox, parseHeader } from '../../../src/mp4/boxes';
-import { copyRanges } from '../../../src/mp4/copy';
+import { copyRanges, spanReads } from '../../../src/mp4/copy';
 import { Mp4FormatError } from '../../../src/mp4/format-error';
 import { layoutMedia } from '../../../src/mp4/layout';
 import { BoxFile, type ByteReader } from '../../../src/mp4/reader';
@@ -99,6 +99,16 @@ describe('media layout and copy', () => {
     assert.deepEqual(m.pieces, [{ file: 0, src: 100, len: 50, out: 0 }, { file: 0, src: 300, len: 5, out: 50 }]);
     assert.equal(m.dataLen, 55);
     assert.throws(() => layoutMedia([video, { ...audio, offset: [125, 140] }]), /overlaps other samples/);
+  });
+
+  it('plans reads that span small gaps, per file, in offset order, split at the largest read', () => {
+    const ranges = [{ file: 1, src: 500, len: 10 }, { file: 0, src: 0, len: 10 }, { file: 0, src: 15, len: 10 }, { file: 0, src: 1000, len: 30 }, { file: 1, src: 490, len: 5 }];
+    const { reads, segments } = spanReads(ranges, 100);
+    assert.deepEqual(reads, [{ file: 0, src: 0, len: 25 }, { file: 0, src: 1000, len: 30 }, { file: 1, src: 490, len: 20 }]);
+    assert.deepEqual(segments, [[[2, 10, 10]], [[0, 0, 10]], [[0, 15, 10]], [[1, 0, 30]], [[2, 0, 5]]]);
+    const split = spanReads([{ src: 0, len: 10 }, { src: 12, len: 25 }], 100, 16);
+    assert.deepEqual(split.reads, [{ file: 0, src: 0, len: 16 }, { file: 0, src: 16, len: 16 }, { file: 0, src: 32, len: 5 }]);
+    assert.deepEqual(split.segments, [[[0, 0, 10]], [[0, 12, 4], [1, 0, 16], [2, 0, 5]]]);
   });
 
   it('copies ranges across small and large gaps, block by block, to the right place', async () => {
