@@ -8,8 +8,8 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { bytesRead, resetBytesRead } from '../src/api/mp4-boxes';
-import { cutMp4 } from '../src/api/mp4-cut';
+import { bytesRead, resetBytesRead } from '../src/mp4/reader';
+import { cutMp4 } from '../src/mp4/cut';
 
 const run = promisify(execFile);
 const DIR = process.env.EDGEREC_BENCH_DIR ?? '/tmp/edgerec-bench';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describeRemux, gstLaunchArgv } from '../src/pipeline/launch';
-import { remuxFmp4 } from '../src/recorder/mp4-remux';
+import { remuxFmp4 } from '../src/mp4/remux';
 import { makeClip } from '../tests/helpers/media';
 
 const run = promisify(execFile);

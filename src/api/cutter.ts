@@ -5,7 +5,8 @@ import { AppError } from '../lib/errors';
 import { log } from '../lib/log';
 import { cutUtf8 } from '../conf/template';
 import type { CutCache } from '../store/cut-cache';
-import { cutMp4, type CutOptions, type CutResult } from './mp4-cut';
+import { cutMp4, type CutOptions, type CutResult } from '../mp4/cut';
+import { Mp4FormatError } from '../mp4/format-error';
 
 /** Longest cut name in bytes: NAME_MAX (255) less room for a `~N` variant. */
 export const CUT_NAME_MAX_BYTES = 250;
@@ -73,7 +74,9 @@ export function createCutter(opts: CutterOptions): Cutter {
       const t = Date.now();
       let release: (() => void) | null = null;
       try {
-        const r = await cut(srcPath, out, startS, endS, { reserve: async (bytes) => void (release = await cache.reserve(bytes)) });
+        const r = await cut(srcPath, out, startS, endS, { reserve: async (bytes) => void (release = await cache.reserve(bytes)) }).catch((err: unknown) => {
+          throw err instanceof Mp4FormatError ? new AppError('BAD_MEDIA', `the file cannot be cut: ${err.message}`) : err;
+        });
         const st = await lstat(out);
         cache.add({ sourcePath: srcPath, startDs, endDs, path: out, bytes: st.size, ino: st.ino, ctimeMs: st.ctimeMs, createdMs: Date.now() });
         log.info({ component: 'cutter', file: basename(out), startS: r.startS, endS: r.endS, bytes: r.bytes, ms: Date.now() - t }, 'mp4 cut made');

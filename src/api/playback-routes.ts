@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { Conf } from '../conf/types';
 import { AppError, errMessage } from '../lib/errors';
 import { log } from '../lib/log';
+import { SPAN_GAP, spanReads } from '../mp4/copy';
 import { fmp4Fragments, fmp4Init } from '../mp4/fmp4-plan';
 import { planMp4 } from '../mp4/mp4-plan';
 import { FileReader, nearest, type PlaybackArchive, preparePlayback, type Prepared, rowsInRange, usableRows } from '../playback/playback';
@@ -16,8 +17,6 @@ const FORMATS = ['mp4', 'fmp4'] as const;
 /** Longest range /rest-api/playback/segments answers (the page asks for 24 h). */
 export const SEGMENTS_MAX_S = 7 * 86400;
 const COPY_BYTES = 1024 * 1024;
-/** Source bytes between two runs of a fragment read rather than skipped (one read costs more than 64 KiB of copy). */
-const READ_GAP = 64 * 1024;
 
 function streamParam(req: Req): string {
   const s = queryParam(req, 'stream');
@@ -206,30 +205,22 @@ async function sendFmp4(res: ServerResponse, p: Prepared, headers: Record<string
       if (!buf) return;
       // the fragment's runs sit close together in the source (its tracks are interleaved there): read them in a
       // few blocks that also span the small gaps between runs, then copy each run into place
-      const order = f.ranges.map((r, i) => ({ r, i })).sort((a, b) => a.r.src - b.r.src);
-      const blocks: Array<{ file: number; src: number; len: number; at: number }> = [];
-      const blockOf = new Array<number>(f.ranges.length);
+      const { reads, segments } = spanReads(f.ranges, SPAN_GAP);
+      const readAt: number[] = [];
       let spanLen = 0;
-      for (const { r, i } of order) {
-        const b = blocks[blocks.length - 1];
-        if (b && b.file === r.file && r.src - (b.src + b.len) <= READ_GAP && r.src >= b.src) {
-          const grow = Math.max(0, r.src + r.len - (b.src + b.len));
-          b.len += grow;
-          spanLen += grow;
-        } else {
-          blocks.push({ file: r.file, src: r.src, len: r.len, at: spanLen });
-          spanLen += r.len;
-        }
-        blockOf[i] = blocks.length - 1;
+      for (const r of reads) {
+        readAt.push(spanLen);
+        spanLen += r.len;
       }
       if (span.length < spanLen) span = Buffer.allocUnsafe(Math.max(spanLen, 2 * COPY_BYTES));
-      for (const b of blocks) await reader.read(b.file, b.src, b.len, span, b.at);
+      for (const [k, r] of reads.entries()) await reader.read(r.file, r.src, r.len, span, readAt[k] ?? 0);
       let at = 0;
-      f.ranges.forEach((r, i) => {
-        const b = blocks[blockOf[i] ?? 0] as { src: number; at: number };
-        span.copy(buf, at, b.at + r.src - b.src, b.at + r.src - b.src + r.len);
-        at += r.len;
-      });
+      for (const segs of segments)
+        for (const [k, from, len] of segs) {
+          const s0 = (readAt[k] ?? 0) + from;
+          span.copy(buf, at, s0, s0 + len);
+          at += len;
+        }
       if (!(await relay.write(at, f.head))) return;
     }
     res.end();

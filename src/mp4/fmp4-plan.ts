@@ -1,19 +1,16 @@
-import { makeBox, makeFullBox } from '../api/mp4-boxes';
-import { edts, ftyp, mvhd, outputTrak, stsd } from './movie-boxes';
+import { boxHeader, makeBox, makeFullBox } from './boxes';
+import { appendPiece, type Piece } from './layout';
+import { ftyp, mvhd } from './movie-boxes';
 import type { MovieTrack } from './movie-track';
 import { trackEdits } from './mp4-plan';
-
-/** Source bytes of one fragment: `len` bytes at `src` of file `file`. */
-export interface SourceRange {
-  readonly file: number;
-  readonly src: number;
-  len: number;
-}
+import { stsdBox } from './sample-table';
+import { buildTrak } from './track';
 
 /** One fragment of the stream: moof + mdat header, then the media bytes read from the sources. */
 export interface Fmp4Fragment {
   readonly head: Buffer;
-  readonly ranges: SourceRange[];
+  /** the source bytes of its media (`out`: offset after head) */
+  readonly ranges: Piece[];
   /** bytes of media after head */
   readonly dataLen: number;
 }
@@ -27,9 +24,9 @@ export function fmp4Init(tracks: readonly MovieTrack[]): Buffer {
   for (const t of tracks) durationMs = Math.max(durationMs, trackEdits(t).durationMs);
   const empty = (type: string, words: number) => makeFullBox(type, 0, 0, Buffer.alloc(words * 4));
   const traks = tracks.map((t, ti) => {
-    const stbl = makeBox('stbl', stsd(t.entries), empty('stts', 1), empty('stsc', 1), empty('stsz', 2), empty('stco', 1));
+    const stbl = makeBox('stbl', stsdBox(t.entries), empty('stts', 1), empty('stsc', 1), empty('stsz', 2), empty('stco', 1));
     const edits = t.cts0 > 0 ? [[0, t.cts0 - (t.dts[0] ?? 0)] as const] : null;
-    return outputTrak({ template: t.template, trackId: ti + 1, duration: 0, mediaDuration: 0, edits, stbl });
+    return buildTrak({ template: t.template, trackId: ti + 1, duration: 0, mediaDuration: 0, edits, stbl });
   });
   const trex = tracks.map((_t, ti) => {
     const b = Buffer.alloc(20);
@@ -79,19 +76,15 @@ export function* fmp4Fragments(tracks: readonly MovieTrack[], windowS = 1): Gene
 }
 
 function fragment(tracks: readonly MovieTrack[], parts: readonly Part[], seq: number): Fmp4Fragment {
-  const ranges: SourceRange[] = [];
+  const ranges: Piece[] = [];
   const trafs: Array<{ part: Part; dataAt: number }> = [];
   let dataLen = 0;
   for (const p of parts) {
     const t = tracks[p.t] as MovieTrack;
     trafs.push({ part: p, dataAt: dataLen });
     for (let i = p.first; i < p.first + p.count; i++) {
-      const file = t.file[i] ?? 0;
-      const src = t.src[i] ?? 0;
       const len = t.size[i] ?? 0;
-      const last = ranges[ranges.length - 1];
-      if (last && last.file === file && last.src + last.len === src) last.len += len;
-      else ranges.push({ file, src, len });
+      appendPiece(ranges, t.file[i] ?? 0, t.src[i] ?? 0, len, dataLen);
       dataLen += len;
     }
   }
@@ -103,10 +96,7 @@ function fragment(tracks: readonly MovieTrack[], parts: readonly Part[], seq: nu
   };
   const probe = build(0);
   const moof = build(probe.length);
-  const mdat = Buffer.alloc(8);
-  mdat.writeUInt32BE(dataLen + 8, 0);
-  mdat.write('mdat', 4, 'latin1');
-  return { head: Buffer.concat([moof, mdat]), ranges, dataLen };
+  return { head: Buffer.concat([moof, boxHeader('mdat', dataLen)]), ranges, dataLen };
 }
 
 function traf(t: MovieTrack, p: Part, dataOffset: number): Buffer {

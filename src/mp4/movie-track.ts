@@ -1,5 +1,7 @@
+import type { Samples } from './sample-table';
+
 /** One track of a movie stitched from recorded files: every sample it plays, in decode order, with where its bytes are. */
-export interface MovieTrack {
+export interface MovieTrack extends Omit<Samples, 'stsd'> {
   readonly handler: string;
   readonly timescale: number;
   /** trak body of the first file holding this kind of track (tkhd, mdhd, hdlr, ... are copied from it) */

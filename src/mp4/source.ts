@@ -1,10 +1,11 @@
 import { open } from 'node:fs/promises';
-import { badMp4, type BoxRef, type ByteReader, children, findBox, readAt } from '../api/mp4-boxes';
-import type { TrackTiming } from '../api/mp4-range';
-import type { SampleTable } from '../api/mp4-sample-table';
-import { parseTrack, readHeaderTimes } from '../api/mp4-track';
-import { readFragments } from '../recorder/mp4-fragments';
-import { presentation } from '../recorder/mp4-tables';
+import { bodyOf, type BoxRef, children, findBox } from './boxes';
+import type { TrackTiming } from './cut-range';
+import { fail } from './format-error';
+import { presentation, readFragments } from './fragments';
+import { BoxFile, type ByteReader, readAt } from './reader';
+import { type SampleTable, stsdEntries } from './sample-table';
+import { handlerOf, parseTrack, readHeaderTimes } from './track';
 
 /** One track of a recorded file as playback reads it: its sample table and where it sits on the file's timeline. */
 export interface SourceTrack {
@@ -31,16 +32,6 @@ export interface SourceFile {
   readonly tracks: readonly SourceTrack[];
   /** the file's ftyp box, or null */
   readonly ftyp: Buffer | null;
-}
-
-/** The sample entries of an stsd box (whole box). */
-export function stsdEntries(stsd: Buffer): Buffer[] {
-  // box header (8) + version/flags (4) + entry_count (4)
-  if (stsd.length < 16) throw badMp4('short stsd');
-  const n = stsd.readUInt32BE(12);
-  const out = children(stsd.subarray(16)).map((b) => b.raw);
-  if (out.length < n) throw badMp4(`stsd says ${n} entries, holds ${out.length}`);
-  return out.slice(0, n);
 }
 
 /** Open and parse a recorded MP4 (plain or fragmented). The caller closes `fh`. */
@@ -78,23 +69,7 @@ export async function openSourceFrom(fh: SourceHandle, size: number): Promise<So
  */
 export async function completeTopBoxes(fh: ByteReader, size: number): Promise<BoxRef[]> {
   const boxes: BoxRef[] = [];
-  const hdr = Buffer.alloc(16);
-  let off = 0;
-  for (let i = 0; off + 8 <= size; i++) {
-    if (i >= 1_000_000) throw badMp4('more than 1000000 top-level boxes');
-    await readAt(fh, off, Math.min(16, size - off), hdr);
-    let len = hdr.readUInt32BE(0);
-    let headerLen = 8;
-    if (len === 1) {
-      if (size - off < 16) break;
-      len = Number(hdr.readBigUInt64BE(8));
-      headerLen = 16;
-    } else if (len === 0) len = size - off;
-    if (len < headerLen) throw badMp4(`bad box header at ${off}`);
-    if (off + len > size) break;
-    boxes.push({ type: hdr.toString('latin1', 4, 8), start: off, headerLen, size: len });
-    off += len;
-  }
+  for await (const b of new BoxFile(fh, size).boxes()) if (b.end <= size) boxes.push(b);
   const last = boxes[boxes.length - 1];
   if (last && last.type === 'moof') boxes.pop();
   return boxes;
@@ -102,15 +77,15 @@ export async function completeTopBoxes(fh: ByteReader, size: number): Promise<Bo
 
 async function moovBody(fh: ByteReader, top: readonly BoxRef[]): Promise<Buffer> {
   const ref = top.find((b) => b.type === 'moov');
-  if (!ref) throw badMp4(`no moov box (top-level boxes: ${top.map((b) => b.type).join(',') || 'none'})`);
-  if (ref.size > 256 * 1024 * 1024) throw badMp4(`moov of ${ref.size} bytes is too large`);
-  return readAt(fh, ref.start + ref.headerLen, ref.size - ref.headerLen);
+  if (!ref) fail(`no moov box (top-level boxes: ${top.map((b) => b.type).join(',') || 'none'})`);
+  if (ref.size > 256 * 1024 * 1024) fail(`moov of ${ref.size} bytes is too large`);
+  return readAt(fh, ref.body, ref.end - ref.body);
 }
 
 function plainTracks(moov: Buffer): SourceTrack[] {
   const kids = children(moov);
   const mvhd = kids.find((b) => b.type === 'mvhd');
-  if (!mvhd) throw badMp4('moov without mvhd');
+  if (!mvhd) fail('moov without mvhd');
   const movie = readHeaderTimes(mvhd);
   return kids
     .filter((b) => b.type === 'trak')
@@ -122,40 +97,31 @@ function plainTracks(moov: Buffer): SourceTrack[] {
 /** Tracks of a fragmented file (the muxer's own, still being written): samples from every complete moof. */
 async function fragmentedTracks(fh: ByteReader, top: readonly BoxRef[]): Promise<SourceTrack[]> {
   const last = top[top.length - 1];
-  const f = await readFragments(fh, last ? last.start + last.size : 0);
+  const f = await readFragments(fh, last ? last.end : 0);
   const withSamples = f.tracks.filter((t) => t.dur.length > 0);
   const pres = withSamples.map((t) => presentation(t, f.movieTimescale));
   const shift = Math.min(...pres.map((p) => p.presStart));
   return withSamples.map((t, k) => {
-    const trak = t.trak.subarray(8);
+    const trak = bodyOf(t.trak);
     const hdlr = findBox(trak, ['mdia', 'hdlr']);
-    const stsd = findBox(trak, ['mdia', 'minf', 'stbl', 'stsd']);
-    if (!hdlr || !stsd) throw badMp4(`track ${t.id} without hdlr or stsd`);
+    if (!hdlr) fail(`track ${t.id} without hdlr`);
     const n = t.dur.length;
+    const dts = new Float64Array(n);
+    for (let i = 1; i < n; i++) dts[i] = (dts[i - 1] ?? 0) + (t.dur[i - 1] ?? 0);
     const table: SampleTable = {
       count: n,
-      dts: new Float64Array(n),
+      dts,
       dur: Uint32Array.from(t.dur),
-      cts: Int32Array.from(t.cto),
-      hasCtts: t.cto.some((c) => c !== 0),
+      cts: Int32Array.from(t.cts),
+      hasCtts: t.cts.some((c) => c !== 0),
       size: Uint32Array.from(t.size),
-      offset: new Float64Array(n),
+      offset: Float64Array.from(t.offset),
       sync: t.sync.every((s) => s) ? null : Uint8Array.from(t.sync, (s) => (s ? 1 : 0)),
-      sdi: new Uint32Array(n),
-      stsd: stsd.raw,
+      sdi: Uint32Array.from(t.sdi),
+      stsd: t.stsd,
     };
-    for (let i = 1; i < n; i++) table.dts[i] = (table.dts[i - 1] ?? 0) + (table.dur[i - 1] ?? 0);
-    let i = 0;
-    for (const c of t.chunks) {
-      let off = c.src;
-      for (let k2 = 0; k2 < c.samples && i < n; k2++, i++) {
-        table.offset[i] = off;
-        table.sdi[i] = c.sdi;
-        off += table.size[i] ?? 0;
-      }
-    }
     const p = pres[k];
     const timing: TrackTiming = { timescale: t.timescale, mediaTime: p ? p.mediaTime : 0, emptyS: p ? (p.presStart - shift) / f.movieTimescale : 0 };
-    return { handler: hdlr.body.length >= 12 ? hdlr.body.toString('latin1', 8, 12) : '', trak, timing, table, entries: stsdEntries(stsd.raw) };
+    return { handler: handlerOf(hdlr), trak, timing, table, entries: stsdEntries(t.stsd) };
   });
 }

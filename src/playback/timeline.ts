@@ -1,15 +1,8 @@
-import type { TrackTiming } from '../api/mp4-range';
-import type { SampleTable } from '../api/mp4-sample-table';
 import type { MovieTrack } from '../mp4/movie-track';
+import type { SourceTrack } from '../mp4/source';
 
 /** One track of one recorded file, as the timeline needs it. */
-export interface TimelineTrack {
-  readonly handler: string;
-  readonly trak: Buffer;
-  readonly timing: TrackTiming;
-  readonly table: SampleTable;
-  readonly entries: readonly Buffer[];
-}
+export type TimelineTrack = SourceTrack;
 
 /** One recorded file in range, oldest first. */
 export interface TimelineFile {

@@ -9,8 +9,9 @@ import { describeRemux } from '../pipeline/launch';
 import type { Codecs, Container } from '../pipeline/types';
 import type { RecordingsStore } from '../store/recordings';
 import { Finalizer } from './finalize';
-import { readFmp4 } from './fmp4';
-import { remuxFmp4 } from './mp4-remux';
+import { readFmp4 } from '../mp4/scan';
+import { Mp4FormatError } from '../mp4/format-error';
+import { remuxFmp4 } from '../mp4/remux';
 import { runHook } from './hook';
 import { safeJoin } from '../conf/template';
 
@@ -172,7 +173,8 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
         return;
       } catch (err) {
         if (isNoSpace(err)) throw err;
-        this.log.warn({ tmp: src, reason: errMessage(err) }, 'remuxing with gst-launch: the fragment has a layout the built-in remux does not take');
+        const reason = err instanceof Mp4FormatError ? err.reason : errMessage(err);
+        this.log.warn({ tmp: src, reason }, 'remuxing with gst-launch: the fragment has a layout the built-in remux does not take');
       }
     }
     await gst(src, tmpDst);

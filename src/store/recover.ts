@@ -5,6 +5,7 @@ import type { Conf } from '../conf/types';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { fillEndElements, numberedName } from '../conf/template';
+import { holdsMp4Media } from '../mp4/scan';
 import type { AudioCodec, Codecs, Container, VideoCodec } from '../pipeline/types';
 import type { RecordingRow, RecordingsStore } from './recordings';
 
@@ -13,7 +14,7 @@ const log = rootLog.child({ component: 'recover' });
 /** Temp files the recorder writes: rec-<recording uuid>-g<generation>-<fragment>.<ext> */
 /**
  * Whether a tmp file holds any media: MP4 a `moof` or a non-empty `mdat` box, WebM a Cluster, TS a few packets.
- * Reads at most the first 4 MiB (top-level MP4 boxes are walked by their sizes).
+ * Reads at most the first 4 MiB of a WebM; top-level MP4 boxes are walked by their sizes.
  */
 export async function holdsMedia(path: string, container: Container, size: number): Promise<boolean> {
   if (size === 0) return false;
@@ -25,19 +26,7 @@ export async function holdsMedia(path: string, container: Container, size: numbe
       await fh.read(buf, 0, buf.length, 0);
       return buf.includes(Buffer.from([0x1f, 0x43, 0xb6, 0x75]));
     }
-    const hdr = Buffer.alloc(16);
-    let off = 0;
-    for (let i = 0; i < 10_000 && off + 8 <= size; i++) {
-      await fh.read(hdr, 0, 16, off);
-      let len = hdr.readUInt32BE(0);
-      const type = hdr.toString('latin1', 4, 8);
-      if (len === 1) len = Number(hdr.readBigUInt64BE(8));
-      else if (len === 0) len = size - off;
-      if (type === 'moof' || (type === 'mdat' && len > 16)) return true;
-      if (len < 8) return false;
-      off += len;
-    }
-    return false;
+    return await holdsMp4Media(fh, size);
   } finally {
     await fh.close();
   }

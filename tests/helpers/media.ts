@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
+import { topBoxTypes } from '../../src/mp4/scan';
 
 const run = promisify(execFile);
 
@@ -145,25 +146,5 @@ export async function decodeErrors(path: string): Promise<string> {
 
 /** Top-level MP4 box types in file order (ftyp, moov, mdat, ...). */
 export async function mp4TopBoxes(path: string): Promise<string[]> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(path, 'r');
-  try {
-    const { size } = await fh.stat();
-    const boxes: string[] = [];
-    let off = 0;
-    const hdr = Buffer.alloc(16);
-    for (let i = 0; i < 10_000 && off + 8 <= size; i++) {
-      await fh.read(hdr, 0, 16, off);
-      let len = hdr.readUInt32BE(0);
-      const type = hdr.toString('latin1', 4, 8);
-      if (len === 1) len = Number(hdr.readBigUInt64BE(8));
-      else if (len === 0) len = size - off;
-      if (len < 8) break;
-      boxes.push(type);
-      off += len;
-    }
-    return boxes;
-  } finally {
-    await fh.close();
-  }
+  return topBoxTypes(path);
 }

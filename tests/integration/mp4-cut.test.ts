@@ -10,10 +10,10 @@ import { parseConf } from '../../src/conf/parse';
 import { CutCache } from '../../src/store/cut-cache';
 import { CutsStore } from '../../src/store/cuts';
 import { openDb } from '../../src/store/db';
-import { bytesRead, resetBytesRead } from '../../src/api/mp4-boxes';
-import { cutMp4 } from '../../src/api/mp4-cut';
+import { bytesRead, resetBytesRead } from '../../src/mp4/reader';
+import { cutMp4 } from '../../src/mp4/cut';
 import { AppError } from '../../src/lib/errors';
-import { remuxFmp4 } from '../../src/recorder/mp4-remux';
+import { remuxFmp4 } from '../../src/mp4/remux';
 import { cachedFile, decodeErrors, makeClip, mp4TopBoxes, probe } from '../helpers/media';
 
 const run = promisify(execFile);

@@ -8,7 +8,7 @@ import { fmp4Fragments, fmp4Init } from '../../../src/mp4/fmp4-plan';
 import { planMp4 } from '../../../src/mp4/mp4-plan';
 import { openSource, type SourceFile } from '../../../src/mp4/source';
 import { buildTimeline, type Timeline } from '../../../src/playback/timeline';
-import { readFragments } from '../../../src/recorder/mp4-fragments';
+import { readFragments } from '../../../src/mp4/fragments';
 
 const FIXTURE = resolve(__dirname, '..', '..', '..', '..', 'tests', 'fixtures', 'playback-1s.mp4');
 

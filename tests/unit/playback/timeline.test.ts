@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { SampleTable } from '../../../src/api/mp4-sample-table';
+import type { SampleTable } from '../../../src/mp4/sample-table';
 import { buildTimeline, type TimelineFile, type TimelineTrack } from '../../../src/playback/timeline';
 
 /** A synthetic track: n samples of `dur` (timescale ts), a keyframe every `gop` (video), offsets from `base`. */

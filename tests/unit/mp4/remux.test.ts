@@ -9,8 +9,8 @@ import { describeRemux } from '../../../src/pipeline/launch';
 import { runGstLaunch } from '../../../src/pipeline/gst-launch';
 import { HostPool, type PipelineExit } from '../../../src/pipeline/host-pool';
 import type { Codecs } from '../../../src/pipeline/types';
-import { readFmp4 } from '../../../src/recorder/fmp4';
-import { remuxFmp4 } from '../../../src/recorder/mp4-remux';
+import { readFmp4 } from '../../../src/mp4/scan';
+import { remuxFmp4 } from '../../../src/mp4/remux';
 import { decodeErrors, makeClip, mp4TopBoxes, probe } from '../../helpers/media';
 
 const run = promisify(execFile);

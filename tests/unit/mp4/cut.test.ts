@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cutName } from '../../../src/api/cutter';
-import { childBoxes, findBox, makeBox, makeFullBox } from '../../../src/api/mp4-boxes';
-import { cutEdit, selectOverlap, selectVideo, type TrackTiming } from '../../../src/api/mp4-range';
-import { buildSampleTable, parseSampleTable, type SampleTable } from '../../../src/api/mp4-sample-table';
+import { childBoxes, findBox, makeBox, makeFullBox } from '../../../src/mp4/boxes';
+import { cutEdit, selectOverlap, selectVideo, type TrackTiming } from '../../../src/mp4/cut-range';
+import { buildSampleTable, parseSampleTable, type SampleTable } from '../../../src/mp4/sample-table';
 
 /** A synthetic track: n samples of `dur` units, optional composition offsets and sync marks, 100-byte samples back to back. */
 function table(n: number, dur: number, opts: { cts?: (i: number) => number; sync?: (i: number) => boolean } = {}): SampleTable {

@@ -1,4 +1,4 @@
-import type { SampleTable } from './mp4-sample-table';
+import type { SampleTable } from './sample-table';
 
 /** Where a track's media sits on the movie timeline: from its edit list (first empty edits, first media edit). */
 export interface TrackTiming {

@@ -1,8 +1,26 @@
 import { endianness } from 'node:os';
-import { badMp4, type Box, children, makeBox, makeFullBox } from './mp4-boxes';
+import { type Box, children, makeBox, makeFullBox } from './boxes';
+import { fail } from './format-error';
 
-/** Every sample of one track, in decode order (times in the track's media timescale). */
-export interface SampleTable {
+/**
+ * The samples of one track, in decode order, as every writer takes them (the cut, the remux, playback): a parsed
+ * stbl, the fragments of a fragmented file, a timeline stitched from several files. Times in the media timescale.
+ */
+export interface Samples {
+  readonly dur: ArrayLike<number>;
+  /** composition offset (pts − dts) */
+  readonly cts: ArrayLike<number>;
+  readonly size: ArrayLike<number>;
+  /** true or 1 for a sync sample; null when every sample is sync */
+  readonly sync: ArrayLike<number | boolean> | null;
+  /** sample description index (1-based) */
+  readonly sdi: ArrayLike<number>;
+  /** the stsd box its sample descriptions come from */
+  readonly stsd: Buffer;
+}
+
+/** Every sample of one track of a file, in decode order (times in the track's media timescale). */
+export interface SampleTable extends Samples {
   count: number;
   dts: Float64Array;
   dur: Uint32Array;
@@ -29,13 +47,13 @@ export interface OutChunk {
 }
 
 function fullBody(b: Box | undefined, what: string): { version: number; body: Buffer } {
-  if (!b || b.body.length < 4) throw badMp4(`missing or short ${what}`);
+  if (!b || b.body.length < 4) fail(`missing or short ${what}`);
   return { version: b.body.readUInt8(0), body: b.body.subarray(4) };
 }
 
 function entries(body: Buffer, entrySize: number, what: string): number {
   const n = body.readUInt32BE(0);
-  if (4 + n * entrySize > body.length) throw badMp4(`${what} says ${n} entries but is ${body.length} bytes`);
+  if (4 + n * entrySize > body.length) fail(`${what} says ${n} entries but is ${body.length} bytes`);
   return n;
 }
 
@@ -50,12 +68,23 @@ function words(body: Buffer, at: number, n: number): Uint32Array {
   return u;
 }
 
+/** Expand [count, value] word pairs over samples from 0 (at most `count`): set(i, value); returns the samples covered. */
+function expandRuns(w: Uint32Array, count: number, set: (i: number, value: number) => void): number {
+  let i = 0;
+  for (let e = 0; e + 1 < w.length && i < count; e += 2) {
+    const c = w[e] ?? 0;
+    const v = w[e + 1] ?? 0;
+    for (let k = 0; k < c && i < count; k++, i++) set(i, v);
+  }
+  return i;
+}
+
 /** Parse a stbl box body into per-sample arrays. */
 export function parseSampleTable(stbl: Buffer): SampleTable {
   const kids = children(stbl);
   const get = (t: string): Box | undefined => kids.find((k) => k.type === t);
   const stsd = get('stsd');
-  if (!stsd) throw badMp4('stbl without stsd');
+  if (!stsd) fail('stbl without stsd');
 
   // sizes first: they give the sample count
   let count: number;
@@ -67,7 +96,7 @@ export function parseSampleTable(stbl: Buffer): SampleTable {
     count = body.readUInt32BE(4);
     if (fixed !== 0) size = new Uint32Array(count).fill(fixed);
     else {
-      if (8 + count * 4 > body.length) throw badMp4('short stsz');
+      if (8 + count * 4 > body.length) fail('short stsz');
       size = words(body, 8, count);
     }
   } else {
@@ -75,7 +104,7 @@ export function parseSampleTable(stbl: Buffer): SampleTable {
     const field = body.readUInt8(3);
     count = body.readUInt32BE(4);
     size = new Uint32Array(count);
-    if (![4, 8, 16].includes(field) || 8 + Math.ceil((count * field) / 8) > body.length) throw badMp4('bad stz2');
+    if (![4, 8, 16].includes(field) || 8 + Math.ceil((count * field) / 8) > body.length) fail('bad stz2');
     for (let i = 0; i < count; i++) {
       if (field === 16) size[i] = body.readUInt16BE(8 + i * 2);
       else if (field === 8) size[i] = body.readUInt8(8 + i);
@@ -87,34 +116,21 @@ export function parseSampleTable(stbl: Buffer): SampleTable {
   const dur = new Uint32Array(count);
   {
     const { body } = fullBody(get('stts'), 'stts');
-    const w = words(body, 4, entries(body, 8, 'stts') * 2);
-    let i = 0;
     let t = 0;
-    for (let e = 0; e + 1 < w.length && i < count; e += 2) {
-      const c = w[e] ?? 0;
-      const d = w[e + 1] ?? 0;
-      for (let k = 0; k < c && i < count; k++, i++) {
-        dts[i] = t;
-        dur[i] = d;
-        t += d;
-      }
-    }
-    if (i < count) throw badMp4(`stts covers ${i} of ${count} samples`);
+    const i = expandRuns(words(body, 4, entries(body, 8, 'stts') * 2), count, (k, d) => {
+      dts[k] = t;
+      dur[k] = d;
+      t += d;
+    });
+    if (i < count) fail(`stts covers ${i} of ${count} samples`);
   }
 
   const cts = new Int32Array(count);
   const cttsBox = get('ctts');
   if (cttsBox) {
     const { body } = fullBody(cttsBox, 'ctts');
-    const w = words(body, 4, entries(body, 8, 'ctts') * 2);
-    const signed = new Int32Array(w.buffer);
-    let i = 0;
     // read as signed whatever the version: some writers put negative offsets in version 0
-    for (let e = 0; e + 1 < w.length && i < count; e += 2) {
-      const c = w[e] ?? 0;
-      const o = signed[e + 1] ?? 0;
-      for (let k = 0; k < c && i < count; k++, i++) cts[i] = o;
-    }
+    expandRuns(words(body, 4, entries(body, 8, 'ctts') * 2), count, (k, o) => (cts[k] = o | 0));
   }
 
   let sync: Uint8Array | null = null;
@@ -161,7 +177,7 @@ export function parseSampleTable(stbl: Buffer): SampleTable {
         }
       }
     }
-    if (i < count) throw badMp4(`stsc/stco place ${i} of ${count} samples`);
+    if (i < count) fail(`stsc/stco place ${i} of ${count} samples`);
   }
 
   return { count, dts, dur, cts, hasCtts: cttsBox !== undefined, size, offset, sync, sdi, stsd: stsd.raw };
@@ -179,48 +195,46 @@ function runs(values: ArrayLike<number>, from: number, to: number): Array<[numbe
   return out;
 }
 
-function pairsBox(type: string, version: number, pairs: Array<[number, number]>, signed: boolean): Buffer {
-  const body = Buffer.alloc(4 + pairs.length * 8);
-  body.writeUInt32BE(pairs.length, 0);
-  pairs.forEach(([c, v], e) => {
-    body.writeUInt32BE(c, 4 + e * 8);
-    if (signed) body.writeInt32BE(v, 8 + e * 8);
-    else body.writeUInt32BE(v, 8 + e * 8);
-  });
+/** A full box of 32-bit rows after an entry count (the sample-table layout); `signed`: later columns signed. */
+function table(type: string, version: number, rows: ReadonlyArray<readonly number[]>, signed = false): Buffer {
+  const width = rows[0]?.length ?? 0;
+  const body = Buffer.alloc(4 + rows.length * width * 4);
+  body.writeUInt32BE(rows.length, 0);
+  rows.forEach((r, k) => r.forEach((v, j) => {
+    const at = 4 + (k * width + j) * 4;
+    if (signed && j > 0) body.writeInt32BE(v, at);
+    else body.writeUInt32BE(v, at);
+  }));
   return makeFullBox(type, version, 0, body);
 }
 
-/** Build a stbl box for samples [a, b) of `t`, stored in the output as `chunks` (in sample order). */
-export function buildSampleTable(t: SampleTable, a: number, b: number, chunks: readonly OutChunk[], co64: boolean): Buffer {
-  const parts: Buffer[] = [t.stsd, pairsBox('stts', 0, runs(t.dur, a, b), false)];
-  if (t.hasCtts) {
-    const ctts = runs(t.cts, a, b);
-    const negative = ctts.some(([, v]) => v < 0);
-    parts.push(pairsBox('ctts', negative ? 1 : 0, ctts, true));
+/**
+ * Build a stbl box for samples [a, b) of `t`, stored in the output as `chunks` (in sample order): ctts when a
+ * sample has a composition offset, stss when one is not a sync sample, one stsz size when all are equal.
+ */
+export function buildSampleTable(t: Samples, a: number, b: number, chunks: readonly OutChunk[], co64: boolean): Buffer {
+  const parts: Buffer[] = [t.stsd, table('stts', 0, runs(t.dur, a, b))];
+  let withCts = false;
+  let negative = false;
+  for (let i = a; i < b; i++) {
+    const c = t.cts[i] ?? 0;
+    if (c !== 0) withCts = true;
+    if (c < 0) negative = true;
   }
+  if (withCts) parts.push(table('ctts', negative ? 1 : 0, runs(t.cts, a, b), true));
   if (t.sync) {
-    const idx: number[] = [];
-    for (let i = a; i < b; i++) if (t.sync[i]) idx.push(i - a + 1);
-    const body = Buffer.alloc(4 + idx.length * 4);
-    body.writeUInt32BE(idx.length, 0);
-    idx.forEach((s, e) => body.writeUInt32BE(s, 4 + e * 4));
-    parts.push(makeFullBox('stss', 0, 0, body));
+    const keys: number[][] = [];
+    for (let i = a; i < b; i++) if (t.sync[i]) keys.push([i - a + 1]);
+    if (keys.length < b - a) parts.push(table('stss', 0, keys));
   }
   // stsc: a new entry whenever samples-per-chunk or the description changes
-  const stsc: Array<[number, number, number]> = [];
+  const stsc: number[][] = [];
   chunks.forEach((c, k) => {
     const desc = t.sdi[c.first] ?? 1;
     const last = stsc[stsc.length - 1];
     if (!last || last[1] !== c.count || last[2] !== desc) stsc.push([k + 1, c.count, desc]);
   });
-  const stscBody = Buffer.alloc(4 + stsc.length * 12);
-  stscBody.writeUInt32BE(stsc.length, 0);
-  stsc.forEach(([f, n, d], e) => {
-    stscBody.writeUInt32BE(f, 4 + e * 12);
-    stscBody.writeUInt32BE(n, 8 + e * 12);
-    stscBody.writeUInt32BE(d, 12 + e * 12);
-  });
-  parts.push(makeFullBox('stsc', 0, 0, stscBody));
+  parts.push(table('stsc', 0, stsc));
 
   const n = b - a;
   const first = t.size[a] ?? 0;
@@ -240,4 +254,21 @@ export function buildSampleTable(t: SampleTable, a: number, b: number, chunks: r
   });
   parts.push(makeFullBox(co64 ? 'co64' : 'stco', 0, 0, coBody));
   return makeBox('stbl', ...parts);
+}
+
+/** The stsd box holding these sample entries. */
+export function stsdBox(entries: readonly Buffer[]): Buffer {
+  const n = Buffer.alloc(4);
+  n.writeUInt32BE(entries.length, 0);
+  return makeFullBox('stsd', 0, 0, n, ...entries);
+}
+
+/** The sample entries of an stsd box (whole box), each a whole box. */
+export function stsdEntries(stsd: Buffer): Buffer[] {
+  // box header (8) + version/flags (4) + entry_count (4)
+  if (stsd.length < 16) fail('short stsd');
+  const n = stsd.readUInt32BE(12);
+  const out = children(stsd.subarray(16), 'stsd').map((b) => b.raw);
+  if (out.length < n) fail(`stsd says ${n} entries, holds ${out.length}`);
+  return out.slice(0, n);
 }

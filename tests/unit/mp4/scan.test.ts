@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { readFmp4 } from '../../../src/recorder/fmp4';
+import { readFmp4 } from '../../../src/mp4/scan';
 
 const run = promisify(execFile);
 let dir = '';

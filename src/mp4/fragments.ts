@@ -1,5 +1,8 @@
-import type { ByteReader } from '../api/mp4-boxes';
-import { boxesIn, fail, must, only, readUint, type BoxRef } from './mp4-boxes';
+import { type BoxRef, children, childBoxes, findBox, must, only, readUint } from './boxes';
+import { fail } from './format-error';
+import { BoxFile, type ByteReader } from './reader';
+import type { Samples } from './sample-table';
+import { leadingEdit, readHeaderTimes, trackId } from './track';
 
 /** A run of samples stored back to back in the source (one trun). */
 export interface Chunk {
@@ -9,8 +12,8 @@ export interface Chunk {
   readonly sdi: number;
 }
 
-/** A track of the fragmented source: its moov trak and the samples its fragments hold. */
-export interface FragTrack {
+/** A track of the fragmented source: its moov trak and the samples its fragments hold (offsets in the file). */
+export interface FragTrack extends Samples {
   readonly id: number;
   readonly timescale: number;
   /** the whole trak box of the source moov */
@@ -24,9 +27,14 @@ export interface FragTrack {
   nextDts: number;
   readonly dur: number[];
   readonly size: number[];
-  readonly cto: number[];
+  readonly cts: number[];
   readonly sync: boolean[];
+  readonly sdi: number[];
+  readonly offset: number[];
+  /** one per trun */
   readonly chunks: Chunk[];
+  /** the stsd box of the source trak */
+  readonly stsd: Buffer;
 }
 
 /** The parsed fragmented source. */
@@ -52,36 +60,24 @@ export async function readFragments(fh: ByteReader, size: number): Promise<FragF
   let movieTimescale = 0;
   let tracks = new Map<number, FragTrack>();
   const mdats: [number, number][] = [];
-  // one read covers a box header and, mostly, the moof and the next mdat header (each fs call costs ~60 µs CPU)
-  const win = new Window(fh, size);
-  let off = 0;
-  for (let i = 0; off < size; i++) {
-    if (i >= 10_000_000) fail('too many top-level boxes', 'file', off);
-    if (off + 8 > size) fail(`${size - off} stray bytes at the end of the file`, 'file', off);
-    const hdr = await win.bytes(off, Math.min(16, size - off));
-    let len = hdr.readUInt32BE(0);
-    const type = hdr.toString('latin1', 4, 8);
-    let head = 8;
-    if (len === 1) {
-      len = readUint(hdr, 8, 8, type, off);
-      head = 16;
-    } else if (len === 0) len = size - off;
-    if (len < head || off + len > size) fail(`box of ${len} bytes runs past the end of the file (${size} bytes): a cut file`, type, off);
-    if (type === 'mdat') mdats.push([off + head, off + len]);
-    else if (type === 'ftyp' || type === 'moov' || type === 'moof') {
-      if (len > MAX_HEADER_BOX) fail(`${len}-byte ${type} is too large`, type, off);
-      const buf = Buffer.from(await win.bytes(off, len));
-      if (type === 'ftyp') ftyp = buf;
-      else if (type === 'moov') {
-        if (moov) fail('a second moov', type, off);
+  // the window makes one read cover a box header and, mostly, the moof and the next mdat header
+  const file = new BoxFile(fh, size, 64 * 1024);
+  for await (const b of file.boxes(10_000_000)) {
+    if (b.end > size) fail(`box of ${b.size} bytes runs past the end of the file (${size} bytes): a cut file`, b.type, b.start);
+    if (b.type === 'mdat') mdats.push([b.body, b.end]);
+    else if (b.type === 'ftyp' || b.type === 'moov' || b.type === 'moof') {
+      if (b.size > MAX_HEADER_BOX) fail(`${b.size}-byte ${b.type} is too large`, b.type, b.start);
+      const buf = Buffer.from(await file.bytes(b.start, b.size));
+      if (b.type === 'ftyp') ftyp = buf;
+      else if (b.type === 'moov') {
+        if (moov) fail('a second moov', b.type, b.start);
         moov = buf;
-        ({ movieTimescale, tracks } = readMoov(buf, off));
+        ({ movieTimescale, tracks } = readMoov(buf.subarray(b.body - b.start), b.start));
       } else {
-        if (!moov) fail('moof before the moov', type, off);
-        readMoof(buf, off, tracks);
+        if (!moov) fail('moof before the moov', b.type, b.start);
+        readMoof(buf, b.body - b.start, b.start, tracks);
       }
-    } else if (!IGNORED_TOP.has(type)) fail(`unexpected top-level box ${JSON.stringify(type)}`, type, off);
-    off += len;
+    } else if (!IGNORED_TOP.has(b.type)) fail(`unexpected top-level box ${JSON.stringify(b.type)}`, b.type, b.start);
   }
   if (!ftyp || !moov) fail(`no ${ftyp ? 'moov' : 'ftyp'}: not an MP4`, 'file', 0);
   for (const t of tracks.values())
@@ -91,90 +87,50 @@ export async function readFragments(fh: ByteReader, size: number): Promise<FragF
   return { ftyp, moov, movieTimescale, tracks: [...tracks.values()], mdats };
 }
 
-/** Reads of a file through a 64 KiB window. */
-class Window {
-  private buf = Buffer.alloc(64 * 1024);
-  private start = 0;
-  private len = 0;
-  constructor(private readonly fh: ByteReader, private readonly size: number) {}
-
-  /** [off, off + n) of the file (a view, valid until the next call). */
-  async bytes(off: number, n: number): Promise<Buffer> {
-    if (off < this.start || off + n > this.start + this.len) {
-      if (n > this.buf.length) this.buf = Buffer.alloc(n);
-      const want = Math.min(this.buf.length, this.size - off);
-      const { bytesRead } = await this.fh.read(this.buf, 0, want, off);
-      if (bytesRead < n) fail(`read ${bytesRead} of ${n} bytes: the file changed`, 'file', off);
-      this.start = off;
-      this.len = bytesRead;
-    }
-    return this.buf.subarray(off - this.start, off - this.start + n);
-  }
-}
-
+/** The tracks of a fragmented file's moov body (at file offset `base`): ids, timescales, trex defaults, edits. */
 function readMoov(moov: Buffer, base: number): { movieTimescale: number; tracks: Map<number, FragTrack> } {
-  const kids = boxesIn(moov, 8, moov.length, base, 'moov');
-  const mvhd = must(kids, 'mvhd', 'moov', base, 0);
-  const movieTimescale = readUint(moov, mvhd.body + (moov[mvhd.body] === 1 ? 20 : 12), 4, 'mvhd', base);
-  const mvex = must(kids, 'mvex', 'moov', base, 0);
+  const kids = children(moov, 'moov');
+  const mvhd = kids.find((k) => k.type === 'mvhd');
+  const mvex = kids.find((k) => k.type === 'mvex');
+  if (!mvhd || !mvex) fail(`moov has no ${mvhd ? 'mvex' : 'mvhd'}`, 'moov', base);
+  const movieTimescale = readHeaderTimes(mvhd).timescale;
   const trex = new Map<number, FragTrack['trex']>();
-  for (const t of boxesIn(moov, mvex.body, mvex.end, base, 'mvex')) {
+  for (const t of children(mvex.body, 'mvex')) {
     if (t.type !== 'trex') continue;
-    const w = (i: number) => readUint(moov, t.body + 4 + 4 * i, 4, 'trex', base);
+    const w = (i: number) => readUint(t.body, 4 + 4 * i, 4, 'trex', base);
     trex.set(w(0), { sdi: w(1), dur: w(2), size: w(3), flags: w(4) });
   }
   const tracks = new Map<number, FragTrack>();
   for (const trak of kids) {
     if (trak.type !== 'trak') continue;
-    const tk = boxesIn(moov, trak.body, trak.end, base, 'trak');
-    const tkhd = must(tk, 'tkhd', 'trak', base, trak.start);
-    const id = readUint(moov, tkhd.body + 4 + (moov[tkhd.body] === 1 ? 16 : 8), 4, 'tkhd', base);
-    const mdia = must(tk, 'mdia', 'trak', base, trak.start);
-    const mdhd = must(boxesIn(moov, mdia.body, mdia.end, base, 'mdia'), 'mdhd', 'mdia', base, mdia.start);
-    const timescale = readUint(moov, mdhd.body + (moov[mdhd.body] === 1 ? 20 : 12), 4, 'mdhd', base);
-    const minf = must(boxesIn(moov, mdia.body, mdia.end, base, 'mdia'), 'minf', 'mdia', base, mdia.start);
-    const stbl = must(boxesIn(moov, minf.body, minf.end, base, 'minf'), 'stbl', 'minf', base, minf.start);
-    const stsz = only(boxesIn(moov, stbl.body, stbl.end, base, 'stbl'), 'stsz', base);
-    if (stsz && readUint(moov, stsz.body + 8, 4, 'stsz', base) > 0) fail(`track ${id} has samples in the moov too (only fragments are read)`, 'stsz', base + stsz.start);
+    const tkhd = findBox(trak.body, ['tkhd']);
+    const mdhd = findBox(trak.body, ['mdia', 'mdhd']);
+    const stsd = findBox(trak.body, ['mdia', 'minf', 'stbl', 'stsd']);
+    if (!tkhd || !mdhd || !stsd) fail('trak without tkhd, mdhd or stsd', 'trak', base);
+    const id = trackId(tkhd);
+    const stsz = findBox(trak.body, ['mdia', 'minf', 'stbl', 'stsz']);
+    if (stsz && readUint(stsz.body, 8, 4, 'stsz', base) > 0) fail(`track ${id} has samples in the moov too (only fragments are read)`, 'stsz', base);
     const defaults = trex.get(id);
-    if (!defaults) fail(`track ${id} has no trex`, 'mvex', base + mvex.start);
-    if (tracks.has(id)) fail(`two traks with track_ID ${id}`, 'trak', base + trak.start);
-    if (timescale === 0 || movieTimescale === 0) fail('a timescale of 0', 'mdhd', base + mdhd.start);
+    if (!defaults) fail(`track ${id} has no trex`, 'mvex', base);
+    if (tracks.has(id)) fail(`two traks with track_ID ${id}`, 'trak', base);
+    const lead = leadingEdit(trak.body);
+    if (!lead.simple) fail('an edit list with more than one media edit or a rate other than 1 is not supported', 'elst', base);
     tracks.set(id, {
-      id, timescale, trak: moov.subarray(trak.start, trak.end), edit: readEdit(moov, tk, base), trex: defaults,
-      firstDts: 0, nextDts: 0, dur: [], size: [], cto: [], sync: [], chunks: [],
+      id, timescale: readHeaderTimes(mdhd).timescale, trak: trak.raw, stsd: stsd.raw, trex: defaults,
+      edit: lead.mediaTime === null ? null : { empty: lead.empty, mediaTime: lead.mediaTime },
+      firstDts: 0, nextDts: 0, dur: [], size: [], cts: [], sync: [], sdi: [], offset: [], chunks: [],
     });
   }
   return { movieTimescale, tracks };
 }
 
-/** An input edit list: at most one empty edit, then one media edit at rate 1; anything else throws. */
-function readEdit(moov: Buffer, trakKids: readonly BoxRef[], base: number): FragTrack['edit'] {
-  const edts = only(trakKids, 'edts', base);
-  if (!edts) return null;
-  const elst = only(boxesIn(moov, edts.body, edts.end, base, 'edts'), 'elst', base);
-  if (!elst) return null;
-  const v1 = moov[elst.body] === 1;
-  const n = readUint(moov, elst.body + 4, 4, 'elst', base);
-  let empty = 0;
-  let media: number | null = null;
-  for (let i = 0, at = elst.body + 8; i < n; i++, at += v1 ? 20 : 12) {
-    const dur = readUint(moov, at, v1 ? 8 : 4, 'elst', base);
-    const time = v1 ? Number(moov.readBigInt64BE(at + 8)) : readUint(moov, at + 4, 4, 'elst', base) | 0;
-    const rate = readUint(moov, at + (v1 ? 16 : 8), 4, 'elst', base);
-    if (time === -1 && media === null) empty += dur;
-    else if (media === null && rate === 0x10000) media = time;
-    else fail('an edit list with more than one media edit or a rate other than 1 is not supported', 'elst', base + elst.start);
-  }
-  return media === null ? null : { empty, mediaTime: media };
-}
-
-function readMoof(moof: Buffer, base: number, tracks: Map<number, FragTrack>): void {
+/** Append the samples of a moof (whole box in `moof`, body from `bodyAt`, at file offset `base`) to its tracks. */
+function readMoof(moof: Buffer, bodyAt: number, base: number, tracks: Map<number, FragTrack>): void {
   let prevEnd = base; // data of a traf without a base offset follows the previous traf's (first: the moof)
-  for (const traf of boxesIn(moof, 8, moof.length, base, 'moof')) {
+  for (const traf of childBoxes(moof, bodyAt, moof.length, base, 'moof')) {
     if (traf.type === 'mfhd') continue;
     if (traf.type !== 'traf') fail(`unexpected ${traf.type} in moof`, traf.type, base + traf.start);
-    const kids = boxesIn(moof, traf.body, traf.end, base, 'traf');
+    const kids = childBoxes(moof, traf.body, traf.end, base, 'traf');
     const tfhd = must(kids, 'tfhd', 'traf', base, traf.start);
     const flags = readUint(moof, tfhd.body, 4, 'tfhd', base) & 0xffffff;
     const id = readUint(moof, tfhd.body + 4, 4, 'tfhd', base);
@@ -245,8 +201,10 @@ function readTrun(moof: Buffer, trun: BoxRef, base: number, t: FragTrack, c: Tru
     const cto = flags & 0x800 ? (signed ? moof.readInt32BE((at += 4) - 4) : moof.readUInt32BE((at += 4) - 4)) : 0;
     t.dur.push(dur);
     t.size.push(size);
-    t.cto.push(cto);
+    t.cts.push(cto);
     t.sync.push(!(sflags & NON_SYNC));
+    t.sdi.push(c.sdi);
+    t.offset.push(src + bytes);
     t.nextDts += dur;
     bytes += size;
   }
@@ -255,4 +213,33 @@ function readTrun(moof: Buffer, trun: BoxRef, base: number, t: FragTrack, c: Tru
     t.chunks.push({ src, size: bytes, samples: count, sdi: c.sdi });
   }
   return src + bytes;
+}
+
+/** Where a track's presentation starts on the movie timeline (movie timescale) and what of its media it shows. */
+export interface Presentation {
+  readonly presStart: number;
+  readonly mediaTime: number;
+  readonly mediaDur: number;
+}
+
+/** The presentation of `t` as the fragmented source has it (its own edit list, else composition times). */
+export function presentation(t: FragTrack, movieTs: number): Presentation {
+  let dts = t.firstDts;
+  let pts0 = Infinity;
+  let ptsEnd = -Infinity;
+  for (let i = 0; i < t.dur.length; i++) {
+    const pts = dts + (t.cts[i] ?? 0);
+    const dur = t.dur[i] ?? 0;
+    pts0 = Math.min(pts0, pts);
+    ptsEnd = Math.max(ptsEnd, pts + dur);
+    dts += dur;
+  }
+  const toMovie = (v: number) => Math.round((v * movieTs) / t.timescale);
+  const start = t.edit ? Math.max(t.edit.mediaTime, pts0) : pts0;
+  const presStart = t.edit ? t.edit.empty + toMovie(start - t.edit.mediaTime) : toMovie(start);
+  const mediaTime = start - t.firstDts;
+  const mediaDur = toMovie(ptsEnd - start);
+  if (mediaTime < 0 || presStart < 0 || mediaDur <= 0)
+    fail(`track ${t.id}: presentation starts before its first decode time (negative composition offsets)`, 'trun', 0);
+  return { presStart, mediaTime, mediaDur };
 }
