@@ -9,7 +9,8 @@
  * file's last sample) and appended to the file as one more fragment, so the file ends where the sidecar ends.
  * What the fMP4 already holds is never changed: a damaged or unmatched sidecar appends nothing.
  */
-import { open, readdir, readFile, stat, truncate, unlink, utimes } from 'node:fs/promises';
+import { open, readdir, readFile, stat, truncate, utimes } from 'node:fs/promises';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Container, OutputSpec } from '../pipeline/types';
 import { readFmp4 } from '../recorder/fmp4';
@@ -39,11 +40,14 @@ export function walSpec(dir: string, prefix: string, container: Container, secon
 
 /**
  * The gst-launch branch that writes the sidecar of one track: placed after a `tee`, in the tee's thread (no queue:
- * a write per sample, no extra thread hand-off). `maxFiles` 1 s files are kept.
+ * a write per sample, no extra thread hand-off). `maxFiles` files of 1 s are kept (multifilesink deletes the oldest).
+ * `next-file=max-duration` never splits here (the first buffer of a file, gdppay's stream header, has no PTS);
+ * `key-frame` does: gdppay's packets carry no delta flag, so each one may start a file, and
+ * `min-keyframe-distance` makes that one a second (GStreamer 1.22).
  */
 export function walBranch(location: string, maxFiles: number): string {
   const q = `"${location.replace(/(["\\])/g, '\\$1')}"`;
-  return `gdppay crc-header=true crc-payload=false ! multifilesink location=${q} next-file=max-duration max-file-duration=1000000000 max-files=${maxFiles} sync=false async=false`;
+  return `gdppay crc-header=true crc-payload=false ! multifilesink location=${q} next-file=key-frame min-keyframe-distance=1000000000 max-files=${maxFiles} sync=false async=false`;
 }
 
 /** One buffer of a sidecar: GStreamer's PTS / DTS in ns (null when unset) and whether it is a keyframe. */
@@ -159,8 +163,8 @@ export function findTail(records: readonly WalRecord[], tail: TrackTail, offsetN
 
 /**
  * The samples to append after the file's last one (`records[at]`): every later record with a decode time,
- * placed at `tail.nextDts` + its distance from the first of them. The last one lasts as long as the one before it
- * (or its own duration). Stops at a decode time that goes back (a new segment: not this file's continuation).
+ * placed at `tail.nextDts` + its distance from the first of them. The last one lasts its own duration (GStreamer's),
+ * else as long as the one before it. Stops at a decode time that goes back (a new segment: not this file's continuation).
  */
 export function planAppend(records: readonly WalRecord[], at: number, tail: TrackTail): PlannedSample[] {
   const rest: { r: WalRecord; d: bigint }[] = [];
@@ -259,22 +263,24 @@ export async function walFiles(dir: string, prefix: string): Promise<Record<WalT
   return { v: sorted(out.v), a: sorted(out.a) };
 }
 
-/** Every sidecar file in `dir` (any pipeline). */
-export async function allWalFiles(dir: string): Promise<string[]> {
-  return (await readdir(dir).catch(() => [] as string[])).filter((f) => WAL_NAME.test(f)).map((f) => join(dir, f));
-}
-
-/** Remove a pipeline's sidecar files (a file finalized normally, or recovered); errors are the caller's to log. */
-export async function removeWal(dir: string, prefix: string): Promise<number> {
-  const files = await walFiles(dir, prefix);
+/**
+ * Remove a pipeline's sidecar files at once (synchronous: the pipeline has ended and a graceful stop may exit next;
+ * a few small files). Returns how many were removed.
+ */
+export function removeWalSync(dir: string, prefix: string): number {
   let n = 0;
-  for (const p of [...files.v, ...files.a]) {
-    await unlink(p).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    });
+  for (const f of readdirSync(dir)) {
+    const m = WAL_NAME.exec(f);
+    if (!m || m[1] !== prefix) continue;
+    rmSync(join(dir, f), { force: true });
     n++;
   }
   return n;
+}
+
+/** Every sidecar file in `dir` (any pipeline). */
+export async function allWalFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir).catch(() => [] as string[])).filter((f) => WAL_NAME.test(f)).map((f) => join(dir, f));
 }
 
 async function readRecords(paths: readonly string[]): Promise<{ records: WalRecord[]; damaged: boolean }> {

@@ -12,7 +12,7 @@ import { mjpegH264Encoder } from '../pipeline/hw-encoders';
 import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
 import type { Container, OutputSpec } from '../pipeline/types';
 import type { RecordingsStore } from '../store/recordings';
-import { removeWal, walSpec } from '../mp4/write-ahead';
+import { removeWalSync, walSpec } from '../mp4/write-ahead';
 import { expandTemplate } from './naming';
 import type { FragmentFinalizer } from './fragment-finalizer';
 import { chooseContainer } from './container';
@@ -262,7 +262,11 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       this.handle = null;
       // the pipeline ended: its fragments are complete (or finalized as they stand), the write-ahead is not needed
       if (output.writeAhead) {
-        removeWal(walDir, `rec-${this.id}-g${gen}`).catch((err: unknown) => this.log.warn({ err: errMessage(err) }, 'could not remove the write-ahead sidecar'));
+        try {
+          removeWalSync(walDir, `rec-${this.id}-g${gen}`);
+        } catch (err) {
+          this.log.warn({ err: errMessage(err) }, 'could not remove the write-ahead sidecar');
+        }
       }
       // Fragments still closing or open (host died, hard stop) are finalized as they stand: tmp files are crash-safe.
       for (const loc of [...this.closing.keys()]) this.finishClosing(loc);
