@@ -45,10 +45,15 @@ export function walSpec(dir: string, prefix: string, container: Container, secon
  * `key-frame` does: gdppay's packets carry no delta flag, so each one may start a file, and
  * `min-keyframe-distance` makes that one a second (GStreamer 1.22).
  */
-export function walBranch(location: string, maxFiles: number): string {
+export function walBranch(location: string, maxFiles: number, track: WalTrack): string {
   const q = `"${location.replace(/(["\\])/g, '\\$1')}"`;
-  return `gdppay crc-header=true crc-payload=false ! multifilesink location=${q} next-file=key-frame min-keyframe-distance=1000000000 max-files=${maxFiles} sync=false async=false`;
+  // errorignore: a failed write (a full disk) must not stop the recording's flow; the media host reports the
+  // sink's error as a warning (WAL_SINK_PREFIX) instead of ending the pipeline
+  return `errorignore convert-to=ok ! gdppay crc-header=true crc-payload=false ! multifilesink name=${WAL_SINK_PREFIX}${track} location=${q} next-file=key-frame min-keyframe-distance=1000000000 max-files=${maxFiles} sync=false async=false`;
 }
+
+/** Name prefix of the sidecar sinks: their errors (a full disk) are warnings, the recording goes on without them. */
+export const WAL_SINK_PREFIX = 'walsink';
 
 /** One buffer of a sidecar: GStreamer's PTS / DTS in ns (null when unset) and whether it is a keyframe. */
 export interface WalRecord {

@@ -82,12 +82,12 @@ export function describePipeline(input: PipelineInput, opts: DescribeOptions = {
   if (codecs.video && taps.video) {
     const tee = wal ? 'tee name=walv' : '';
     parts.push(chain(taps.video, videoToMux(codecs.video, output.container, taps.fromRtp, h264Encoder), tee, 'mux.video'));
-    if (wal) parts.push(chain('walv.', walBranch(wal.video, wal.maxFiles)));
+    if (wal) parts.push(chain('walv.', walBranch(wal.video, wal.maxFiles, 'v')));
   }
   if (codecs.audio && taps.audio) {
     const tee = wal ? 'tee name=wala' : '';
     parts.push(chain(taps.audio, audioToMux(codecs.audio, output.container, output.aac), tee, 'mux.audio_0'));
-    if (wal) parts.push(chain('wala.', walBranch(wal.audio, wal.maxFiles)));
+    if (wal) parts.push(chain('wala.', walBranch(wal.audio, wal.maxFiles, 'a')));
   }
   parts.push(recordingSink(output));
   return parts.filter((p) => p !== '').join(' ');

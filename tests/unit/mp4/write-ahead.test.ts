@@ -32,9 +32,9 @@ before(async () => {
   const q = 'queue max-size-buffers=0 max-size-bytes=0 max-size-time=0';
   const launch = [
     'videotestsrc num-buffers=150 pattern=ball ! video/x-raw,width=320,height=180,framerate=25/1 ! x264enc key-int-max=100 bframes=2 ! h264parse ! video/x-h264,stream-format=avc,alignment=au',
-    `! tee name=walv ! ${q} ! mux.video_0 walv. ! ${q} ! ${walBranch(walLocation(walDir, PREFIX, 'v'), 8)}`,
+    `! tee name=walv ! ${q} ! mux.video_0 walv. ! ${q} ! ${walBranch(walLocation(walDir, PREFIX, 'v'), 8, 'v')}`,
     'audiotestsrc num-buffers=260 wave=ticks ! avenc_aac ! aacparse ! audio/mpeg,mpegversion=4,stream-format=raw',
-    `! tee name=wala ! ${q} ! mux.audio_0 wala. ! ${q} ! ${walBranch(walLocation(walDir, PREFIX, 'a'), 8)}`,
+    `! tee name=wala ! ${q} ! mux.audio_0 wala. ! ${q} ! ${walBranch(walLocation(walDir, PREFIX, 'a'), 8, 'a')}`,
     `mp4mux name=mux fragment-duration=1000 ! filesink location=${fmp4}`,
   ].join(' ');
   await run('gst-launch-1.0', ['-q', ...gstLaunchArgv(launch)], { timeout: 60_000 });
