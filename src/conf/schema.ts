@@ -99,6 +99,7 @@ export const SCHEMA: Schema = {
   webm_cluster_duration_limit: n(100000, 'ms', 1, 3600000, 'a WebM cluster is flushed when it is this long'),
   webm_cluster_size_limit: n(131072, 'bytes', 1024, 268435456, 'a WebM cluster is flushed when it is this big'),
   record_stop_timeout: secs(15, 0.1, 3600, 'a stop answers within this even if finalizing goes on'),
+  record_write_ahead_seconds: n(8, 's', 0, 120, 'MP4: the last N s of each recording are also written to a sidecar in record_tmp_dir, so a crash loses at most ~1 s (must exceed the GOP + 2 s); 0 = off'),
   record_response_content_disposition_header_value: {
     def: 'inline', unit: '', doc: 'Content-Disposition of downloaded files', allowed: 'inline or attachment',
     parse: v.oneOf(['inline', 'attachment'] as const),

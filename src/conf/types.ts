@@ -59,6 +59,7 @@ export interface Conf {
   readonly webm_cluster_size_limit: number;
   /** s */
   readonly record_stop_timeout: number;
+  readonly record_write_ahead_seconds: number;
   readonly record_response_content_disposition_header_value: 'inline' | 'attachment';
   /** absolute; defaults to record_dir */
   readonly mp4_cutter_dir: string;

@@ -10,6 +10,7 @@ import { log as rootLog } from '../lib/log';
 import { RtspFeed } from './rtsp-feed';
 import { AUDIO_GATE, KEY_PROBE } from './launch-source';
 import type { HostEvent, HostRequest, PushItem } from './types';
+import { WAL_SINK_PREFIX } from '../mp4/write-ahead';
 
 const POSITION_INTERVAL_MS = 1000;
 const DEFAULT_EOS_TIMEOUT_MS = 8000;
@@ -79,6 +80,8 @@ interface Running {
   anyFragment: boolean;
   stopRequested: boolean;
   errored: boolean;
+  /** the write-ahead sidecar failed once (warned; the recording goes on) */
+  walFailed: boolean;
   done: boolean;
   timer: NodeJS.Timeout | null;
 }
@@ -120,6 +123,7 @@ function start(req: Extract<HostRequest, { t: 'start' }>): void {
     anyFragment: false,
     stopRequested: false,
     errored: false,
+    walFailed: false,
     done: false,
     timer: null,
   };
@@ -217,6 +221,12 @@ function onBus(r: Running, m: BusMessage): void {
       send({ t: 'warning', id: r.id, message: lastLine(m.debug) || 'warning', element: m._src_element_name });
       return;
     case 'error':
+      if (String(m._src_element_name ?? '').startsWith(WAL_SINK_PREFIX)) {
+        // the write-ahead sidecar could not be written (a full disk): the recording goes on; said once per pipeline
+        if (!r.walFailed) send({ t: 'warning', id: r.id, message: `write-ahead sidecar not written: ${m.message ?? 'error'}`, element: m._src_element_name });
+        r.walFailed = true;
+        return;
+      }
       send({ t: 'error', id: r.id, message: m.message ?? 'error', debug: m.debug ?? '', element: m._src_element_name });
       if (!r.errored) {
         r.errored = true;

@@ -1,5 +1,6 @@
 import { DEFAULT_H264_ENCODER, audioToMux, checkCombo, recordedCodecs, videoToMux } from './launch-codec';
 import { quote, sourceTaps } from './launch-source';
+import { walBranch } from '../mp4/write-ahead';
 import type { Codecs, Container, OutputSpec, PipelineInput } from './types';
 import { AppError } from '../lib/errors';
 
@@ -77,11 +78,17 @@ export function describePipeline(input: PipelineInput, opts: DescribeOptions = {
   const taps = sourceTaps(source, codecs.video, codecs.audio, true, opts.keyframeStart === true);
   const h264Encoder = opts.h264Encoder ?? DEFAULT_H264_ENCODER;
   const parts = [taps.head];
+  // write-ahead (MP4): every sample is also teed, as it enters the muxer, into a sidecar (src/mp4/write-ahead.ts)
+  const wal = output.container === 'mp4' ? (output.writeAhead ?? null) : null;
   if (codecs.video && taps.video) {
-    parts.push(chain(taps.video, videoToMux(codecs.video, output.container, taps.fromRtp, h264Encoder), 'mux.video'));
+    const tee = wal ? 'tee name=walv' : '';
+    parts.push(chain(taps.video, videoToMux(codecs.video, output.container, taps.fromRtp, h264Encoder), tee, 'mux.video'));
+    if (wal) parts.push(chain('walv.', walBranch(wal.video, wal.maxFiles, 'v')));
   }
   if (codecs.audio && taps.audio) {
-    parts.push(chain(taps.audio, audioToMux(codecs.audio, output.container, output.aac), 'mux.audio_0'));
+    const tee = wal ? 'tee name=wala' : '';
+    parts.push(chain(taps.audio, audioToMux(codecs.audio, output.container, output.aac), tee, 'mux.audio_0'));
+    if (wal) parts.push(chain('wala.', walBranch(wal.audio, wal.maxFiles, 'a')));
   }
   parts.push(recordingSink(output));
   return parts.filter((p) => p !== '').join(' ');

@@ -52,6 +52,8 @@ export interface OutputSpec {
   readonly maxSizeBytes: number;
   readonly aac: { readonly sampleRate: number; readonly channels: number; readonly bitrateMode: number };
   readonly webm: { readonly clusterMs: number; readonly clusterBytes: number };
+  /** MP4 only: sidecar locations (multifilesink, one %05d) of each track's write-ahead, and how many 1 s files to keep */
+  readonly writeAhead?: { readonly video: string; readonly audio: string; readonly maxFiles: number } | null;
 }
 
 /** Everything the pure pipeline description needs. */

@@ -13,6 +13,7 @@ import type { HostPool, PipelineHandle } from '../pipeline/host-pool';
 import type { Container, OutputSpec } from '../pipeline/types';
 import type { RecordingsStore } from '../store/recordings';
 import { expandTemplate, templateVars } from '../conf/template';
+import { removeWalSync, walSpec } from '../mp4/write-ahead';
 import type { FragmentFinalizer } from './fragment-finalizer';
 import { chooseContainer } from './container';
 import type { Stream } from './stream';
@@ -224,7 +225,9 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
       maxSizeBytes: this.o.settings.rotation.kind === 'megabytes' ? this.o.settings.rotation.megabytes * 1024 * 1024 : 0,
       aac: { sampleRate: conf.record_audio_codec_sample_rate, channels: conf.record_audio_codec_channels, bitrateMode: conf.record_fdk_aac_bitrate_mode },
       webm: { clusterMs: conf.webm_cluster_duration_limit, clusterBytes: conf.webm_cluster_size_limit },
+      writeAhead: walSpec(this.dir, `rec-${this.id}-g${gen}`, this.container, conf.record_write_ahead_seconds),
     };
+    const walDir = this.dir;
     let launch: string;
     try {
       launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output }, { h264Encoder: mjpegH264Encoder(), keyframeStart: true });
@@ -266,6 +269,14 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     h.on('exit', (x) => {
       detach?.();
       this.handle = null;
+      // the pipeline ended: its fragments are complete (or finalized as they stand), the write-ahead is not needed
+      if (output.writeAhead) {
+        try {
+          removeWalSync(walDir, `rec-${this.id}-g${gen}`);
+        } catch (err) {
+          this.log.warn({ err: errMessage(err) }, 'could not remove the write-ahead sidecar');
+        }
+      }
       // Fragments still closing or open (host died, hard stop) are finalized as they stand: tmp files are crash-safe.
       for (const loc of [...this.closing.keys()]) this.finishClosing(loc);
       if (this.open) this.closeFragment(this.open, this.baseEpochMs + this.lastPositionMs);

@@ -7,6 +7,7 @@ import { log as rootLog } from '../lib/log';
 import { fillEndElements, numberedName } from '../conf/template';
 import { holdsMp4Media } from '../mp4/scan';
 import type { AudioCodec, Codecs, Container, VideoCodec } from '../pipeline/types';
+import { allWalFiles, appendWriteAhead, walPrefixOf } from '../mp4/write-ahead';
 import type { RecordingRow, RecordingsStore } from './recordings';
 
 const log = rootLog.child({ component: 'recover' });
@@ -44,6 +45,28 @@ export interface RecoveredJob {
   readonly endMs: number;
   readonly finalState: 'recovered';
   readonly placedPath?: string;
+}
+
+/**
+ * Append to a recording's tmp file what its muxer still held at the crash, from the pipeline's write-ahead sidecar
+ * (src/mp4/write-ahead.ts). Returns the sidecar's last write (epoch ms) when samples were appended, else null.
+ * Any failure leaves the file as the muxer wrote it.
+ */
+async function continueFromWriteAhead(rowId: number, tmp: string): Promise<number | null> {
+  const prefix = walPrefixOf(basename(tmp));
+  if (!prefix) return null;
+  try {
+    const r = await appendWriteAhead(tmp, dirname(tmp), prefix);
+    if (r.video + r.audio === 0) {
+      if (r.notes.length && !r.notes.includes('no sidecar')) log.info({ id: rowId, file: basename(tmp), notes: r.notes }, 'nothing appended from the write-ahead');
+      return null;
+    }
+    log.info({ id: rowId, file: basename(tmp), video: r.video, audio: r.audio, seconds: Number(r.seconds.toFixed(3)), notes: r.notes }, 'appended what the muxer held from the write-ahead');
+    return r.lastWriteMs;
+  } catch (err) {
+    log.warn({ id: rowId, file: basename(tmp), reason: errMessage(err) }, 'write-ahead not applied; the file is recovered as the muxer left it');
+    return null;
+  }
 }
 
 /** Where recovery hands its files (the FragmentFinalizer). */
@@ -130,7 +153,9 @@ export async function recoverAtStart(conf: Conf, store: RecordingsStore, finaliz
     }
     // A row that reached `finalizing` knows its end and its intended name; others end at the file's last write.
     const intended = row.state === 'finalizing' && row.endMs !== null && row.path !== tmp && row.path.startsWith(conf.record_dir + sep);
-    const endMs = intended && row.endMs !== null ? row.endMs : Math.max(row.startMs, Math.round(st.mtimeMs));
+    // a file still being recorded: append what its muxer held, from the write-ahead sidecar (its end: the sidecar's)
+    const lastWriteMs = row.state === 'recording' && row.container === 'mp4' ? await continueFromWriteAhead(row.id, tmp) : null;
+    const endMs = intended && row.endMs !== null ? row.endMs : Math.max(row.startMs, Math.round(lastWriteMs ?? st.mtimeMs));
     // RTMP names count time from the publish start; others use epoch ms: infer which from the name's start element.
     const clockStart = row.sourceProtocol === 'rtmp' ? 0 : row.startMs;
     const name = intended ? basename(row.path) : fillEndElements(row.fileName, row.container, row.startMs, endMs, clockStart + (endMs - row.startMs));
@@ -188,6 +213,12 @@ export async function recoverAtStart(conf: Conf, store: RecordingsStore, finaliz
       recovered++;
     } catch (err) {
       log.error({ file: f, reason: errMessage(err) }, 'orphan temp file could not be indexed');
+    }
+  }
+  // every sidecar has been used (or its pipeline ended normally): none belongs to a running pipeline yet
+  for (const dir of [conf.record_tmp_dir, spillDir]) {
+    for (const p of await allWalFiles(dir)) {
+      await unlink(p).catch((err: unknown) => log.warn({ file: basename(p), reason: errMessage(err) }, 'cannot remove a write-ahead sidecar'));
     }
   }
   if (recovered || failed) log.info({ recovered, failed }, 'recovery after an unclean stop');

@@ -78,7 +78,8 @@ async function recording(name: string, timeoutMs = 20_000): Promise<Cam> {
   }, timeoutMs, 100);
 }
 function tmpSizes(): Map<string, number> {
-  return new Map(readdirSync(svc.tmpDir).map((f) => [f, statSync(join(svc.tmpDir, f)).size]));
+  // media tmp files only: the write-ahead sidecars (`.wal-`) are 1 s files that stop growing and are replaced
+  return new Map(readdirSync(svc.tmpDir).filter((f) => !f.includes('.wal-')).map((f) => [f, statSync(join(svc.tmpDir, f)).size]));
 }
 async function assertPlayable(file: string): Promise<number> {
   const r = await probe(join(svc.recordDir, file));

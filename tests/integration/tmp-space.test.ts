@@ -34,7 +34,8 @@ async function setup(t: TestContext, size: string): Promise<{ s: Service; tmp: s
 /** Size of the fragment being written in `dir` (a rec-* file), or 0. */
 function writing(dir: string): number {
   if (!existsSync(dir)) return 0;
-  const f = readdirSync(dir).find((x) => x.startsWith('rec-'));
+  // the muxer's file, not a write-ahead sidecar (`rec-….wal-v-00001`)
+  const f = readdirSync(dir).find((x) => x.startsWith('rec-') && !x.includes('.wal-'));
   return f ? (statSync(join(dir, f), { throwIfNoEntry: false })?.size ?? 0) : 0;
 }
 

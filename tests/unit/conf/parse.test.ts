@@ -48,6 +48,7 @@ const CASES: { readonly [K in GlobalKey]: { good: string; want: Conf[K]; bad: st
   webm_cluster_duration_limit: { good: '5000', want: 5000, bad: '1.5' },
   webm_cluster_size_limit: { good: '65536', want: 65536, bad: '12' },
   record_stop_timeout: { good: '3', want: 3, bad: 'soon' },
+  record_write_ahead_seconds: { good: '12', want: 12, bad: '1.5' },
   record_response_content_disposition_header_value: { good: 'attachment', want: 'attachment', bad: 'download' },
   mp4_cutter_dir: { good: '/tmp', want: '/tmp', bad: '\0' },
   mp4_cutter_max_bytes: { good: '512M', want: { kind: 'bytes', bytes: 512 * 1024 * 1024 }, bad: '5 percent' },
