@@ -7,7 +7,8 @@ import { TypedEmitter } from '../lib/typed-emitter';
 import { runGstLaunch } from '../pipeline/gst-launch';
 import { describeRemux } from '../pipeline/launch';
 import type { Codecs, Container } from '../pipeline/types';
-import type { RecordingsStore } from '../store/recordings';
+import type { RecordingPatch, RecordingsStore } from '../store/recordings';
+import type { FileJob } from '../store/recover';
 import { Finalizer } from './finalize';
 import { readFmp4 } from '../mp4/scan';
 import { Mp4FormatError } from '../mp4/format-error';
@@ -16,20 +17,11 @@ import { runHook } from './hook';
 import { safeJoin } from '../conf/template';
 
 /** A fragment whose muxer has finished (or died): to be made into a file in record_dir. */
-export interface FragmentJob {
-  readonly rowId: number;
-  readonly tmpPath: string;
-  readonly container: Container;
-  readonly codecs: Codecs;
-  readonly streamName: string;
+export interface FragmentJob extends FileJob {
   /** the final file name given the end time (epoch ms) */
   readonly name: (endMs: number) => string;
-  readonly startMs: number;
-  readonly endMs: number;
   /** state to give the row when done: 'complete', or 'recovered' after a crash */
   readonly finalState?: 'complete' | 'recovered';
-  /** a crash came after this file was placed in record_dir but before the row said so: only finish the row */
-  readonly placedPath?: string;
 }
 
 /** A finalization error kept for health. */
@@ -180,6 +172,15 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
     await gst(src, tmpDst);
   }
 
+  /** Update the job's row; a failing index is logged, never thrown (the file's state is what matters here). */
+  private updateRow(job: FragmentJob, patch: RecordingPatch, what: string): void {
+    try {
+      this.store.update(job.rowId, patch);
+    } catch (e) {
+      this.log.error({ err: e, id: job.rowId }, what);
+    }
+  }
+
   private noteError(job: FragmentJob, error: string, noSpace: boolean): void {
     this.errors.push({ at: Date.now(), stream: job.streamName, rowId: job.rowId, error, noSpace });
     if (this.errors.length > ERRORS_KEPT) this.errors.shift();
@@ -263,22 +264,14 @@ export class FragmentFinalizer extends TypedEmitter<FragmentFinalizerEvents> {
         this.noteError(job, error, true);
         const lvl = attempt === 1 || attempt % 20 === 0 ? 'warn' : 'debug';
         this.log[lvl]({ stream: job.streamName, tmp: job.tmpPath, attempt, reason: error }, 'no space to finalize; the fragment stays in tmp and is retried');
-        try {
-          this.store.update(job.rowId, { state: 'finalizing', error: `waiting for space: ${error}` });
-        } catch (e) {
-          this.log.error({ err: e }, 'cannot note the wait on the row');
-        }
+        this.updateRow(job, { state: 'finalizing', error: `waiting for space: ${error}` }, 'cannot note the wait on the row');
         this.emit('nospace', { rowId: job.rowId, error });
         return true;
       }
       this.noteError(job, error, isNoSpace(err));
       this.log.error({ stream: job.streamName, tmp: job.tmpPath, reason: error }, 'finalizing failed; the tmp file is kept');
-      try {
-        // path back to the tmp file: the intended name may belong to another file
-        this.store.update(job.rowId, { state: this.closing && isNoSpace(err) ? 'finalizing' : 'failed', error, path: job.tmpPath });
-      } catch (e) {
-        this.log.error({ err: e }, 'cannot mark the row failed');
-      }
+      // path back to the tmp file: the intended name may belong to another file
+      this.updateRow(job, { state: this.closing && isNoSpace(err) ? 'finalizing' : 'failed', error, path: job.tmpPath }, 'cannot mark the row failed');
       this.emit('failed', { rowId: job.rowId, error });
       return false;
     }

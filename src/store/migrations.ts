@@ -31,10 +31,19 @@ const SPAN_CLASS_SQL = `CASE WHEN end_ms IS NULL THEN NULL ${SPAN_CLASS_LIMITS_M
  * was known) overlap everything after their start; they come from the small partial index recordings_open.
  * recording_stats keeps counts and bytes per state by trigger so health and metrics never scan the table.
  */
-/** Triggers `<table>_stats_insert|delete|update` that keep `stats` (count and bytes by state) in step with `table`. */
-function statsTriggers(table: string, stats: string): string {
+/**
+ * The table `stats` (count and bytes per state, one row per state of `states`) and the triggers
+ * `<table>_stats_insert|delete|update` that keep it in step with `table`.
+ */
+function statsTable(table: string, stats: string, states: readonly string[]): string {
   const add = (sign: '+' | '-', row: 'NEW' | 'OLD') => `  UPDATE ${stats} SET count = count ${sign} 1, bytes = bytes ${sign} ${row}.bytes WHERE state = ${row}.state;`;
   return [
+    `CREATE TABLE ${stats} (`,
+    '  state TEXT PRIMARY KEY,',
+    '  count INTEGER NOT NULL,',
+    '  bytes INTEGER NOT NULL',
+    ') STRICT, WITHOUT ROWID;',
+    `INSERT INTO ${stats} (state, count, bytes) VALUES ${states.map((st) => `('${st}', 0, 0)`).join(', ')};`,
     `CREATE TRIGGER ${table}_stats_insert AFTER INSERT ON ${table} BEGIN`,
     add('+', 'NEW'),
     'END;',
@@ -81,15 +90,7 @@ CREATE INDEX recordings_open ON recordings (start_ms, id) WHERE end_ms IS NULL;
 CREATE INDEX recordings_done_end ON recordings (end_ms, id) WHERE state IN ('complete', 'recovered');
 CREATE INDEX recordings_tmp_path ON recordings (tmp_path) WHERE tmp_path IS NOT NULL;
 
-CREATE TABLE recording_stats (
-  state TEXT PRIMARY KEY,
-  count INTEGER NOT NULL,
-  bytes INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
-INSERT INTO recording_stats (state, count, bytes) VALUES
-  ('recording', 0, 0), ('finalizing', 0, 0), ('complete', 0, 0), ('recovered', 0, 0), ('failed', 0, 0);
-
-${statsTriggers('recordings', 'recording_stats')}
+${statsTable('recordings', 'recording_stats', ['recording', 'finalizing', 'complete', 'recovered', 'failed'])}
 `;
 
 /*
@@ -144,14 +145,7 @@ CREATE TABLE archive (
 CREATE UNIQUE INDEX archive_object_key ON archive (object_key) WHERE object_key IS NOT NULL;
 CREATE INDEX archive_backlog ON archive (state, recording_id);
 
-CREATE TABLE archive_stats (
-  state TEXT PRIMARY KEY,
-  count INTEGER NOT NULL,
-  bytes INTEGER NOT NULL
-) STRICT, WITHOUT ROWID;
-INSERT INTO archive_stats (state, count, bytes) VALUES ('pending', 0, 0), ('uploading', 0, 0), ('archived', 0, 0), ('failed', 0, 0);
-
-${statsTriggers('archive', 'archive_stats')}
+${statsTable('archive', 'archive_stats', ['pending', 'uploading', 'archived', 'failed'])}
 
 CREATE TRIGGER archive_enqueue_insert AFTER INSERT ON recordings WHEN NEW.state IN ('complete', 'recovered') BEGIN
   INSERT OR IGNORE INTO archive (recording_id, state, bytes, queued_ms, updated_ms) VALUES (NEW.id, 'pending', NEW.bytes, ${NOW_MS}, ${NOW_MS});

@@ -33,18 +33,23 @@ export async function holdsMedia(path: string, container: Container, size: numbe
   }
 }
 
-/** A recovered file to finish, as the fragment finalizer takes it (recorder/fragment-finalizer.ts FragmentJob). */
-export interface RecoveredJob {
+/** A file to finish into record_dir: what the fragment finalizer needs of a recording's tmp file. */
+export interface FileJob {
   readonly rowId: number;
   readonly tmpPath: string;
   readonly container: Container;
   readonly codecs: Codecs;
   readonly streamName: string;
-  readonly name: () => string;
   readonly startMs: number;
   readonly endMs: number;
-  readonly finalState: 'recovered';
+  /** a crash came after this file was placed in record_dir but before the row said so: only finish the row */
   readonly placedPath?: string;
+}
+
+/** A recovered file to finish, as the fragment finalizer takes it (recorder/fragment-finalizer.ts FragmentJob). */
+export interface RecoveredJob extends FileJob {
+  readonly name: () => string;
+  readonly finalState: 'recovered';
 }
 
 /**
