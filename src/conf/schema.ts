@@ -41,6 +41,10 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 const MOOV_RESERVE_INERT =
   'files are written fragmented and made moov-first when finalized (mp4_container_moov_first), so no moov space is reserved';
 
+/** A secret (token, key): empty by default, visible ASCII without spaces, never shown. */
+function secret(doc: string): KeySpec<string> {
+  return { def: '', unit: '', doc, allowed: 'empty (off) or visible ASCII characters without spaces', parse: v.token, secret: true };
+}
 function b(def: 'true' | 'false', doc: string): KeySpec<boolean> {
   return { def, unit: '', doc, allowed: BOOL, parse: v.bool };
 }
@@ -133,14 +137,8 @@ export const SCHEMA: Schema = {
     parse: v.optionalIp,
   },
   webrtc_max_media_sections: n(8, '', 1, 64, 'media sections (m= lines) a WHIP offer may hold; more is refused with 400'),
-  rest_auth_token: {
-    def: '', unit: '', doc: 'when set, every REST and file request needs Authorization: Bearer <token>',
-    allowed: 'empty (off) or visible ASCII characters without spaces', parse: v.token, secret: true,
-  },
-  publish_auth_token: {
-    def: '', unit: '', doc: 'when set, RTMP (?token=) and WHIP (Bearer) publishers must present it',
-    allowed: 'empty (off) or visible ASCII characters without spaces', parse: v.token, secret: true,
-  },
+  rest_auth_token: secret('when set, every REST and file request needs Authorization: Bearer <token>'),
+  publish_auth_token: secret('when set, RTMP (?token=) and WHIP (Bearer) publishers must present it'),
   record_retention_days: n(0, 'days', 0, 36500, 'delete finished files older than this; 0 = off'),
   record_min_free_percent: n(10, '%', 0, 99, 'delete oldest finished files while the record disk has less free space than this'),
   archive_s3_endpoint: {
@@ -152,14 +150,8 @@ export const SCHEMA: Schema = {
     parse: v.optionalBucket,
   },
   archive_s3_region: { def: 'us-east-1', unit: '', doc: 'region used to sign requests', allowed: '1–64 of a-z 0-9 -', parse: (raw) => (/^[a-z0-9-]{1,64}$/.test(raw) ? raw : undefined) },
-  archive_s3_access_key: {
-    def: '', unit: '', doc: 'access key id (never logged nor shown); or use archive_s3_credentials_file', allowed: 'visible ASCII characters without spaces, or empty',
-    parse: v.token, secret: true,
-  },
-  archive_s3_secret_key: {
-    def: '', unit: '', doc: 'secret access key (never logged nor shown); or use archive_s3_credentials_file', allowed: 'visible ASCII characters without spaces, or empty',
-    parse: v.token, secret: true,
-  },
+  archive_s3_access_key: secret('access key id (never logged nor shown); or use archive_s3_credentials_file'),
+  archive_s3_secret_key: secret('secret access key (never logged nor shown); or use archive_s3_credentials_file'),
   archive_s3_credentials_file: {
     def: '', unit: '',
     doc: 'file holding access_key=... and secret_key=... lines (aws_access_key_id / aws_secret_access_key also read), e.g. a systemd credential; wins over the two keys above',
