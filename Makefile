@@ -49,9 +49,10 @@ build:
 run: setup
 	node dist/src/main.js --conf $(CONF)
 
-# Unit tests first (fast), then integration tests one file at a time (they start real media peers).
+# Every test file: integration files one at a time (they start real media peers), and beside them, one at a time,
+# the unit files and the integration files that mostly wait (tests/run.ts says which and how to place a new file).
 test: setup-test
-	node --test --test-concurrency=1 --test-timeout=180000 $$(find dist/tests/unit dist/tests/integration -name '*.test.js' | sort)
+	node dist/tests/run.js
 
 unit: build
 	node --test $$(find dist/tests/unit -name '*.test.js' | sort)

@@ -39,15 +39,17 @@ export function testClient(store: SwiftStore): S3Client {
 }
 
 /**
- * One Swift store for the whole test file and a test S3 client on it: started in before(), stopped in after().
- * Call at the top level of the file; read `.store` and `.s3` inside tests.
+ * One Swift store for the whole test file and a test S3 client on it, with `buckets` created: started in before(),
+ * stopped in after(). Call at the top level of the file; read `.store` and `.s3` inside tests. (A second top-level
+ * before() of the file is not awaited after this one on node 20: create what the file needs through `buckets`.)
  */
-export function swiftForFile(): { readonly store: SwiftStore; readonly s3: S3Client } {
+export function swiftForFile(o: { buckets?: readonly string[] } = {}): { readonly store: SwiftStore; readonly s3: S3Client } {
   let store: SwiftStore | undefined;
   let s3: S3Client | undefined;
   before(async () => {
     store = await startSwift();
     s3 = testClient(store);
+    for (const b of o.buckets ?? []) await createBucket(s3, b);
   });
   after(async () => {
     s3?.destroy();

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { allArchived, archiveConf, createBucket, publishRtmp, swiftForFile } from '../helpers/archive';
+import { after, test } from 'node:test';
+import { allArchived, archiveConf, publishRtmp, swiftForFile } from '../helpers/archive';
 import { assertPlaybackRun, frameSums, splitRuns } from '../helpers/frames';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { type Proc, waitFor } from '../helpers/proc';
@@ -19,10 +19,9 @@ const GOP_S = 1;
 const EXTRA = ['record_rotation=5', 'stream_record_policy_template={streamName}-{startTimeMillis}', 'playback_max_duration=600', ''].join('\n');
 const BUCKET = 'playback';
 
-const swift = swiftForFile();
+const swift = swiftForFile({ buckets: [BUCKET] });
 const work = mkdtempSync(join(tmpdir(), 'edgerec-pb-archive-'));
 
-before(() => createBucket(swift.s3, BUCKET));
 after(() => {
   rmSync(work, { recursive: true, force: true });
 });

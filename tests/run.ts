@@ -1,0 +1,171 @@
+/**
+ * Runs the test files in two lanes, each one file at a time, each file in its own `node --test` process:
+ * - the serial lane: every integration file not listed in BESIDE (they start real peers, encode, time things);
+ * - the beside lane, alongside it: the unit files and the integration files listed in BESIDE (they mostly wait:
+ *   a camera refusing SETUP for a minute, a store down for 20 s), so they cost the serial lane little CPU.
+ * Each file's output is printed whole when it ends, then a table of files by duration and CPU time. Exit code 1
+ * when any file failed. `make test` runs every built test file with it.
+ *
+ * Usage: node dist/tests/run.js [file.test.js ...]   (no argument: every dist/tests/{unit,integration} file)
+ *        EDGEREC_TEST_JOBS=1 runs every file in one lane (as before), for comparison.
+ *
+ * A new integration file needs nothing here: it runs in the serial lane. List it in BESIDE only when its CPU time
+ * is a small part of its duration (the table shows both) and it asserts no latency or rate that another process
+ * could disturb. A new unit file runs beside; one that is heavy (encodes, times things) goes in SERIAL_UNIT.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+
+/** Integration files that mostly wait (measured: CPU seconds / wall seconds, both lanes busy): they run beside. */
+const BESIDE: Record<string, string> = {
+  'integration/peers-setup-461': 'a camera refusing SETUP for a minute',
+  'integration/archive-faults': 'a store down for 20 s, throttled uploads',
+  'integration/swift-helper': 'starts and kills a Swift store',
+  'integration/retention': 'waits for retention passes',
+};
+
+/** Unit files that must run in the serial lane (none so far). */
+const SERIAL_UNIT: Record<string, string> = {};
+
+/**
+ * Time allowed to one file (node 20's `--test --test-timeout` bounds the whole file, not each test, and running a
+ * file without --test ignores it). The slowest file takes ~150 s alone on 2 cores.
+ */
+const FILE_TIMEOUT_MS = Number(process.env.EDGEREC_TEST_FILE_TIMEOUT_S ?? 600) * 1000;
+const LANES = process.env.EDGEREC_TEST_JOBS === '1' ? 1 : 2;
+const ROOT = join(__dirname, '..');
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+
+interface Outcome {
+  file: string;
+  ms: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  /** node:test's own summary of the file: tests, pass, fail, skipped ... */
+  counts: Record<string, number>;
+  /** CPU seconds (user + system) of the file's process tree, when /usr/bin/time is there */
+  cpuS: number | null;
+}
+
+/** `dist/tests/unit/x/y.test.js` → `unit/x/y` (the key used in BESIDE and SERIAL_UNIT). */
+function keyOf(file: string): string {
+  return relative(join(ROOT, 'tests'), file).replace(/\.test\.js$/, '');
+}
+
+function findTests(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) findTests(p, out);
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+const running = new Map<ChildProcess, string>();
+
+function runFile(file: string): Promise<Outcome> {
+  const t0 = Date.now();
+  // detached: the file's process group can be killed whole if it outlives FILE_TIMEOUT_MS.
+  const argv = [process.execPath, '--test', '--test-reporter=spec', `--test-timeout=${FILE_TIMEOUT_MS}`, file];
+  const cpuDir = TIME ? mkdtempSync(join(tmpdir(), 'edgerec-run-')) : null;
+  const cpuFile = cpuDir ? join(cpuDir, 'cpu') : '';
+  const [cmd = '', ...args] = TIME ? [TIME, '-f', '%U %S', '-o', cpuFile, ...argv] : argv;
+  const child = spawn(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  running.set(child, file);
+  const chunks: Buffer[] = [];
+  child.stdout?.on('data', (b: Buffer) => chunks.push(b));
+  child.stderr?.on('data', (b: Buffer) => chunks.push(b));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child, 'SIGKILL');
+  }, FILE_TIMEOUT_MS + 30_000); // a backstop: node ends the file itself at FILE_TIMEOUT_MS
+  return new Promise((resolve) => {
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      const text = Buffer.concat(chunks).toString('utf8');
+      const counts: Record<string, number> = {};
+      for (const m of text.matchAll(/^ℹ (tests|pass|fail|skipped|todo|cancelled) (\d+)$/gm)) counts[m[1] ?? ''] = (counts[m[1] ?? ''] ?? 0) + Number(m[2]);
+      let cpuS: number | null = null;
+      if (cpuDir) {
+        try {
+          const [u, sys] = readFileSync(cpuFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+          if (Number.isFinite(u) && Number.isFinite(sys)) cpuS = (u ?? 0) + (sys ?? 0);
+        } catch {
+          /* killed before time wrote it */
+        }
+        rmSync(cpuDir, { recursive: true, force: true });
+      }
+      const o: Outcome = { file, ms: Date.now() - t0, code, signal, timedOut, counts, cpuS };
+      const head = `\n===== ${keyOf(file)}: ${ok(o) ? 'passed' : 'FAILED'} in ${(o.ms / 1000).toFixed(1)} s${cpuS === null ? '' : `, CPU ${cpuS.toFixed(1)} s`}${timedOut ? ` (killed after ${FILE_TIMEOUT_MS / 1000} s)` : ''} =====\n`;
+      process.stdout.write(head + text);
+      resolve(o);
+    });
+  });
+}
+
+function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+function ok(o: Outcome): boolean {
+  return o.code === 0 && !o.timedOut;
+}
+
+/** Run `files` one after another, pushing each outcome to `out`. */
+async function lane(files: readonly string[], out: Outcome[]): Promise<void> {
+  for (const f of files) out.push(await runFile(f));
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const files = args.length > 0 ? args.map((a) => join(process.cwd(), a)) : [...findTests(join(ROOT, 'tests', 'unit')), ...findTests(join(ROOT, 'tests', 'integration'))];
+  const beside = (f: string): boolean => {
+    const k = keyOf(f);
+    return k in BESIDE || (k.startsWith('unit/') && !(k in SERIAL_UNIT));
+  };
+  // the beside lane starts with its longest files (the integration ones), so that it ends before the serial one
+  const besideFiles = files.filter(beside).sort((a, b) => Number(keyOf(b).startsWith('integration/')) - Number(keyOf(a).startsWith('integration/')) || a.localeCompare(b));
+  const serialFiles = files.filter((f) => !beside(f)).sort();
+  const t0 = Date.now();
+  const results: Outcome[] = [];
+  if (LANES === 1) await lane([...serialFiles, ...besideFiles], results);
+  else await Promise.all([lane(serialFiles, results), lane(besideFiles, results)]);
+  const wall = Date.now() - t0;
+
+  const failed = results.filter((o) => !ok(o));
+  const sum = results.reduce((s, o) => s + o.ms, 0);
+  const cpu = results.reduce((s, o) => s + (o.cpuS ?? 0), 0);
+  const total = (k: string): number => results.reduce((s, o) => s + (o.counts[k] ?? 0), 0);
+  const lines = [...results]
+    .sort((a, b) => b.ms - a.ms)
+    .map((o) => `${(o.ms / 1000).toFixed(1).padStart(7)} s ${o.cpuS === null ? '' : `${o.cpuS.toFixed(1).padStart(6)} s CPU`}  ${ok(o) ? '  ' : '✗ '}${keyOf(o.file)}${LANES > 1 && beside(o.file) ? ' (beside)' : ''}`);
+  process.stdout.write(
+    `\n===== durations (${results.length} files: ${serialFiles.length} serial, ${besideFiles.length} beside${LANES === 1 ? ', all in one lane' : ''}) =====\n${lines.join('\n')}\n` +
+      `tests ${total('tests')}, pass ${total('pass')}, fail ${total('fail')}, skipped ${total('skipped')}, cancelled ${total('cancelled')}\n` +
+      `sum of files ${(sum / 1000).toFixed(0)} s, CPU ${cpu.toFixed(0)} s, wall ${(wall / 1000).toFixed(0)} s\n` +
+      (failed.length > 0 ? `FAILED: ${failed.map((o) => keyOf(o.file)).join(', ')}\n` : `all ${results.length} files passed\n`),
+  );
+  process.exitCode = failed.length > 0 ? 1 : 0;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    for (const child of running.keys()) killGroup(child, sig);
+    process.exit(130);
+  });
+}
+
+void main();
