@@ -16,7 +16,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve as resolvePath } from 'node:path';
 
 /** Integration files that mostly wait (measured: CPU seconds / wall seconds, both lanes busy): they run beside. */
 const BESIDE: Record<string, string> = {
@@ -124,6 +124,26 @@ function ok(o: Outcome): boolean {
   return o.code === 0 && !o.timedOut;
 }
 
+const BUILD_LOG = join(process.env.EDGEREC_TEST_MEDIA ?? '/tmp/edgerec-test-media', 'builds.log');
+
+function sizeOf(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Clips the tests built into the media cache (tests/helpers/media.ts logs each build) after byte `from` of its log. */
+function clipBuilds(from: number): { count: number; ms: number } {
+  try {
+    const lines = readFileSync(BUILD_LOG).subarray(from).toString('utf8').split('\n').filter(Boolean);
+    return { count: lines.length, ms: lines.reduce((s, l) => s + (Number(l.split(' ')[0]) || 0), 0) };
+  } catch {
+    return { count: 0, ms: 0 };
+  }
+}
+
 /** Run `files` one after another, pushing each outcome to `out`. */
 async function lane(files: readonly string[], out: Outcome[]): Promise<void> {
   for (const f of files) out.push(await runFile(f));
@@ -131,7 +151,7 @@ async function lane(files: readonly string[], out: Outcome[]): Promise<void> {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const files = args.length > 0 ? args.map((a) => join(process.cwd(), a)) : [...findTests(join(ROOT, 'tests', 'unit')), ...findTests(join(ROOT, 'tests', 'integration'))];
+  const files = args.length > 0 ? args.map((a) => resolvePath(a)) : [...findTests(join(ROOT, 'tests', 'unit')), ...findTests(join(ROOT, 'tests', 'integration'))];
   const beside = (f: string): boolean => {
     const k = keyOf(f);
     return k in BESIDE || (k.startsWith('unit/') && !(k in SERIAL_UNIT));
@@ -140,10 +160,12 @@ async function main(): Promise<void> {
   const besideFiles = files.filter(beside).sort((a, b) => Number(keyOf(b).startsWith('integration/')) - Number(keyOf(a).startsWith('integration/')) || a.localeCompare(b));
   const serialFiles = files.filter((f) => !beside(f)).sort();
   const t0 = Date.now();
+  const logFrom = sizeOf(BUILD_LOG);
   const results: Outcome[] = [];
   if (LANES === 1) await lane([...serialFiles, ...besideFiles], results);
   else await Promise.all([lane(serialFiles, results), lane(besideFiles, results)]);
   const wall = Date.now() - t0;
+  const builds = clipBuilds(logFrom);
 
   const failed = results.filter((o) => !ok(o));
   const sum = results.reduce((s, o) => s + o.ms, 0);
@@ -156,6 +178,7 @@ async function main(): Promise<void> {
     `\n===== durations (${results.length} files: ${serialFiles.length} serial, ${besideFiles.length} beside${LANES === 1 ? ', all in one lane' : ''}) =====\n${lines.join('\n')}\n` +
       `tests ${total('tests')}, pass ${total('pass')}, fail ${total('fail')}, skipped ${total('skipped')}, cancelled ${total('cancelled')}\n` +
       `sum of files ${(sum / 1000).toFixed(0)} s, CPU ${cpu.toFixed(0)} s, wall ${(wall / 1000).toFixed(0)} s\n` +
+      `test clips built into the media cache during the run: ${builds.count}, ${(builds.ms / 1000).toFixed(0)} s of building\n` +
       (failed.length > 0 ? `FAILED: ${failed.map((o) => keyOf(o.file)).join(', ')}\n` : `all ${results.length} files passed\n`),
   );
   process.exitCode = failed.length > 0 ? 1 : 0;

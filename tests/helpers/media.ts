@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 
 const run = promisify(execFile);
@@ -118,8 +118,11 @@ export function cachedFile(name: string, key: readonly string[], build: (tmp: st
     if ((await lockOrWait(out)) === 'built') return out;
     const tmp = join(dir, `.${basename(name, extname(name))}.tmp-${process.pid}-${randomBytes(4).toString('hex')}${extname(name)}`);
     try {
+      const t0 = Date.now();
       await build(tmp);
       if (!(statSync(tmp).size > 0)) throw new Error(`cache build wrote an empty file for ${name}`);
+      // what building the cache costs a fresh machine (tests/run.ts sums it)
+      appendFileSync(join(MEDIA_DIR, 'builds.log'), `${Date.now() - t0} ${name}\n`);
       try {
         linkSync(tmp, out);
       } catch (err) {
