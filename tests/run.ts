@@ -2,7 +2,8 @@
  * Runs the test files in two lanes, each one file at a time, each file in its own `node --test` process:
  * - the serial lane: every integration file not listed in BESIDE (they start real peers, encode, time things);
  * - the beside lane, alongside it: the unit files and the integration files listed in BESIDE (they mostly wait:
- *   a camera refusing SETUP for a minute, a store down for 20 s), so they cost the serial lane little CPU.
+ *   a camera refusing SETUP for a minute, a store down for 20 s), so they cost the serial lane little CPU;
+ * then the files in ALONE, one at a time with nothing else (they time a latency).
  * Each file's output is printed whole when it ends, then a table of files by duration and CPU time. Exit code 1
  * when any file failed. `make test` runs every built test file with it.
  *
@@ -33,6 +34,15 @@ const BESIDE: Record<string, string> = {
   'integration/rest-api': 'a real-time publisher (CPU 3 / 18 s)',
   'integration/retention': 'waits for retention passes (CPU 2 / 35 s)',
   'integration/swift-helper': 'starts and kills a Swift store (CPU 8 / 19 s)',
+};
+
+/**
+ * Files that assert a latency or a rate another process on the box could disturb: they run last, alone, once both
+ * lanes are done (a few seconds each). Not a cure for a slow test: each says what it times.
+ */
+const ALONE: Record<string, string> = {
+  'integration/hostile-config': 'health answers in < 50 ms while a 50 MB config is refused',
+  'integration/rtmp-limits': 'a publisher records within 2 s through a 500-connection flood',
 };
 
 /** Unit files that must run in the serial lane (none so far). */
@@ -165,14 +175,17 @@ async function main(): Promise<void> {
     const k = keyOf(f);
     return k in BESIDE || (k.startsWith('unit/') && !(k in SERIAL_UNIT));
   };
+  const alone = (f: string): boolean => keyOf(f) in ALONE;
   // the beside lane starts with its longest files (the integration ones), so that it ends before the serial one
-  const besideFiles = files.filter(beside).sort((a, b) => Number(keyOf(b).startsWith('integration/')) - Number(keyOf(a).startsWith('integration/')) || a.localeCompare(b));
-  const serialFiles = files.filter((f) => !beside(f)).sort();
+  const besideFiles = files.filter((f) => beside(f) && !alone(f)).sort((a, b) => Number(keyOf(b).startsWith('integration/')) - Number(keyOf(a).startsWith('integration/')) || a.localeCompare(b));
+  const serialFiles = files.filter((f) => !beside(f) && !alone(f)).sort();
+  const aloneFiles = files.filter(alone).sort();
   const t0 = Date.now();
   const logFrom = sizeOf(BUILD_LOG);
   const results: Outcome[] = [];
   if (LANES === 1) await lane([...serialFiles, ...besideFiles], results);
   else await Promise.all([lane(serialFiles, results), lane(besideFiles, results)]);
+  await lane(aloneFiles, results);
   const wall = Date.now() - t0;
   const builds = clipBuilds(logFrom);
 
@@ -182,9 +195,9 @@ async function main(): Promise<void> {
   const total = (k: string): number => results.reduce((s, o) => s + (o.counts[k] ?? 0), 0);
   const lines = [...results]
     .sort((a, b) => b.ms - a.ms)
-    .map((o) => `${(o.ms / 1000).toFixed(1).padStart(7)} s ${o.cpuS === null ? '' : `${o.cpuS.toFixed(1).padStart(6)} s CPU`}  ${ok(o) ? '  ' : '✗ '}${keyOf(o.file)}${LANES > 1 && beside(o.file) ? ' (beside)' : ''}`);
+    .map((o) => `${(o.ms / 1000).toFixed(1).padStart(7)} s ${o.cpuS === null ? '' : `${o.cpuS.toFixed(1).padStart(6)} s CPU`}  ${ok(o) ? '  ' : '✗ '}${keyOf(o.file)}${alone(o.file) ? ' (alone)' : LANES > 1 && beside(o.file) ? ' (beside)' : ''}`);
   process.stdout.write(
-    `\n===== durations (${results.length} files: ${serialFiles.length} serial, ${besideFiles.length} beside${LANES === 1 ? ', all in one lane' : ''}) =====\n${lines.join('\n')}\n` +
+    `\n===== durations (${results.length} files: ${serialFiles.length} serial, ${besideFiles.length} beside, ${aloneFiles.length} alone${LANES === 1 ? ', all in one lane' : ''}) =====\n${lines.join('\n')}\n` +
       `tests ${total('tests')}, pass ${total('pass')}, fail ${total('fail')}, skipped ${total('skipped')}, cancelled ${total('cancelled')}\n` +
       `sum of files ${(sum / 1000).toFixed(0)} s, CPU ${cpu.toFixed(0)} s, wall ${(wall / 1000).toFixed(0)} s\n` +
       `test clips built into the media cache during the run: ${builds.count}, ${(builds.ms / 1000).toFixed(0)} s of building\n` +
