@@ -10,10 +10,10 @@ APT_RUN := build-essential python3 pkg-config \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice
-# Needed only by the tests: real publishers, a real RTSP server, ffprobe, a browser, unit checks.
+# Needed only by the tests: real publishers, a real RTSP server, ffprobe, a browser, unit checks (time: CPU per test file).
 APT_TEST := ffmpeg chromium python3-gi gir1.2-gst-rtsp-server-1.0 libgstrtspserver-1.0-0 \
   gir1.2-gst-plugins-bad-1.0 systemd procps util-linux mount \
-  vlc-bin vlc-plugin-base swift-proxy swift-object swift-container swift-account
+  vlc-bin vlc-plugin-base swift-proxy swift-object swift-container swift-account time
 # Needed only by bench/ (reference recorders and load tools).
 APT_BENCH := libnginx-mod-rtmp nginx-light wrk
 
