@@ -109,6 +109,10 @@ function runFile(file: string): Promise<Outcome> {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       running.delete(child);
+      // anything the file left running in its process group (a service whose test was cut off by the timeout
+      // outlived it in an earlier run) is killed, so that it cannot disturb the files after it
+      const leftovers = child.pid !== undefined && groupAlive(child.pid);
+      if (leftovers) killGroup(child, 'SIGKILL');
       const text = Buffer.concat(chunks).toString('utf8');
       const counts: Record<string, number> = {};
       for (const m of text.matchAll(/^ℹ (tests|pass|fail|skipped|todo|cancelled) (\d+)$/gm)) counts[m[1] ?? ''] = (counts[m[1] ?? ''] ?? 0) + Number(m[2]);
@@ -123,11 +127,21 @@ function runFile(file: string): Promise<Outcome> {
         rmSync(cpuDir, { recursive: true, force: true });
       }
       const o: Outcome = { file, ms: Date.now() - t0, code, signal, timedOut, counts, cpuS };
-      const head = `\n===== ${keyOf(file)}: ${ok(o) ? 'passed' : 'FAILED'} in ${(o.ms / 1000).toFixed(1)} s${cpuS === null ? '' : `, CPU ${cpuS.toFixed(1)} s`}${timedOut ? ` (killed after ${FILE_TIMEOUT_MS / 1000} s)` : ''} =====\n`;
+      const head = `\n===== ${keyOf(file)}: ${ok(o) ? 'passed' : 'FAILED'} in ${(o.ms / 1000).toFixed(1)} s${cpuS === null ? '' : `, CPU ${cpuS.toFixed(1)} s`}${timedOut ? ` (killed after ${FILE_TIMEOUT_MS / 1000} s)` : ''}${leftovers ? ' (processes it left running were killed)' : ''} =====\n`;
       process.stdout.write(head + text);
       resolve(o);
     });
   });
+}
+
+/** True while any process of the group `pgid` exists. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
