@@ -10,10 +10,10 @@ APT_RUN := build-essential python3 pkg-config \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice
-# Needed only by the tests: real publishers, a real RTSP server, ffprobe, a browser, unit checks.
+# Needed only by the tests: real publishers, a real RTSP server, ffprobe, a browser, unit checks (time: CPU per test file).
 APT_TEST := ffmpeg chromium python3-gi gir1.2-gst-rtsp-server-1.0 libgstrtspserver-1.0-0 \
   gir1.2-gst-plugins-bad-1.0 systemd procps util-linux mount \
-  vlc-bin vlc-plugin-base swift-proxy swift-object swift-container swift-account
+  vlc-bin vlc-plugin-base swift-proxy swift-object swift-container swift-account time
 # Needed only by bench/ (reference recorders and load tools).
 APT_BENCH := libnginx-mod-rtmp nginx-light wrk
 
@@ -49,9 +49,10 @@ build:
 run: setup
 	node dist/src/main.js --conf $(CONF)
 
-# Unit tests first (fast), then integration tests one file at a time (they start real media peers).
+# Every test file: integration files one at a time (they start real media peers), and beside them, one at a time,
+# the unit files and the integration files that mostly wait (tests/run.ts says which and how to place a new file).
 test: setup-test
-	node --test --test-concurrency=1 --test-timeout=180000 $$(find dist/tests/unit dist/tests/integration -name '*.test.js' | sort)
+	node dist/tests/run.js
 
 unit: build
 	node --test $$(find dist/tests/unit -name '*.test.js' | sort)

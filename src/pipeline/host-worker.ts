@@ -232,6 +232,9 @@ function onBus(r: Running, m: BusMessage): void {
         r.errored = true;
         // an EOS lets the muxer finish what it has; if the error stopped the flow, the fallback stops it
         if (!r.eosRequested) requestEos(r, ERROR_EOS_TIMEOUT_MS);
+        // EOS asked before any media reached the muxer (flvdemux: "EOS before any data"): no fragment to finish,
+        // so waiting for an EOS that follows no error only delayed the stop (a start then a stop took 3 s)
+        else if (!r.anyFragment) requestStop(r);
         else armFallback(r, ERROR_EOS_TIMEOUT_MS);
       }
       return;

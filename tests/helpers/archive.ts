@@ -9,9 +9,10 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { after, before } from 'node:test';
 import { type Proc, start, waitFor } from './proc';
 import type { Service } from './service';
-import { SWIFT_ACCESS_KEY, SWIFT_SECRET_KEY, type SwiftStore } from './swift';
+import { startSwift, SWIFT_ACCESS_KEY, SWIFT_SECRET_KEY, type SwiftStore } from './swift';
 
 /** A recording as /rest-api/recordings shows it, with its archive part. */
 export interface ArchivedRow {
@@ -35,6 +36,36 @@ export function testClient(store: SwiftStore): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 1,
   });
+}
+
+/**
+ * One Swift store for the whole test file and a test S3 client on it, with `buckets` created: started in before(),
+ * stopped in after(). Call at the top level of the file; read `.store` and `.s3` inside tests. (A second top-level
+ * before() of the file is not awaited after this one on node 20: create what the file needs through `buckets`.)
+ */
+export function swiftForFile(o: { buckets?: readonly string[] } = {}): { readonly store: SwiftStore; readonly s3: S3Client } {
+  let store: SwiftStore | undefined;
+  let s3: S3Client | undefined;
+  before(async () => {
+    store = await startSwift();
+    s3 = testClient(store);
+    for (const b of o.buckets ?? []) await createBucket(s3, b);
+  });
+  after(async () => {
+    s3?.destroy();
+    await store?.stop();
+  });
+  const notYet = (): never => {
+    throw new Error('the Swift store is not started yet: call swiftForFile() at the top level of the test file');
+  };
+  return {
+    get store() {
+      return store ?? notYet();
+    },
+    get s3() {
+      return s3 ?? notYet();
+    },
+  };
 }
 
 export async function createBucket(s3: S3Client, bucket: string): Promise<void> {
@@ -123,21 +154,15 @@ export function allArchived(s: Service, min: number, timeoutMs: number): Promise
 
 /** A 20 s 1280x720 H.264 (~11 Mbit/s, qp 8) + AAC clip, so that 10 s files go up in several parts (cached). */
 export async function bigClip(): Promise<string> {
-  const { MEDIA_DIR } = await import('./media');
-  const { existsSync, mkdirSync, renameSync } = await import('node:fs');
+  const { cachedFile } = await import('./media');
   const { execFile } = await import('node:child_process');
   const { promisify } = await import('node:util');
-  const out = join(MEDIA_DIR, 'clip-archive-big-720p-qp8-20s.mp4');
-  if (existsSync(out)) return out;
-  mkdirSync(MEDIA_DIR, { recursive: true });
-  const tmp = `${out}.part.${process.pid}.mp4`;
-  await promisify(execFile)('ffmpeg', [
+  const args = [
     '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=25', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
     '-t', '20', '-c:v', 'libx264', '-preset', 'ultrafast', '-qp', '8', '-pix_fmt', 'yuv420p', '-g', '50', '-keyint_min', '50', '-bf', '0', '-sc_threshold', '0',
-    '-c:a', 'aac', '-ar', '44100', '-ac', '2', tmp,
-  ], { timeout: 120_000 });
-  renameSync(tmp, out);
-  return out;
+    '-c:a', 'aac', '-ar', '44100', '-ac', '2',
+  ];
+  return cachedFile('clip-archive-big-720p-qp8-20s.mp4', ['ffmpeg', ...args], (tmp) => promisify(execFile)('ffmpeg', [...args, tmp], { timeout: 120_000 }));
 }
 
 /** Check the bucket against the rows: one object per row at its key, byte-identical to the local file, no multipart left. */

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { topBoxTypes } from '../../src/mp4/scan';
 
@@ -46,13 +46,66 @@ const AUDIO_ARGS: Record<Exclude<ClipAudio, null>, string[]> = {
 
 const inFlight = new Map<string, Promise<string>>();
 
+/** How long a process waits for another one's build of the same file before building its own copy. */
+const LOCK_WAIT_MS = 300_000;
+
+/** True when the process `pid` exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Take the build lock of `out` (a file `<out>.lock` holding the builder's pid), or wait until another process's
+ * build of `out` is there. 'built' when the file appeared meanwhile; 'mine' when this process must build it (its
+ * lock is held, or the wait ran out: then it builds its own copy and the first link still wins). A lock whose
+ * process is gone is taken over.
+ */
+async function lockOrWait(out: string): Promise<'built' | 'mine'> {
+  const lock = `${out}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+    if (existsSync(out)) return 'built';
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return 'mine';
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = 0;
+    let ageMs = 0;
+    try {
+      owner = Number(readFileSync(lock, 'utf8'));
+      ageMs = Date.now() - statSync(lock).mtimeMs;
+    } catch {
+      continue; // released meanwhile
+    }
+    // a dead builder, or a lock left empty by one that died between creating and writing it
+    if ((owner > 0 && !alive(owner)) || (!(owner > 0) && ageMs > 10_000)) {
+      try {
+        unlinkSync(lock);
+      } catch {
+        /* taken over by another waiter */
+      }
+      continue;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return existsSync(out) ? 'built' : 'mine';
+}
+
 /**
  * A file in the media cache, built at most once per cache path and never seen half-written.
  * The path is `MEDIA_DIR/k-<hash of key>/<name>`: `key` must hold everything that decides the content (the
  * tool, its arguments, the input's path), so a changed argument never reuses an old file. `build(tmp)` writes
  * a unique temporary file (same extension as `name`, so ffmpeg picks the same muxer); only a whole, non-empty
  * file is linked into place, and link() never replaces a file another process cached first. Concurrent callers
- * in this process share one build; other processes build their own copy and the first link wins.
+ * in this process share one build; another process building the same file holds its lock (`<name>.lock`) and
+ * this one waits for its file instead of building a copy (test files run in parallel on an empty cache).
  */
 export function cachedFile(name: string, key: readonly string[], build: (tmp: string) => Promise<unknown>): Promise<string> {
   const hash = createHash('sha256').update(JSON.stringify([name, ...key])).digest('hex').slice(0, 16);
@@ -63,10 +116,14 @@ export function cachedFile(name: string, key: readonly string[], build: (tmp: st
   if (existsSync(out)) return Promise.resolve(out);
   const job = (async () => {
     mkdirSync(dir, { recursive: true });
+    if ((await lockOrWait(out)) === 'built') return out;
     const tmp = join(dir, `.${basename(name, extname(name))}.tmp-${process.pid}-${randomBytes(4).toString('hex')}${extname(name)}`);
     try {
+      const t0 = Date.now();
       await build(tmp);
       if (!(statSync(tmp).size > 0)) throw new Error(`cache build wrote an empty file for ${name}`);
+      // what building the cache costs a fresh machine (tests/run.ts sums it)
+      appendFileSync(join(MEDIA_DIR, 'builds.log'), `${Date.now() - t0} ${name}\n`);
       try {
         linkSync(tmp, out);
       } catch (err) {
@@ -74,10 +131,12 @@ export function cachedFile(name: string, key: readonly string[], build: (tmp: st
       }
       return out;
     } finally {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        /* never written */
+      for (const f of [tmp, `${out}.lock`]) {
+        try {
+          if (f === tmp || readFileSync(f, 'utf8') === String(process.pid)) unlinkSync(f);
+        } catch {
+          /* never written, or not ours */
+        }
       }
     }
   })();

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { test } from 'node:test';
 import {
   allArchived,
   allRows,
@@ -16,36 +15,26 @@ import {
   md5,
   objectMd5,
   publishRtmp,
-  testClient,
+  swiftForFile,
 } from '../helpers/archive';
 import { makeClip, probe } from '../helpers/media';
 import { type Proc, waitFor } from '../helpers/proc';
 import { baseConf, rtmpPort, startService } from '../helpers/service';
-import { startSwift, SWIFT_ACCESS_KEY, SWIFT_SECRET_KEY, type SwiftStore } from '../helpers/swift';
+import { SWIFT_ACCESS_KEY, SWIFT_SECRET_KEY } from '../helpers/swift';
 
 // Issue 16: finished files go to a real S3-compatible store (OpenStack Swift + s3api) and stay readable at their URL.
 
-let store: SwiftStore;
-let s3: S3Client;
-
-before(async () => {
-  store = await startSwift();
-  s3 = testClient(store);
-});
-after(async () => {
-  s3?.destroy();
-  await store?.stop();
-});
+const swift = swiftForFile();
 
 function mediaFiles(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((f) => /\.(mp4|ts|webm)$/.test(f) && !f.startsWith('.')) : [];
 }
 
 test('3 RTMP publishers, rotation 5 s, 30 s: every file in the bucket under its key, byte-identical, rows archived; keep_local_days=0 then serves them from the bucket', async (t) => {
-  await createBucket(s3, 'main');
+  await createBucket(swift.s3, 'main');
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 30 });
   const extra = 'stream_record_policy_template={streamName}\nrecord_rotation=5\n';
-  const s = await startService({ conf: extra + archiveConf(store, 'main') });
+  const s = await startService({ conf: extra + archiveConf(swift.store, 'main') });
   t.after(() => s.stop());
   const port = await rtmpPort(s);
   const pubs: Proc[] = ['cam1', 'cam2', 'cam3'].map((n) => publishRtmp(port, n, clip));
@@ -56,7 +45,7 @@ test('3 RTMP publishers, rotation 5 s, 30 s: every file in the bucket under its 
   // The last fragments finish when the publishers are gone: wait for the count to settle.
   await new Promise((r) => setTimeout(r, 2000));
   const settled = await allArchived(s, rows.length, 60_000);
-  const objects = await listObjects(s3, 'main');
+  const objects = await listObjects(swift.s3, 'main');
   const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
   const localMd5 = new Map<string, string>();
   for (const r of settled) {
@@ -67,11 +56,11 @@ test('3 RTMP publishers, rotation 5 s, 30 s: every file in the bucket under its 
     const sum = fileMd5(local);
     localMd5.set(r.fileName, sum);
     assert.equal(objects.get(want), r.bytes, `size of ${want} in the bucket`);
-    assert.equal(await objectMd5(s3, 'main', want), sum, `${want} is byte-identical to ${r.fileName}`);
+    assert.equal(await objectMd5(swift.s3, 'main', want), sum, `${want} is byte-identical to ${r.fileName}`);
   }
   assert.equal(objects.size, settled.length, `one object per file, no other: ${[...objects.keys()].join(', ')}`);
   for (const n of ['cam1', 'cam2', 'cam3']) assert.ok(settled.filter((r) => r.stream === n).length >= 5, `${n} has ≥ 5 files of 5 s`);
-  assert.deepEqual(await listMultipart(s3, 'main'), []);
+  assert.deepEqual(await listMultipart(swift.s3, 'main'), []);
   const h = await archiveHealth(s);
   assert.equal(h.status, 'ok');
   assert.equal(h.backlog.files, 0);
@@ -81,7 +70,7 @@ test('3 RTMP publishers, rotation 5 s, 30 s: every file in the bucket under its 
   assert.equal(JSON.stringify(h).includes('testing'), false, 'the secret is not in health');
 
   // archive_keep_local_days=0, applied live: the archived local copies go, their rows and URLs stay.
-  s.writeConf(baseConf(s.dir) + extra + archiveConf(store, 'main', { archive_keep_local_days: 0 }));
+  s.writeConf(baseConf(s.dir) + extra + archiveConf(swift.store, 'main', { archive_keep_local_days: 0 }));
   await waitFor('the local copies to be deleted', () => mediaFiles(s.recordDir).length === 0, 20_000, 200);
   const gone = await allRows(s);
   assert.equal(gone.length, settled.length, 'every row kept');
@@ -130,10 +119,10 @@ test('3 RTMP publishers, rotation 5 s, 30 s: every file in the bucket under its 
 });
 
 test('wrong secret: a clear error in health within 10 s, logged once, nothing deleted locally; fixed by a config edit', async (t) => {
-  await createBucket(s3, 'wrongsecret');
+  await createBucket(swift.s3, 'wrongsecret');
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 6 });
   const extra = 'stream_record_policy_template={streamName}\nrecord_rotation=2\n';
-  const bad = archiveConf(store, 'wrongsecret', { archive_s3_secret_key: 'not-the-secret' });
+  const bad = archiveConf(swift.store, 'wrongsecret', { archive_s3_secret_key: 'not-the-secret' });
   const s = await startService({ conf: extra + bad });
   t.after(() => s.stop());
   const t0 = Date.now();
@@ -154,7 +143,7 @@ test('wrong secret: a clear error in health within 10 s, logged once, nothing de
   }, 30_000, 250);
   // archive_keep_local_days=0 while nothing could be archived: retention runs at once on the edit and deletes nothing.
   const applied = s.logs().filter((l) => l.msg === 'config applied').length;
-  s.writeConf(baseConf(s.dir) + extra + archiveConf(store, 'wrongsecret', { archive_s3_secret_key: 'not-the-secret', archive_keep_local_days: 0 }));
+  s.writeConf(baseConf(s.dir) + extra + archiveConf(swift.store, 'wrongsecret', { archive_s3_secret_key: 'not-the-secret', archive_keep_local_days: 0 }));
   await waitFor('the edit to apply', () => s.logs().filter((l) => l.msg === 'config applied').length > applied, 10_000, 100);
   await waitFor('a retention pass after the edit', async () => {
     const r = (await s.json('/rest-api/health')).body as { retention: { lastRun: { at: number } | null } };
@@ -169,7 +158,7 @@ test('wrong secret: a clear error in health within 10 s, logged once, nothing de
   assert.equal((await objectsIn('wrongsecret')).size, 0);
 
   // The right secret, applied live: the backlog drains, and each verified file then leaves the disk (keep 0).
-  s.writeConf(baseConf(s.dir) + extra + archiveConf(store, 'wrongsecret', { archive_keep_local_days: 0 }));
+  s.writeConf(baseConf(s.dir) + extra + archiveConf(swift.store, 'wrongsecret', { archive_keep_local_days: 0 }));
   const done = await allArchived(s, rows.length, 60_000);
   assert.equal((await objectsIn('wrongsecret')).size, done.length);
   assert.equal((await archiveHealth(s)).status, 'ok');
@@ -177,11 +166,11 @@ test('wrong secret: a clear error in health within 10 s, logged once, nothing de
 });
 
 async function objectsIn(bucket: string): Promise<Map<string, number>> {
-  return listObjects(s3, bucket);
+  return listObjects(swift.s3, bucket);
 }
 
 test('no such bucket: shown in health and the log at once', async (t) => {
-  const s = await startService({ conf: archiveConf(store, 'no-such-bucket') });
+  const s = await startService({ conf: archiveConf(swift.store, 'no-such-bucket') });
   t.after(() => s.stop());
   const h = await waitFor('a misconfiguration in health', async () => {
     const a = await archiveHealth(s);
@@ -192,12 +181,12 @@ test('no such bucket: shown in health and the log at once', async (t) => {
 });
 
 test('archive_s3_credentials_file: the keys come from the file (a systemd credential), never from the log', async (t) => {
-  await createBucket(s3, 'credfile');
+  await createBucket(swift.s3, 'credfile');
   const dir = mkdtempSync(join(tmpdir(), 'edgerec-cred-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const cred = join(dir, 's3.credentials');
   writeFileSync(cred, `# systemd LoadCredential\naccess_key = ${SWIFT_ACCESS_KEY}\nsecret_key = ${SWIFT_SECRET_KEY}\n`);
-  const conf = archiveConf(store, 'credfile', { archive_s3_access_key: '', archive_s3_secret_key: '', archive_s3_credentials_file: cred });
+  const conf = archiveConf(swift.store, 'credfile', { archive_s3_access_key: '', archive_s3_secret_key: '', archive_s3_credentials_file: cred });
   const s = await startService({ conf });
   t.after(() => s.stop());
   const h = await waitFor('the store to answer', async () => {
@@ -208,7 +197,7 @@ test('archive_s3_credentials_file: the keys come from the file (a systemd creden
   assert.equal(s.proc.output().includes(SWIFT_SECRET_KEY), false, 'the secret is never logged');
   // A file without the secret: the misconfiguration names the key and what the file must hold.
   writeFileSync(cred, `access_key=${SWIFT_ACCESS_KEY}\n`);
-  s.writeConf(baseConf(s.dir) + archiveConf(store, 'credfile', { archive_s3_access_key: '', archive_s3_secret_key: '', archive_s3_credentials_file: cred, archive_concurrency: 3 }));
+  s.writeConf(baseConf(s.dir) + archiveConf(swift.store, 'credfile', { archive_s3_access_key: '', archive_s3_secret_key: '', archive_s3_credentials_file: cred, archive_concurrency: 3 }));
   const bad = await waitFor('the misconfiguration', async () => {
     const a = await archiveHealth(s);
     return a.status === 'misconfigured' ? a : null;

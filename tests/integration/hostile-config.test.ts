@@ -95,6 +95,9 @@ test('a 50 MB garbage config is refused in < 1 s, health answers in < 50 ms mean
 test('a token-only line (or with = padding) never appears in health or the log', async () => {
   const pasted = `Pz${randomBytes(24).toString('base64url')}`;
   const padded = `Qz${randomBytes(16).toString('base64')}==`.replace(/\//g, 'A');
+  // starts from a config that applied (whatever an earlier test left), so the refusal below is this edit's
+  s.writeConf(good);
+  await waitFor('a good config first', async () => (await health()).body.config.ok, 10_000, 50);
   const before = s.proc.output().length;
   s.writeConf(`${good}${pasted}\n${padded}\nrecord_rotation=${TOKEN}\n`);
   const h = await waitFor('the refusal in health', async () => {

@@ -269,13 +269,16 @@ gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0')
 from gi.repository import Gst, GstRtspServer, GLib
 Gst.init(None)
 s = GstRtspServer.RTSPServer(); s.set_address('127.0.0.1'); s.set_service(sys.argv[1])
-f = GstRtspServer.RTSPMediaFactory(); f.set_launch(sys.argv[2]); f.set_shared(True)
+f = GstRtspServer.RTSPMediaFactory(); f.set_launch(sys.argv[2]); f.set_shared(False)
 s.get_mount_points().add_factory('/cam', f)
 s.attach(None); print('ready', flush=True)
 GLib.MainLoop().run()
 `;
 
 test('RTSP branch: H.264 with B-frames + G.711 from a real RTSP server → MP4 and TS at once, and a monitor (null output)', async (t) => {
+  // One stream per client (not a shared mount): a client that joined a shared mount mid-GOP (its connection came
+  // later on a loaded box) started its file on frames whose references it never got ("co located POCs
+  // unavailable"), since these gst-launch pipelines do not wait for a keyframe (the media host's do: keyframeStart).
   const script = join(dir, 'rtsp-server.py');
   writeFileSync(script, RTSP_SERVER);
   const port = await freePort();

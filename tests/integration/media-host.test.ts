@@ -182,6 +182,25 @@ test('FLV pushed through appsrc becomes a playable MP4', async (t) => {
   assert.ok(duration > 5.5 && duration < 6.5, `duration ${duration}`);
 });
 
+test('EOS before any media (flvdemux errors "EOS before any data"): the pipeline ends at once, nothing written', async (t) => {
+  // a recording stopped right after its start (10 startRecording calls in a row each stop the previous one)
+  const dir = tmp(t);
+  const pool = await openPool(t, { size: 1 });
+  const a = track(pool.run('early-eos', flvLaunch(dir, 'e')));
+  await waitFor('started', () => a.started, 10_000);
+  const eosAt = Date.now();
+  a.h.eos();
+  await waitFor('exit', () => a.exit, 15_000);
+  const tookMs = a.exitAt - eosAt;
+  assert.ok(tookMs < 1500, `ended ${tookMs} ms after the EOS request (the error grace is 3000 ms)`);
+  assert.deepEqual(a.opened, [], 'no fragment');
+  assert.notEqual(a.exit?.reason, 'host-died');
+  // the host runs the next pipeline as usual
+  const b = track(pool.run('after-early-eos', 'videotestsrc is-live=true num-buffers=10 ! fakesink'));
+  await waitFor('the next pipeline ends', () => b.exit, 15_000);
+  assert.deepEqual(b.exit, { reason: 'eos' });
+});
+
 /** Push 50 MB through appsrc in 64 KB chunks, then the host's Buffers (`external`) over the next ~3 s, MB. */
 async function externalAfterPush(t: TestContext, tidyMs: number): Promise<{ before: number; after: number[] }> {
   const saved = process.env.EDGEREC_TIDY_MS;

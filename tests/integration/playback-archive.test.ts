@@ -1,40 +1,28 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { allArchived, archiveConf, createBucket, publishRtmp, testClient } from '../helpers/archive';
+import { after, test } from 'node:test';
+import { allArchived, archiveConf, publishRtmp, swiftForFile } from '../helpers/archive';
+import { assertPlaybackRun, frameSums, splitRuns } from '../helpers/frames';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { type Proc, waitFor } from '../helpers/proc';
 import type { RecordingRow as Row } from '../helpers/recorded-file';
 import { baseConf, rtmpPort, type Service, startService } from '../helpers/service';
-import { startSwift, type SwiftStore } from '../helpers/swift';
 
 // Issue 17 (last gap): /rest-api/playback and /segments over files whose local copy is gone (only in the archive
 // bucket, issue 16), read from a real S3-compatible store (OpenStack Swift + s3api).
 
-const run = promisify(execFile);
 const FPS = 25;
 /** keyframe interval of the clip: 1 s */
 const GOP_S = 1;
 const EXTRA = ['record_rotation=5', 'stream_record_policy_template={streamName}-{startTimeMillis}', 'playback_max_duration=600', ''].join('\n');
 const BUCKET = 'playback';
 
-let store: SwiftStore;
-let s3: S3Client;
+const swift = swiftForFile({ buckets: [BUCKET] });
 const work = mkdtempSync(join(tmpdir(), 'edgerec-pb-archive-'));
 
-before(async () => {
-  store = await startSwift();
-  s3 = testClient(store);
-  await createBucket(s3, BUCKET);
-});
-after(async () => {
-  s3?.destroy();
-  await store?.stop();
+after(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -69,22 +57,6 @@ async function play(s: Service, query: string, name: string, headers: Record<str
   return { path, body, headers: r.headers, status: r.status, firstByteMs, totalMs };
 }
 
-/** md5 of every decoded video frame, in order. */
-async function frameSums(path: string): Promise<string[]> {
-  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'framemd5', '-'], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
-  return stdout
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => l.split(',').pop()?.trim() ?? '');
-}
-
-/** Where `part` sits in `whole` as one contiguous run (-1 when it does not). */
-function runAt(whole: readonly string[], part: readonly string[]): number {
-  if (part.length === 0) return -1;
-  for (let k = whole.indexOf(part[0] ?? ''); k >= 0; k = whole.indexOf(part[0] ?? '', k + 1)) if (part.every((x, i) => whole[k + i] === x)) return k;
-  return -1;
-}
-
 async function applied(s: Service, text: string): Promise<void> {
   const n = s.logs().filter((l) => l.msg === 'config applied').length;
   s.writeConf(text);
@@ -97,8 +69,8 @@ test('playback over files only in the archive: same answer as from the local fil
   const srcSums = await frameSums(clip);
   const shortSums = await frameSums(short);
   assert.equal(new Set(srcSums).size, srcSums.length, 'the source clip has distinct frames');
-  const confOn = (extra: Record<string, number> = {}) => baseConf(s.dir) + EXTRA + archiveConf(store, BUCKET, extra);
-  const s = await startService({ conf: EXTRA + archiveConf(store, BUCKET) });
+  const confOn = (extra: Record<string, number> = {}) => baseConf(s.dir) + EXTRA + archiveConf(swift.store, BUCKET, extra);
+  const s = await startService({ conf: EXTRA + archiveConf(swift.store, BUCKET) });
   t.after(() => s.stop());
   const port = await rtmpPort(s);
   const procs: Proc[] = [];
@@ -132,18 +104,9 @@ test('playback over files only in the archive: same answer as from the local fil
     const got = await play(s, `${q}&format=${format}`, `archive.${format}.mp4`);
     // the bytes are the very answer the local files gave (nothing lost, nothing read from the wrong place)
     assert.ok(got.body.equals(local[format].body), `${format}: the answer from the bucket is byte-identical to the answer from the local files (${got.body.length} vs ${local[format].body.length} bytes)`);
-    const p = await probe(got.path);
-    assert.deepEqual(p.streams.map((x) => `${x.codec_type}:${x.codec_name}`).sort(), ['audio:aac', 'video:h264'], format);
-    const dur = Number(p.format.duration);
-    const want = (to - from) / 1000;
-    assert.ok(dur >= want - 0.1 && dur <= want + GOP_S + 0.1, `${format}: duration ${dur} s for a ${want} s range`);
-    assert.equal(got.headers.get('x-playback-gaps'), '', `${format}: no gap`);
-    assert.equal(await decodeErrors(got.path), '', `${format} decodes cleanly`);
-    const sums = await frameSums(got.path);
-    const at = runAt(srcSums, sums);
-    assert.ok(at >= 0, `${format}: the ${sums.length} frames are one contiguous run of the source (${boundaries.length} joins)`);
+    const r = await assertPlaybackRun(got.path, got.headers, { format, from, to, gopS: GOP_S, fps: FPS, source: srcSums, joins: boundaries.length });
     console.log(
-      `${format}: ${filesA.length} archive-only files, ${sums.length} frames = source ${at}..${at + sums.length - 1}, ${dur.toFixed(3)} s for ${want} s; ` +
+      `${format}: ${filesA.length} archive-only files, ${r.frames} frames = source ${r.at}..${r.at + r.frames - 1}, ${r.durationS.toFixed(3)} s for ${(to - from) / 1000} s; ` +
         `first byte ${got.firstByteMs.toFixed(0)} ms (local ${local[format].firstByteMs.toFixed(0)}), total ${got.totalMs.toFixed(0)} ms (local ${local[format].totalMs.toFixed(0)}), ${got.body.length} bytes`,
     );
   }
@@ -186,14 +149,13 @@ test('playback over files only in the archive: same answer as from the local fil
     const start = Number(got.headers.get('x-playback-start'));
     assert.ok(Math.abs(dur - (mTo - start) / 1000) <= 0.3, `${format}: ${dur} s from ${start} to ${mTo}`);
     const sums = await frameSums(got.path);
-    let split = -1;
-    for (let k = 1; k < sums.length && split < 0; k++) if (runAt(srcSums, sums.slice(0, k)) >= 0 && runAt(shortSums, sums.slice(k)) >= 0) split = k;
+    const split = splitRuns(srcSums, shortSums, sums);
     assert.ok(split > 0, `${format}: the frames are the tail of session A (from the bucket) then session B (local)`);
     console.log(`${format} mixed: ${split} frames from the bucket + ${sums.length - split} local; ${dur.toFixed(3)} s; first byte ${got.firstByteMs.toFixed(0)} ms, total ${got.totalMs.toFixed(0)} ms`);
   }
 
   // The store gone (killed): a clear 502, for both formats and for the mixed range; the service stays up.
-  await store.kill();
+  await swift.store.kill();
   for (const query of [`${q}&format=mp4`, `${q}&format=fmp4`, mq]) {
     const t0 = Date.now();
     const r = await s.json(`/rest-api/playback?${query}`);

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
+import { assertPlaybackRun, frameSums, runAt, splitRuns } from '../helpers/frames';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { type Proc, start, waitFor } from '../helpers/proc';
 import type { RecordingRow as Row } from '../helpers/recorded-file';
@@ -12,7 +11,6 @@ import { baseConf, rtmpPort, type Service, startService } from '../helpers/servi
 
 // Issue 17: GET /rest-api/playback across fragments and sessions, fed by a real RTMP publisher (ffmpeg).
 
-const run = promisify(execFile);
 const EXTRA = ['record_rotation=5', 'stream_record_policy_template={streamName}-{startTimeMillis}', 'playback_max_duration=600', ''].join('\n');
 const FPS = 25;
 /** keyframe interval of the clips: 1 s */
@@ -68,24 +66,6 @@ async function fetchPlayback(query: string, name: string): Promise<{ path: strin
   return { path, headers: r.headers, firstByteMs, bytes: body.length };
 }
 
-/** md5 of every decoded video frame, in order (no frame rate conversion). */
-async function frameSums(path: string): Promise<string[]> {
-  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', path, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'framemd5', '-'], { maxBuffer: 64 * 1024 * 1024, timeout: 120_000 });
-  return stdout
-    .split('\n')
-    .filter((l) => l && !l.startsWith('#'))
-    .map((l) => l.split(',').pop()?.trim() ?? '');
-}
-
-/** Where `part` sits in `whole` as one contiguous run (-1 when it does not). */
-function runAt(whole: readonly string[], part: readonly string[]): number {
-  if (part.length === 0) return -1;
-  for (let k = whole.indexOf(part[0] ?? ''); k >= 0; k = whole.indexOf(part[0] ?? '', k + 1)) {
-    if (part.every((x, i) => whole[k + i] === x)) return k;
-  }
-  return -1;
-}
-
 let srcSums: string[] = [];
 
 function firstOf(r: Row[]): Row {
@@ -125,22 +105,8 @@ test('25 s of RTMP in 5 s files: a playback from 3 s into the first to 3 s befor
   assert.ok(boundaries.length >= 2, 'the range crosses fragment boundaries');
   for (const format of ['mp4', 'fmp4'] as const) {
     const got = await fetchPlayback(`stream=cam&from=${from}&to=${to}&format=${format}`, `cam.${format}.mp4`);
-    const p = await probe(got.path);
-    const types = p.streams.map((x) => `${x.codec_type}:${x.codec_name}`).sort();
-    assert.deepEqual(types, ['audio:aac', 'video:h264'], format);
-    const dur = Number(p.format.duration);
-    const want = (to - from) / 1000;
-    // from the keyframe at or before `from`: at most one GOP longer, never shorter than asked (beyond a frame)
-    assert.ok(dur >= want - 0.1 && dur <= want + GOP_S + 0.1, `${format}: duration ${dur} s for a ${want} s range`);
-    const start = Number(got.headers.get('x-playback-start'));
-    assert.ok(start <= from && start >= from - GOP_S * 1000 - 50, `${format}: starts at the keyframe before from (${start} vs ${from})`);
-    assert.equal(got.headers.get('x-playback-gaps'), '', `${format}: no gap within one publish`);
-    assert.equal(await decodeErrors(got.path), '', `${format} decodes cleanly`);
-    const sums = await frameSums(got.path);
-    const at = runAt(srcSums, sums);
-    assert.ok(at >= 0, `${format}: the ${sums.length} decoded frames are one contiguous run of the source's frames (nothing lost or repeated at ${boundaries.length} joins)`);
-    assert.ok(Math.abs(sums.length - dur * FPS) <= 2, `${format}: ${sums.length} frames for ${dur} s`);
-    console.log(`${format}: ${files.length} files, ${boundaries.length} joins crossed, ${sums.length} frames = source frames ${at}..${at + sums.length - 1}, ${dur.toFixed(3)} s for ${want} s asked, first byte ${got.firstByteMs.toFixed(1)} ms, ${got.bytes} bytes`);
+    const r = await assertPlaybackRun(got.path, got.headers, { format, from, to, gopS: GOP_S, fps: FPS, source: srcSums, joins: boundaries.length });
+    console.log(`${format}: ${files.length} files, ${boundaries.length} joins crossed, ${r.frames} frames = source frames ${r.at}..${r.at + r.frames - 1}, ${r.durationS.toFixed(3)} s for ${(to - from) / 1000} s asked, first byte ${got.firstByteMs.toFixed(1)} ms, ${got.bytes} bytes`);
   }
 });
 
@@ -207,8 +173,7 @@ test('a publisher reconnecting makes two media sessions: the playback spans both
     assert.ok(Math.abs(dur - (to - start) / 1000) <= 0.3, `${format}: ${dur} s from ${start} to ${to} (gap ${gapMs} ms held)`);
     const sums = await frameSums(got.path);
     // two runs of the source: the tail of session A, then session B from its start
-    let split = -1;
-    for (let k = 1; k < sums.length && split < 0; k++) if (runAt(srcSums, sums.slice(0, k)) >= 0 && runAt(srcSums, sums.slice(k)) >= 0) split = k;
+    const split = splitRuns(srcSums, srcSums, sums);
     assert.ok(split > 0, `${format}: the frames are two contiguous runs of the source`);
     console.log(`${format}: reconnect ${gapMs} ms; ${sums.length} frames = ${split} of session A + ${sums.length - split} of session B; ${dur.toFixed(3)} s`);
   }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 
@@ -49,6 +49,32 @@ test('makeClip from several processes at once: each gets a whole file, nothing h
   assert.equal(await media.decodeErrors(path), '');
   assert.equal(path, await media.makeClip(opts), 'this process finds the same cached file');
   assert.deepEqual(files().filter((f) => f.includes('.tmp-')), [], 'no temporary file left');
+});
+
+test('several processes asking for one file on an empty cache: one builds it, the others wait for it', async () => {
+  const count = join(dir, 'builds.txt');
+  // each build appends a line and takes a while, so that every process asks while the first one is building
+  const build = `async (tmp) => { require('fs').appendFileSync(${JSON.stringify(count)}, 'x\\n'); await new Promise((r) => setTimeout(r, 1500)); require('fs').writeFileSync(tmp, 'whole'); }`;
+  const script = `require(${JSON.stringify(join(__dirname, '../../helpers/media.js'))}).cachedFile('shared.bin', ['shared'], ${build}).then((p) => process.stdout.write(p))`;
+  const outs = await Promise.all([1, 2, 3, 4].map(() => run(process.execPath, ['-e', script], { env: { ...process.env, EDGEREC_TEST_MEDIA: dir }, timeout: 60_000 })));
+  assert.equal(new Set(outs.map((o) => o.stdout)).size, 1, 'one cache path');
+  assert.equal(readFileSync(count, 'utf8'), 'x\n', 'built once');
+  assert.equal(readFileSync(outs[0]?.stdout ?? '', 'utf8'), 'whole');
+  assert.deepEqual(files().filter((f) => f.includes('shared') && f !== relative(dir, outs[0]?.stdout ?? '')), [], 'no lock or temporary file left');
+});
+
+test('a lock left by a builder that died is taken over', async () => {
+  const first = await media.cachedFile('orphan.bin', ['orphan'], async (tmp) => run('sh', ['-c', `printf a > "${tmp}"`]));
+  rmSync(first);
+  // a process that held the lock and is gone (its pid no longer runs)
+  const dead = await run(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  writeFileSync(`${first}.lock`, dead.stdout);
+  const t0 = Date.now();
+  const again = await media.cachedFile('orphan.bin', ['orphan'], async (tmp) => run('sh', ['-c', `printf b > "${tmp}"`]));
+  assert.equal(again, first);
+  assert.equal(readFileSync(again, 'utf8'), 'b', 'rebuilt');
+  assert.ok(Date.now() - t0 < 5000, 'without waiting for the lock to time out');
+  assert.ok(!existsSync(`${first}.lock`), 'lock released');
 });
 
 test('the cache key covers the arguments: other encoder options never reuse a clip', async () => {
