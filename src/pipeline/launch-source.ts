@@ -89,7 +89,11 @@ export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: 
       }
       const latency = source.transport === 'tcp' ? 0 : 200;
       // buffer-mode=none: RTP timestamps only, so time rotation cuts exact segments (NOTES); RTCP stays on for SR.
-      const head = `rtspsrc name=src location=${quote(source.url)} protocols=${source.transport} latency=${latency} buffer-mode=none`;
+      // max-ts-offset-adjustment: rtpbin's lip-sync moves a track's offset at each RTCP sender report, by default
+      // in one step; a step back (VLC over UDP on a loaded box: ~70 ms of audio) reached mp4mux as timestamps going
+      // backwards, which it clamps into zero-length samples (a file ffmpeg will not decode cleanly). At most 1 ms
+      // per frame, a correction is spread over frames and a track's time never goes back.
+      const head = `rtspsrc name=src location=${quote(source.url)} protocols=${source.transport} latency=${latency} buffer-mode=none max-ts-offset-adjustment=1000000`;
       const tap = (media: 'video' | 'audio', depayer: string) => `src. ! application/x-rtp,media=${media}${depay ? ` ! ${depayer}` : ''}`;
       // The file starts on a keyframe, as with edgerec's client: a UDP camera joined mid-GOP sent 2–18 frames
       // without their references, and with B-frames the ones before the first keyframe came out with a negative,
