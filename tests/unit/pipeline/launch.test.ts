@@ -115,7 +115,7 @@ test('null output: the source goes to fakesinks, nothing is written', () => {
   const s = d(RTSP, { video: 'H264', audio: 'PCMA' }, null);
   assert.equal(
     s,
-    'rtspsrc name=src location="rtsp://user:pw@10.0.0.5:554/live" protocols=tcp latency=0 buffer-mode=none ' +
+    'rtspsrc name=src location="rtsp://user:pw@10.0.0.5:554/live" protocols=tcp latency=0 buffer-mode=none max-ts-offset-adjustment=1000000 ' +
       'src. ! application/x-rtp,media=video ! fakesink sync=false async=false src. ! application/x-rtp,media=audio ! fakesink sync=false async=false',
   );
   assert.ok(!d({ kind: 'flv' }, { video: 'H264', audio: null }, null).includes('splitmuxsink'));
