@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { probe } from './media';
+import { decodeErrors, probe } from './media';
 import type { RecordingRow } from './recorded-file';
 
 const run = promisify(execFile);
@@ -46,14 +46,4 @@ export async function checkPeerFile(path: string, row: RecordingRow): Promise<Pe
   for (const m of row.fileName.match(/\d{12,}/g) ?? []) assert.ok(Math.abs(Number(m) - now) < DAY_MS, `${row.fileName}: ${m} is not within a day of the server clock`);
   assert.ok(Math.abs(row.start - now) < DAY_MS, `${row.fileName}: start ${row.start} is not within a day of now`);
   return { seconds, wallSeconds, firstVideoKey, tracks };
-}
-
-/**
- * Decode every frame with ffmpeg; its error output ('' when clean). Frames keep the file's own time base
- * (`-enc_time_base -1`): with the default 1/fps a camera's few-ms RTP jitter (VLC) collides in the null muxer
- * ("non monotonically increasing dts") although every frame decodes and the file's times increase.
- */
-export async function decodeErrors(path: string): Promise<string> {
-  const { stderr } = await run('ffmpeg', ['-v', 'error', '-i', path, '-enc_time_base', '-1', '-f', 'null', '-'], { timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
-  return stderr.trim();
 }
