@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type Logger, log } from '../lib/log';
-import type { Codecs, SourceSpec } from '../pipeline/types';
-import type { PushFn, Stream, StreamStatus } from '../recorder/stream';
-import { type Repair, TimestampGuard } from '../pipeline/timestamp-guard';
+import { type Logger, log } from '../../lib/log';
+import type { Codecs, SourceSpec } from '../../pipeline/types';
+import type { PushFn, Stream, StreamStatus } from '../../recorder/stream';
+import { type Repair, TimestampGuard } from '../../pipeline/timestamp-guard';
 import { FlvParser, type FlvTag, flvCodecs, rebaseTag } from './flv';
 import { guardFlvTag } from './flv-guard';
-import type { RtmpPublish } from './rtmp';
-import { logRepairs } from './repair-log';
+import type { RtmpPublish } from './ingest';
+import { logRepairs } from '../repair-log';
 
 /** Options of an RtmpStream. */
 export interface RtmpStreamOptions {

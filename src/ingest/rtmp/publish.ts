@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
 import { decodeAmf0Data } from 'node-media-server/src/protocol/amf.js';
-import type { Logger } from '../lib/log';
-import { errMessage } from '../lib/errors';
-import type { Codecs } from '../pipeline/types';
-import { CodecTracker, flvHeader, flvTag, isSequenceHeader, scriptPayload } from './rtmp-flv';
+import type { Logger } from '../../lib/log';
+import { errMessage } from '../../lib/errors';
+import type { Codecs } from '../../pipeline/types';
+import { CodecTracker, flvHeader, flvTag, isSequenceHeader, scriptPayload } from './codecs';
 
 /** One accepted RTMP publisher, as the rest of edgerec sees it. */
 export interface RtmpPublish {

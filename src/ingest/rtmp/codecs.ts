@@ -1,4 +1,4 @@
-import type { AudioCodec, Codecs, VideoCodec } from '../pipeline/types';
+import type { AudioCodec, Codecs, VideoCodec } from '../../pipeline/types';
 
 /** The 13-byte FLV file header (signature, version 1, track flags, PreviousTagSize0 = 0); unknown codecs flag both tracks. */
 export function flvHeader(codecs: Codecs | null): Buffer {
