@@ -40,7 +40,7 @@ function procStat(pid: number): { ticks: number; rssKb: number } | null {
 }
 
 /** CPU seconds of a process tree over `windowS`, sampled every second (a process that exits mid-window keeps its last sample). */
-async function treeCpu(root: number, windowS: number): Promise<{ cpuS: number; rootCpuS: number; rssMb: number; pids: number }> {
+async function treeCpu(root: number, windowS: number): Promise<{ cpuS: number; rootCpuS: number; rssMb: number; rootRssMb: number; pids: number }> {
   const pids = () => [root, ...descendantPids(root)];
   const first = new Map<number, number>();
   for (const p of pids()) first.set(p, procStat(p)?.ticks ?? 0);
@@ -62,7 +62,7 @@ async function treeCpu(root: number, windowS: number): Promise<{ cpuS: number; r
     rssKb += procStat(p)?.rssKb ?? 0;
   }
   const rootTicks = (seen.get(root) ?? 0) - (first.get(root) ?? 0);
-  return { cpuS: ticks / CLK_TCK, rootCpuS: rootTicks / CLK_TCK, rssMb: rssKb / 1024, pids: first.size };
+  return { cpuS: ticks / CLK_TCK, rootCpuS: rootTicks / CLK_TCK, rssMb: rssKb / 1024, rootRssMb: (procStat(root)?.rssKb ?? 0) / 1024, pids: first.size };
 }
 
 interface Pub {
@@ -95,6 +95,8 @@ interface Result {
   readonly rootPerStream: number;
   /** tree RSS (edgerec: beyond the idle service) per stream, MB */
   readonly rssPerStream: number;
+  /** edgerec: the Node service's share of rssPerStream */
+  readonly rootRssPerStream?: number;
   readonly rssMb: number;
   readonly pids: number;
   /** every stream's files ffprobed and long enough, e.g. "8/8 streams, 24 files" */
@@ -163,6 +165,7 @@ async function benchEdgerec(n: number, clip: string): Promise<Result> {
     const port = await rtmpPort(s);
     await new Promise((r) => setTimeout(r, 3000));
     const idleMb = treeRssMb(s.proc.pid);
+    const idleRootMb = (procStat(s.proc.pid)?.rssKb ?? 0) / 1024;
     pubs.push(...publishers(n, clip, (i) => `rtmp://127.0.0.1:${port}/live/bench_${i}`));
     await waitFor(
       `${n} recordings running`,
@@ -189,7 +192,7 @@ async function benchEdgerec(n: number, clip: string): Promise<Result> {
       200,
     );
     const check = await checkAll(n, (i) => `edgerec bench_${i}`, (i) => filesUnder(s.recordDir, new RegExp(`^bench_${i}-\\d+(_\\d+)?\\.mp4$`)), pubs, true);
-    return { perStream: (m.cpuS / WINDOW_S / n) * 100, rootPerStream: (m.rootCpuS / WINDOW_S / n) * 100, rssPerStream: (m.rssMb - idleMb) / n, rssMb: m.rssMb, pids: m.pids, check };
+    return { perStream: (m.cpuS / WINDOW_S / n) * 100, rootPerStream: (m.rootCpuS / WINDOW_S / n) * 100, rssPerStream: (m.rssMb - idleMb) / n, rootRssPerStream: (m.rootRssMb - idleRootMb) / n, rssMb: m.rssMb, pids: m.pids, check };
   } finally {
     await stopPublishers(pubs);
     await s.stop();
@@ -307,7 +310,7 @@ async function main(): Promise<void> {
     const ratio = (a: Result | undefined, b: Result | undefined) => (a && b ? `${(a.perStream / b.perStream).toFixed(2)}×` : '–');
     const row =
       `| ${n} | ${fmt(e)}${e ? ` (Node ${e.rootPerStream.toFixed(2)}, hosts ${(e.perStream - e.rootPerStream).toFixed(2)})` : ''} | ${fmt(f)} | ${fmt(x)} | ${ratio(e, f)} | ${ratio(e, x)} ` +
-      `| ${e ? e.rssPerStream.toFixed(1) : '–'} MB (tree ${e ? e.rssMb.toFixed(0) : '–'}) | ${f ? f.rssPerStream.toFixed(1) : '–'} MB | ${x ? x.rssPerStream.toFixed(1) : '–'} MB ` +
+      `| ${e ? `${e.rssPerStream.toFixed(1)} MB (Node ${(e.rootRssPerStream ?? 0).toFixed(1)}; tree ${e.rssMb.toFixed(0)})` : '–'} | ${f ? f.rssPerStream.toFixed(1) : '–'} MB | ${x ? x.rssPerStream.toFixed(1) : '–'} MB ` +
       `| ${[e, f, x].map((r) => r?.check ?? '–').join(' · ')} | ${load} |`;
     console.log(row);
     rows.push(row);

@@ -71,12 +71,12 @@ export interface PublishInit {
 }
 
 /**
- * Tag bytes are cut from slabs of this size (one external allocation per ~1 MiB instead of one per tag: fewer
+ * Tag bytes are cut from slabs of this size (one external allocation per 256 KiB instead of one per tag: fewer
  * ArrayBuffers for V8 to track and sweep). A slab lives while any tag cut from it is held (GOP cache, a batch).
  */
-const SLAB_BYTES = 1024 * 1024;
+const SLAB_BYTES = 256 * 1024;
 /** tags larger than this get their own buffer (a slab is not wasted on one big keyframe) */
-const SLAB_MAX_TAG = SLAB_BYTES / 8;
+const SLAB_MAX_TAG = SLAB_BYTES / 4;
 
 /** Buffers cut from a slab, one after another (never reused: a slab is dropped when full). */
 class TagSlab {
