@@ -158,8 +158,11 @@ function treeRssMb(root: number): number {
 async function benchEdgerec(n: number, clip: string): Promise<Result> {
   const extra = (process.env.RTMP_BENCH_CONF ?? '').split('\\n').join('\n');
   const prof = process.env.RTMP_BENCH_PROF_DIR;
-  const env: Record<string, string> = { EDGEREC_LOG_LEVEL: 'info', ...(prof ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${prof}` } : {}) };
-  const s = await startService({ conf: `log_level=info\nrecord_rotation=10\nstream_record_policy_template={streamName}-{startTimeMillis}\n${extra}\n`, env });
+  const s = await startService({
+    conf: `log_level=info\nrecord_rotation=10\nstream_record_policy_template={streamName}-{startTimeMillis}\n${extra}\n`,
+    env: { EDGEREC_LOG_LEVEL: 'info' },
+    nodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+  });
   const pubs: Pub[] = [];
   try {
     const port = await rtmpPort(s);
