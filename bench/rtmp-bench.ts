@@ -159,7 +159,9 @@ async function benchEdgerec(n: number, clip: string): Promise<Result> {
   const extra = (process.env.RTMP_BENCH_CONF ?? '').split('\\n').join('\n');
   const prof = process.env.RTMP_BENCH_PROF_DIR;
   const s = await startService({
-    conf: `log_level=info\nrecord_rotation=10\nstream_record_policy_template={streamName}-{startTimeMillis}\n${extra}\n`,
+    // every publisher comes from 127.0.0.1 at once: the per-address cap on connections not yet publishing (8) would
+    // displace some of them
+    conf: `log_level=info\nrecord_rotation=10\nrtmp_max_pending_per_ip=64\nstream_record_policy_template={streamName}-{startTimeMillis}\n${extra}\n`,
     env: { EDGEREC_LOG_LEVEL: 'info' },
     nodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
   });
@@ -178,7 +180,12 @@ async function benchEdgerec(n: number, clip: string): Promise<Result> {
       },
       60_000,
       200,
-    );
+    ).catch(async (err: unknown) => {
+      const rec = (await s.post('/rest-api/recorder/find_all')).body;
+      const streams = (await s.post('/rest-api/stream/find_all')).body;
+      const logs = s.logs().filter((l) => Number(l.level) >= 40).slice(-10);
+      throw new Error(`${String(err)}: recording ${Array.isArray(rec) ? rec.length : '?'}, streams ${JSON.stringify(streams).slice(0, 600)}, warnings ${JSON.stringify(logs).slice(0, 1500)}`);
+    });
     await new Promise((r) => setTimeout(r, WARMUP_MS));
     const m = await treeCpu(s.proc.pid, WINDOW_S);
     const running = (await s.post('/rest-api/recorder/find_all')).body;
