@@ -1,3 +1,4 @@
+import { AppError } from '../lib/errors';
 import type { HostRequest } from './types';
 
 /**
@@ -25,8 +26,12 @@ export type ChannelFrame =
   /** `data`: the chunks back to back (a view of what was read when it arrived in one piece); `lengths` splits it */
   | { readonly kind: 'push'; readonly id: string; readonly src: string; readonly data: Buffer; readonly lengths: readonly number[] };
 
-/** The channel carried something that is not a frame (a bug or a broken pipe): the host treats it as fatal. */
-export class ChannelError extends Error {}
+/** The channel carried something that is not a frame (a bug or a broken pipe): coded INTERNAL; fatal in the host. */
+export class ChannelError extends AppError {
+  constructor(message: string) {
+    super('INTERNAL', message);
+  }
+}
 
 /** A request frame. */
 export function encodeRequestFrame(req: HostRequest): Buffer {
