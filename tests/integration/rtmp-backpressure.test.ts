@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { makeClip, probe } from '../helpers/media';
 import { start, waitFor } from '../helpers/proc';
@@ -38,6 +39,13 @@ test('a frozen media host: the service drops past its backlog bound, its RSS sta
     30_000,
     100,
   );
+  // media reaches the file: the pipeline runs and the stream pushes into it (freezing the host before the pipeline
+  // started would only hold the recording back, with nothing pushed and nothing to bound)
+  const written = () => {
+    const walk = (d: string): number => (existsSync(d) ? readdirSync(d, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? walk(join(d, e.name)) : statSync(join(d, e.name)).size), 0) : 0);
+    return walk(s.tmpDir);
+  };
+  await waitFor('media written by the pipeline', () => written() > 1024 * 1024, 30_000, 100);
   const host = treeUsage(s.proc.pid).hosts[0];
   assert.ok(host, 'one media host');
   const bytesIn = async () => {
@@ -64,7 +72,11 @@ test('a frozen media host: the service drops past its backlog bound, its RSS sta
   const growthMb = (peak - rss0) / 1024;
   t.diagnostic(`frozen ${FREEZE_MS} ms: ${(received / 1048576).toFixed(1)} MiB arrived, service RSS ${(rss0 / 1024).toFixed(0)} → peak ${(peak / 1024).toFixed(0)} MB`);
   assert.ok(growthMb < MAX_RSS_GROWTH_MB, `service RSS grew ${growthMb.toFixed(1)} MB while ${(received / 1048576).toFixed(0)} MiB arrived (allowed < ${MAX_RSS_GROWTH_MB})`);
-  await waitFor('the drop to be logged', () => s.logs().some((l) => l.msg === 'media host backlog' && /not keeping up/.test(String(l.reason))), 10_000, 100);
+  await waitFor('the drop to be logged', () => s.logs().some((l) => l.msg === 'media host backlog' && /not keeping up/.test(String(l.reason))), 10_000, 100).catch(async (err: unknown) => {
+    const warns = s.logs().filter((l) => Number(l.level) >= 40 || /recording|pipeline|host/.test(String(l.msg)));
+    const rec = (await s.post('/rest-api/stream/find_all')).body;
+    throw new Error(`${String(err)}; streams: ${JSON.stringify(rec).slice(0, 1500)}; logged: ${JSON.stringify(warns).slice(0, 4000)}`);
+  });
   // the host thawed: the recording goes on and ends as a playable file
   await pub.stop('SIGKILL');
   const file = await waitFor(
