@@ -1,13 +1,16 @@
 /**
- * Media host worker: the child process (forked by MediaHost) that runs GStreamer pipelines. HostRequest in,
- * HostEvent out, over the IPC channel. A crash here loses only this host's pipelines, never the service.
+ * Media host worker: the child process (forked by MediaHost) that runs GStreamer pipelines. HostRequest in over
+ * the byte channel on fd EDGEREC_HOST_CHANNEL (host-channel.ts; the IPC channel too, when a parent sends there),
+ * HostEvent out over the IPC channel. A crash here loses only this host's pipelines, never the service.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { mallocTrim, Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { RtspFeed } from './rtsp-feed';
+import { ChannelError, FrameReader } from './host-channel';
 import { AUDIO_GATE, KEY_PROBE } from './launch-source';
 import type { HostEvent, HostRequest, PushItem } from './types';
 import { WAL_SINK_PREFIX } from '../mp4/write-ahead';
@@ -391,6 +394,45 @@ function watch(): void {
   }
 }
 
+/** A push frame from the channel: a byte stream (FLV) goes in as the one buffer it arrived as, packets one by one. */
+function pushFrame(id: string, name: string, data: Buffer, lengths: readonly number[]): void {
+  const r = running.get(id);
+  const src = r && !r.done ? appsrc(r, name) : null;
+  if (!src) return;
+  if (src.stream || lengths.length === 1) return push({ id, src: name, chunks: [data] });
+  const chunks: Buffer[] = [];
+  let o = 0;
+  for (const l of lengths) {
+    chunks.push(data.subarray(o, o + l));
+    o += l;
+  }
+  push({ id, src: name, chunks });
+}
+
+/** Read requests from the service's byte channel (host-channel.ts) on fd `fd`; a malformed frame is fatal. */
+function readChannel(fd: number): void {
+  const reader = new FrameReader();
+  const channel = new Socket({ fd, readable: true, writable: false });
+  channel.on('error', (err) => log.debug({ err: errMessage(err) }, 'request channel error'));
+  channel.on('data', (d: Buffer) => {
+    let frames;
+    try {
+      frames = reader.push(d);
+    } catch (err) {
+      // the byte stream lost its framing: nothing after this can be trusted; the service restarts the host
+      throw new ChannelError(`request channel broken: ${errMessage(err)}`);
+    }
+    for (const f of frames) {
+      try {
+        if (f.kind === 'push') pushFrame(f.id, f.src, f.data, f.lengths);
+        else onRequest(f.req);
+      } catch (err) {
+        log.error({ err: errMessage(err), t: f.kind === 'request' ? f.req.t : 'push' }, 'request failed');
+      }
+    }
+  });
+}
+
 function onRequest(req: HostRequest): void {
   switch (req.t) {
     case 'start':
@@ -515,6 +557,8 @@ function main(): void {
     }
   });
   process.on('disconnect', parentGone);
+  const channelFd = Number(process.env.EDGEREC_HOST_CHANNEL ?? '');
+  if (Number.isInteger(channelFd) && channelFd > 2) readChannel(channelFd);
   startOrphanWatchdog();
   useBatchScheduling();
   setInterval(watch, POSITION_INTERVAL_MS);

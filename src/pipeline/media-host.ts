@@ -1,8 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { AppError, errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
+import { CHANNEL_FD, MAX_FRAME_CHUNKS, encodePushFrame, encodeRequestFrame } from './host-channel';
 import { PipelineHandle, type HostLink } from './pipeline-handle';
 import type { HostEvent, HostRequest, PushItem, RtspFeedSpec } from './types';
 
@@ -29,13 +31,14 @@ export interface MediaHostOptions {
   readonly pingIntervalMs?: number;
   /** a ping unanswered this long gets the host SIGKILLed; default 8000 */
   readonly pingTimeoutMs?: number;
-  /** IPC bytes queued to the worker above which push() drops data; default 16 MiB */
+  /** bytes queued to the worker (batched, or written to the channel and not yet taken by the pipe) above which push() drops data; default 16 MiB */
   readonly maxPendingBytes?: number;
   /** default 15000 */
   readonly startTimeoutMs?: number;
   /**
-   * pushes are coalesced into one IPC message at most this many ms after the first one waiting (or sooner, at
-   * MAX_BATCH_BYTES or before any other request); 0 = at the end of the event-loop turn. Default 10, at most 20.
+   * pushes are coalesced into one channel write at most this many ms after the first one waiting (or sooner, at
+   * MAX_BATCH_BYTES or before any other request); 0 = at the end of the event-loop turn. Default 20 (the most):
+   * 8 RTMP streams cost 2.42–2.49 % of a core each against 3.13–3.34 % at 10 ms (bench/README.md).
    */
   readonly pushBatchMs?: number;
 }
@@ -72,8 +75,10 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private heapBytes = 0;
   private externalBytes = 0;
   private heapTotalBytes = 0;
-  /** bytes handed to push() and not yet written to the IPC channel (batched or queued in Node) */
+  /** bytes handed to push() and not yet written to the channel (batched); the channel's own backlog is its writableLength */
   private pendingBytes = 0;
+  /** the byte channel to the worker (host-channel.ts): every request goes through it, in order; IPC carries events back */
+  private channel: Socket | null = null;
   /** waiting pushes by pipeline id + appsrc name, in first-push order */
   private batch = new Map<string, { id: string; src: string; chunks: Uint8Array[] }>();
   private batchBytes = 0;
@@ -95,12 +100,12 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
       pingTimeoutMs: options.pingTimeoutMs ?? 8000,
       maxPendingBytes: options.maxPendingBytes ?? 16 * 1024 * 1024,
       startTimeoutMs: options.startTimeoutMs ?? 15_000,
-      pushBatchMs: Math.min(MAX_PUSH_BATCH_MS, Math.max(0, options.pushBatchMs ?? 10)),
+      pushBatchMs: Math.min(MAX_PUSH_BATCH_MS, Math.max(0, options.pushBatchMs ?? 20)),
     };
     this.link = {
       pid: () => this.pid,
       send: (req) => this.send(req),
-      overloaded: () => this.pendingBytes > this.o.maxPendingBytes,
+      overloaded: () => this.pendingBytes + (this.channel?.writableLength ?? 0) > this.o.maxPendingBytes,
     };
   }
 
@@ -112,14 +117,21 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     const threads = Math.min(1024, 4 + 2 * this.o.maxPipelines);
     const child = fork(this.o.workerPath, [], {
       serialization: 'advanced',
-      env: { ...process.env, UV_THREADPOOL_SIZE: String(threads) },
+      env: { ...process.env, UV_THREADPOOL_SIZE: String(threads), EDGEREC_HOST_CHANNEL: String(CHANNEL_FD) },
       // an allow-list: inheriting -e/-p/--test/--inspect would re-run the parent's code or clash on ports
       // --expose-gc: the host runs a full collection with its periodic malloc_trim (host-worker.ts, tidyMemory)
       execArgv: [...process.execArgv.filter((a) => /^--(max-old-space-size|max-semi-space-size|enable-source-maps|stack-size)\b/.test(a)), '--expose-gc'],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // fd 4: the request channel (length-prefixed frames, media without a serializer; see host-channel.ts)
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
     });
     this.child = child;
     const log = rootLog.child({ component: 'media-host', pid: child.pid });
+    const channel = child.stdio[CHANNEL_FD] as Socket | null;
+    if (channel) {
+      // a dead host's pipe errors (EPIPE) before its exit is seen: the exit handling reports it
+      channel.on('error', (err) => log.debug({ err: errMessage(err) }, 'media host channel error'));
+      this.channel = channel;
+    }
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.onExit(code, signal);
@@ -314,6 +326,25 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private write(req: HostRequest, bytes: number): boolean {
     const child = this.child;
     if (!child || !child.connected) return false;
+    const channel = this.channel;
+    if (channel) {
+      if (channel.destroyed || !channel.writable) return false;
+      // one writev per batch: frame headers and the tag buffers themselves, no serializer and no JS copy;
+      // what the pipe has not taken yet is channel.writableLength (the back-pressure count)
+      channel.cork();
+      try {
+        if (req.t === 'push-many') {
+          for (const it of req.items) {
+            for (let i = 0; i < it.chunks.length; i += MAX_FRAME_CHUNKS) for (const b of encodePushFrame(it.id, it.src, it.chunks.slice(i, i + MAX_FRAME_CHUNKS))) channel.write(b);
+          }
+        }
+        else if (req.t === 'push') for (const b of encodePushFrame(req.id, req.src, [req.data])) channel.write(b);
+        else channel.write(encodeRequestFrame(req));
+      } finally {
+        channel.uncork();
+      }
+      return true;
+    }
     this.pendingBytes += bytes;
     try {
       child.send(req, (err) => {

@@ -266,6 +266,10 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     h.on('clock', (ms) => this.emit('clock', ms));
     h.on('repairs', (c) => this.emit('repairs', c));
     h.on('error', (e) => this.log.warn({ element: e.element, reason: e.message }, 'pipeline error'));
+    // the media host did not keep up with pushed media (data dropped, and when it caught up): worth an operator's look
+    h.on('warning', (w) => {
+      if (w.element === 'ipc') this.log.warn({ reason: w.message }, 'media host backlog');
+    });
     h.on('exit', (x) => {
       detach?.();
       this.handle = null;

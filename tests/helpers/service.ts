@@ -35,6 +35,8 @@ export interface ServiceOptions {
   env?: Record<string, string>;
   /** the config file, relative to the folder (default edgerec.properties) */
   confFile?: string;
+  /** node options before the main script (e.g. --cpu-prof, which NODE_OPTIONS does not allow) */
+  nodeArgs?: string[];
 }
 
 /** The base config of a test service: port 0, its own folders. */
@@ -60,7 +62,7 @@ export async function startService(o: ServiceOptions = {}): Promise<Service> {
   mkdirSync(dirname(confPath), { recursive: true });
   const writeConf = (text: string) => writeFileSync(confPath, text);
   if (!o.dir || o.conf !== undefined) writeConf(baseConf(dir) + (o.conf ?? ''));
-  const proc = start(process.execPath, [MAIN, '--conf', confPath], { cwd: ROOT, env: { ...process.env, EDGEREC_LOG_LEVEL: 'debug', ...o.env } });
+  const proc = start(process.execPath, [...(o.nodeArgs ?? []), MAIN, '--conf', confPath], { cwd: ROOT, env: { ...process.env, EDGEREC_LOG_LEVEL: 'debug', ...o.env } });
   const logs = (): Record<string, unknown>[] =>
     proc
       .output()

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FlvParser } from '../../src/ingest/flv';
+import { FlvParser } from '../../src/ingest/rtmp/flv';
 import { makeClip } from '../helpers/media';
 import { checkPeerFile } from '../helpers/peer-file';
 import { start, waitFor } from '../helpers/proc';

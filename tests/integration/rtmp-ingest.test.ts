@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import pino from 'pino';
-import { RtmpIngest, type RtmpPublish, type RtmpRejection } from '../../src/ingest/rtmp';
+import { RtmpIngest, type RtmpPublish, type RtmpRejection } from '../../src/ingest/rtmp/ingest';
 import { makeClip, probe } from '../helpers/media';
 import { freePort, start, type Proc, waitFor } from '../helpers/proc';
 

@@ -1,7 +1,7 @@
 import type { IngestContext, IngestPart } from '../publish';
 import { bindPublishes } from '../publish';
-import { RtmpIngest, type RtmpPublish } from '../rtmp';
-import { RtmpStream } from '../rtmp-stream';
+import { RtmpIngest, type RtmpPublish } from './ingest';
+import { RtmpStream } from './stream';
 
 /** RTMP publishers (rtmp_port): listening, limits from the config, publishes handed to the recorder. */
 export async function startRtmp(ctx: IngestContext): Promise<IngestPart> {

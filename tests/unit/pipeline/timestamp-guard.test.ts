@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TimestampGuard } from '../../../src/pipeline/timestamp-guard';
 import { RtpTimestampGuard } from '../../../src/pipeline/rtp-timestamp-guard';
-import { compositionTime, guardFlvTag } from '../../../src/ingest/flv-guard';
-import { flvTag } from '../../../src/ingest/rtmp-flv';
-import { FlvParser } from '../../../src/ingest/flv';
+import { compositionTime, guardFlvTag } from '../../../src/ingest/rtmp/flv-guard';
+import { flvTag } from '../../../src/ingest/rtmp/codecs';
+import { FlvParser } from '../../../src/ingest/rtmp/flv';
 
 /** Feed (dts, pts) pairs of one track at 40 ms wall steps; returns the output DTS/PTS. */
 function run(g: TimestampGuard, track: string, units: [number, number][], wallStep = 40, wall0 = 0): { dts: number[]; pts: number[] } {

@@ -1,4 +1,4 @@
-import type { TimestampGuard } from '../pipeline/timestamp-guard';
+import type { TimestampGuard } from '../../pipeline/timestamp-guard';
 import type { FlvTag } from './flv';
 
 /**

@@ -1,3 +1,6 @@
+import type { AudioCodec, VideoCodec } from '../../pipeline/types';
+import { audioCodecOf, isKeyframe, isSequenceHeader, videoCodecOf } from './codecs';
+
 /** One FLV tag with its 11-byte header and trailing PreviousTagSize, as bytes ready to re-send. */
 export interface FlvTag {
   /** 8 audio, 9 video, 18 script */
@@ -13,13 +16,17 @@ export interface FlvTag {
 
 const HEADER_LEN = 9 + 4;
 
+/** The tag whose bytes (11-byte header, payload, PreviousTagSize) are `bytes`, flags read by codecs.ts. */
+export function tagOf(type: number, timestamp: number, bytes: Buffer): FlvTag {
+  const payload = bytes.subarray(11, bytes.length - 4);
+  return { type, timestamp, bytes, keyframe: isKeyframe(type, payload), sequenceHeader: (type === 8 || type === 9) && isSequenceHeader(type, payload) };
+}
+
 /**
- * Splits an FLV byte stream into its header and tags (pure, incremental). Keeps what a new consumer needs to
- * start cleanly: the header, the last metadata tag, the sequence headers and the tags since the last keyframe.
+ * What a consumer joining a running stream needs to start cleanly: the last metadata tag, the sequence headers and
+ * the tags since the last keyframe (audio-only: a short tail), bounded in bytes.
  */
-export class FlvParser {
-  private buf: Buffer = Buffer.alloc(0);
-  private header: Buffer | null = null;
+export class GopCache {
   private metadata: FlvTag | null = null;
   private videoConfig: FlvTag | null = null;
   private audioConfig: FlvTag | null = null;
@@ -28,67 +35,13 @@ export class FlvParser {
   constructor(
     /** bytes the GOP cache may hold; past that it is dropped until the next keyframe */
     private readonly maxGopBytes = 16 * 1024 * 1024,
-    /** applied to every tag before it is kept or returned (the timestamp guard); may rewrite the tag's bytes */
-    private readonly fix: (tag: FlvTag) => FlvTag = (t) => t,
   ) {}
 
-  /**
-   * Feed bytes; returns the complete tags found (the FLV header is kept, not returned). Tags are views of the
-   * chunks (no copy per tag): the caller must not modify a chunk after pushing it.
-   */
-  push(chunk: Buffer): FlvTag[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    const out: FlvTag[] = [];
-    if (!this.header) {
-      if (this.buf.length < HEADER_LEN) return out;
-      if (this.buf.toString('latin1', 0, 3) !== 'FLV') throw new Error('not an FLV stream (no FLV signature)');
-      const dataOffset = this.buf.readUInt32BE(5);
-      if (this.buf.length < dataOffset + 4) return out;
-      this.header = Buffer.from(this.buf.subarray(0, dataOffset + 4));
-      this.buf = this.buf.subarray(dataOffset + 4);
-    }
-    for (let i = 0; i < 100_000 && this.buf.length >= 11; i++) {
-      const size = this.buf.readUIntBE(1, 3);
-      const total = 11 + size + 4;
-      if (this.buf.length < total) break;
-      const bytes = this.buf.subarray(0, total);
-      this.buf = this.buf.subarray(total);
-      const type = bytes[0] ?? 0;
-      const timestamp = (bytes.readUIntBE(4, 3) | ((bytes[7] ?? 0) << 24)) >>> 0;
-      const b0 = bytes[11] ?? 0;
-      const b1 = bytes[12] ?? 0;
-      let keyframe = false;
-      let sequenceHeader = false;
-      if (type === 9 && size >= 2) {
-        keyframe = b0 >> 4 === 1;
-        sequenceHeader = (b0 & 0x0f) >= 7 && b1 === 0; // AVC / HEVC packet type 0
-      } else if (type === 8 && size >= 2) {
-        sequenceHeader = b0 >> 4 === 10 && b1 === 0; // AAC packet type 0
-      }
-      const tag = this.fix({ type, timestamp, bytes, keyframe: keyframe && !sequenceHeader, sequenceHeader });
-      this.remember(tag);
-      out.push(tag);
-    }
-    return out;
-  }
-
-  /** The FLV file header (13 bytes), once it arrived. */
-  headerBytes(): Buffer | null {
-    return this.header;
-  }
-
-  /** What a consumer joining now must get after the header: metadata, sequence headers, the current GOP. */
+  /** Metadata, sequence headers, then the current GOP. */
   startTags(): FlvTag[] {
     const out: FlvTag[] = [];
     for (const t of [this.metadata, this.videoConfig, this.audioConfig]) if (t) out.push(t);
     return out.concat(this.gop);
-  }
-
-  /** FLV header flags: has video / has audio, once the header arrived. */
-  flags(): { video: boolean; audio: boolean } | null {
-    if (!this.header) return null;
-    const f = this.header[4] ?? 0;
-    return { video: (f & 1) !== 0, audio: (f & 4) !== 0 };
   }
 
   /** The sequence-header tags seen (codec ids are in their first byte). */
@@ -96,7 +49,7 @@ export class FlvParser {
     return { video: this.videoConfig, audio: this.audioConfig };
   }
 
-  private remember(tag: FlvTag): void {
+  remember(tag: FlvTag): void {
     if (tag.type === 18) {
       this.metadata = tag;
       return;
@@ -127,6 +80,75 @@ export class FlvParser {
 }
 
 /**
+ * Splits an FLV byte stream (a file; the live RTMP path gets tags from publish.ts and never goes through bytes)
+ * into its header and tags (pure, incremental). Keeps what a new consumer needs to start cleanly (GopCache).
+ */
+export class FlvParser {
+  private buf: Buffer = Buffer.alloc(0);
+  private header: Buffer | null = null;
+  private readonly cache: GopCache;
+  constructor(
+    /** bytes the GOP cache may hold; past that it is dropped until the next keyframe */
+    maxGopBytes = 16 * 1024 * 1024,
+    /** applied to every tag before it is kept or returned (the timestamp guard); may rewrite the tag's bytes */
+    private readonly fix: (tag: FlvTag) => FlvTag = (t) => t,
+  ) {
+    this.cache = new GopCache(maxGopBytes);
+  }
+
+  /**
+   * Feed bytes; returns the complete tags found (the FLV header is kept, not returned). Tags are views of the
+   * chunks (no copy per tag): the caller must not modify a chunk after pushing it.
+   */
+  push(chunk: Buffer): FlvTag[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: FlvTag[] = [];
+    if (!this.header) {
+      if (this.buf.length < HEADER_LEN) return out;
+      if (this.buf.toString('latin1', 0, 3) !== 'FLV') throw new Error('not an FLV stream (no FLV signature)');
+      const dataOffset = this.buf.readUInt32BE(5);
+      if (this.buf.length < dataOffset + 4) return out;
+      this.header = Buffer.from(this.buf.subarray(0, dataOffset + 4));
+      this.buf = this.buf.subarray(dataOffset + 4);
+    }
+    for (let i = 0; i < 100_000 && this.buf.length >= 11; i++) {
+      const size = this.buf.readUIntBE(1, 3);
+      const total = 11 + size + 4;
+      if (this.buf.length < total) break;
+      const bytes = this.buf.subarray(0, total);
+      this.buf = this.buf.subarray(total);
+      const timestamp = (bytes.readUIntBE(4, 3) | ((bytes[7] ?? 0) << 24)) >>> 0;
+      const tag = this.fix(tagOf(bytes[0] ?? 0, timestamp, bytes));
+      this.cache.remember(tag);
+      out.push(tag);
+    }
+    return out;
+  }
+
+  /** The FLV file header (13 bytes), once it arrived. */
+  headerBytes(): Buffer | null {
+    return this.header;
+  }
+
+  /** What a consumer joining now must get after the header: metadata, sequence headers, the current GOP. */
+  startTags(): FlvTag[] {
+    return this.cache.startTags();
+  }
+
+  /** FLV header flags: has video / has audio, once the header arrived. */
+  flags(): { video: boolean; audio: boolean } | null {
+    if (!this.header) return null;
+    const f = this.header[4] ?? 0;
+    return { video: (f & 1) !== 0, audio: (f & 4) !== 0 };
+  }
+
+  /** The sequence-header tags seen (codec ids are in their first byte). */
+  configs(): { video: FlvTag | null; audio: FlvTag | null } {
+    return this.cache.configs();
+  }
+}
+
+/**
  * The tag's bytes with its timestamp moved back by `base` ms (never below 0): a copy, or the tag's own bytes when
  * the timestamp stays the same (base 0, the usual case for a consumer attached at the publish's start). Read-only.
  */
@@ -139,9 +161,7 @@ export function rebaseTag(tag: FlvTag, base: number): Buffer {
   return b;
 }
 
-/** Codecs from the FLV sequence headers / first tags: video codec id 7 = H.264, 12 = H.265; sound format 10 = AAC, 2 = MP3. */
-export function flvCodecs(video: FlvTag | null, audio: FlvTag | null): { video: 'H264' | 'H265' | null; audio: 'AAC' | 'MP3' | null } {
-  const vid = video ? (video.bytes[11] ?? 0) & 0x0f : 0;
-  const aud = audio ? (audio.bytes[11] ?? 0) >> 4 : -1;
-  return { video: vid === 7 ? 'H264' : vid === 12 ? 'H265' : null, audio: aud === 10 ? 'AAC' : aud === 2 ? 'MP3' : null };
+/** Codecs from the FLV sequence headers / first tags, read by codecs.ts (the one codec table of the RTMP path). */
+export function flvCodecs(video: FlvTag | null, audio: FlvTag | null): { video: VideoCodec | null; audio: AudioCodec | null } {
+  return { video: video ? videoCodecOf(video.bytes.subarray(11)) : null, audio: audio ? audioCodecOf(audio.bytes.subarray(11)) : null };
 }

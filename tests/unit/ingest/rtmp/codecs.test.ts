@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CodecTracker, audioCodecOf, flvHeader, flvTag, isSequenceHeader, scriptPayload, videoCodecOf } from '../../../src/ingest/rtmp-flv';
+import { CodecTracker, audioCodecOf, flvHeader, flvTag, isSequenceHeader, scriptPayload, videoCodecOf } from '../../../../src/ingest/rtmp/codecs';
 
 const avcConfig = Buffer.from([0x17, 0x00, 0, 0, 0, 1]);
 const avcKey = Buffer.from([0x17, 0x01, 0, 0, 0, 9]);

@@ -1,4 +1,4 @@
-import type { AudioCodec, Codecs, VideoCodec } from '../pipeline/types';
+import type { AudioCodec, Codecs, VideoCodec } from '../../pipeline/types';
 
 /** The 13-byte FLV file header (signature, version 1, track flags, PreviousTagSize0 = 0); unknown codecs flag both tracks. */
 export function flvHeader(codecs: Codecs | null): Buffer {
@@ -15,9 +15,9 @@ export function scriptPayload(payload: Buffer): Buffer {
 }
 
 /** One FLV tag (11-byte header, payload copied, PreviousTagSize) for a message of `type` 8/9/18 at `timestamp` ms. */
-export function flvTag(type: number, timestamp: number, payload: Buffer): Buffer {
+export function flvTag(type: number, timestamp: number, payload: Buffer, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
   const size = payload.length;
-  const tag = Buffer.allocUnsafe(11 + size + 4);
+  const tag = alloc(11 + size + 4);
   tag[0] = type;
   tag.writeUIntBE(size, 1, 3);
   tag.writeUIntBE(timestamp & 0xffffff, 4, 3);
@@ -43,6 +43,13 @@ export function isSequenceHeader(type: number, payload: Buffer): boolean {
     return format === 10 && payload[1] === 0;
   }
   return false;
+}
+
+/** Whether a video (9) payload is a keyframe that is not a decoder configuration (legacy and enhanced RTMP: frame type 1). */
+export function isKeyframe(type: number, payload: Buffer): boolean {
+  const b0 = payload[0];
+  if (type !== 9 || b0 === undefined || payload.length < 2) return false;
+  return ((b0 >> 4) & 0x07) === 1 && !isSequenceHeader(type, payload);
 }
 
 /** The video codec of a video tag payload; null when it is one we do not record (Sorenson, VP6, AV1, ...). */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import Rtmp from 'node-media-server/src/protocol/rtmp.js';
-import { chunkSizeRefusal, DEFAULT_RTMP_LIMITS, guardParser, messageRefusal, RtmpLimitError } from '../../../src/ingest/rtmp-limits';
-import { PendingConnections } from '../../../src/ingest/rtmp-pending';
+import { chunkSizeRefusal, DEFAULT_RTMP_LIMITS, guardParser, messageRefusal, RtmpLimitError } from '../../../../src/ingest/rtmp/limits';
+import { PendingConnections } from '../../../../src/ingest/rtmp/pending';
 
 const L = DEFAULT_RTMP_LIMITS;
 
@@ -96,7 +96,7 @@ test('guardParser: a Set Chunk Size over rtmp_max_chunk_size (or 0) drops the co
 });
 
 test('tokenShown: the token in a connect URL or a stream name, right or wrong; none when absent or not required', async () => {
-  const { tokenShown } = await import('../../../src/ingest/rtmp-token');
+  const { tokenShown } = await import('../../../../src/ingest/rtmp/token');
   assert.equal(tokenShown(['rtmp://h/live?token=s3cret', 'live'], 's3cret'), 'right');
   assert.equal(tokenShown([undefined, 'live?token=nope'], 's3cret'), 'wrong');
   assert.equal(tokenShown(['cam1?login=a&token=s3cret'], 's3cret'), 'right');

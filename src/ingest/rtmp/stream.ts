@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { type Logger, log } from '../lib/log';
-import type { Codecs, SourceSpec } from '../pipeline/types';
-import type { PushFn, Stream, StreamStatus } from '../recorder/stream';
-import { type Repair, TimestampGuard } from '../pipeline/timestamp-guard';
-import { FlvParser, type FlvTag, flvCodecs, rebaseTag } from './flv';
+import { type Logger, log } from '../../lib/log';
+import type { Codecs, SourceSpec } from '../../pipeline/types';
+import type { PushFn, Stream, StreamStatus } from '../../recorder/stream';
+import { type Repair, TimestampGuard } from '../../pipeline/timestamp-guard';
+import { flvHeader } from './codecs';
+import { type FlvTag, GopCache, rebaseTag } from './flv';
 import { guardFlvTag } from './flv-guard';
-import type { RtmpPublish } from './rtmp';
-import { logRepairs } from './repair-log';
+import type { RtmpPublish } from './ingest';
+import { logRepairs } from '../repair-log';
 
 /** Options of an RtmpStream. */
 export interface RtmpStreamOptions {
@@ -20,14 +21,17 @@ interface Consumer {
   readonly push: PushFn;
   /** timestamp of the first media tag sent, subtracted from every later one */
   base: number | null;
-  headerSent: boolean;
   /** a keyframe (or, audio-only, any audio) has been sent: media before it is skipped */
   started: boolean;
   /** audio that arrived before the first keyframe: what is not older than the keyframe goes in after it */
   held: FlvTag[];
 }
 
-/** An RTMP publish as a Stream: an FLV byte stream pushed into appsrc "src", each consumer starting at 0. */
+/**
+ * An RTMP publish as a Stream: an FLV byte stream pushed into appsrc "src", each consumer starting at 0. The tags
+ * come from the publish as FlvTag objects (their bytes written once, in publish.ts) and go out as they are: no
+ * FLV bytes are parsed again here.
+ */
 export class RtmpStream implements Stream {
   readonly mediaSessionId = randomUUID();
   readonly protocol = 'rtmp' as const;
@@ -37,7 +41,7 @@ export class RtmpStream implements Stream {
   readonly startedAt: number;
   /** every tag's timestamps are repaired once, at arrival, before the GOP cache and the consumers see them */
   private readonly guard: TimestampGuard;
-  private readonly parser: FlvParser;
+  private readonly cache = new GopCache();
   private readonly log: Logger;
   private readonly consumers = new Set<Consumer>();
   private ended = false;
@@ -52,18 +56,15 @@ export class RtmpStream implements Stream {
     this.log = log.child({ component: 'rtmp', stream: pub.name });
     const guard = new TimestampGuard({ onRepair: (r) => opts.onRepair?.(r) });
     this.guard = guard;
-    this.parser = new FlvParser(undefined, (t) => guardFlvTag(guard, t, Date.now()));
     this.sessionId = Buffer.from(pub.id).toString('base64');
     this.login = pub.login;
     this.startedAt = pub.startedAt;
-    pub.onData((chunk) => this.onData(chunk));
+    pub.onTag((tag) => this.onTag(tag));
   }
 
+  /** The publish's codecs (codecs.ts, worked out once from its first tags and metadata). */
   codecs(): Codecs {
-    const fromPub = this.pub.codecs();
-    const cfg = this.parser.configs();
-    const fromFlv = flvCodecs(cfg.video, cfg.audio);
-    return { video: fromPub?.video ?? fromFlv.video, audio: fromPub?.audio ?? fromFlv.audio };
+    return this.pub.codecs() ?? { video: null, audio: null };
   }
 
   status(): StreamStatus {
@@ -85,7 +86,7 @@ export class RtmpStream implements Stream {
 
   /** The FLV header, metadata and sequence headers at t=0, then the cached GOP and the live tags rebased to 0. */
   attach(push: PushFn): () => void {
-    const c: Consumer = { push, base: null, headerSent: false, started: false, held: [] };
+    const c: Consumer = { push, base: null, started: false, held: [] };
     this.sendStart(c);
     this.consumers.add(c);
     return () => this.consumers.delete(c);
@@ -99,11 +100,8 @@ export class RtmpStream implements Stream {
   }
 
   private sendStart(c: Consumer): void {
-    const header = this.parser.headerBytes();
-    if (!header) return;
-    c.push('src', header);
-    c.headerSent = true;
-    for (const t of this.parser.startTags()) this.send(c, t);
+    c.push('src', flvHeader(this.pub.codecs()));
+    for (const t of this.cache.startTags()) this.send(c, t);
   }
 
   private send(c: Consumer, t: FlvTag): void {
@@ -112,7 +110,7 @@ export class RtmpStream implements Stream {
       return;
     }
     if (!c.started) {
-      const audioOnly = this.parser.configs().video === null && t.type === 8;
+      const audioOnly = this.cache.configs().video === null && t.type === 8;
       if (t.type === 8 && !audioOnly) {
         // held, bounded: the tags that belong after the keyframe (interleaving puts some before it) are kept
         c.held.push(t);
@@ -133,25 +131,12 @@ export class RtmpStream implements Stream {
     c.push('src', rebaseTag(t, c.base));
   }
 
-  private onData(chunk: Buffer): void {
-    this.bytesIn += chunk.length;
+  private onTag(tag: FlvTag): void {
+    this.bytesIn += tag.bytes.length;
     this.lastDataAt = Date.now();
-    let tags: FlvTag[];
-    try {
-      tags = this.parser.push(chunk);
-    } catch (err) {
-      this.log.error({ err }, 'bad FLV from the publisher; closing it');
-      this.pub.close();
-      return;
-    }
+    const t = guardFlvTag(this.guard, tag, this.lastDataAt);
+    this.cache.remember(t);
     logRepairs(this.log, this.guard, this.lastDataAt);
-    for (const c of this.consumers) {
-      if (!c.headerSent) {
-        // attached before the header arrived: the parser state now holds these tags already
-        this.sendStart(c);
-        continue;
-      }
-      for (const t of tags) this.send(c, t);
-    }
+    for (const c of this.consumers) this.send(c, t);
   }
 }

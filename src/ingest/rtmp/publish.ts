@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
 import { decodeAmf0Data } from 'node-media-server/src/protocol/amf.js';
-import type { Logger } from '../lib/log';
-import { errMessage } from '../lib/errors';
-import type { Codecs } from '../pipeline/types';
-import { CodecTracker, flvHeader, flvTag, isSequenceHeader, scriptPayload } from './rtmp-flv';
+import type { Logger } from '../../lib/log';
+import { errMessage } from '../../lib/errors';
+import type { Codecs } from '../../pipeline/types';
+import { CodecTracker, flvHeader, flvTag, scriptPayload } from './codecs';
+import { type FlvTag, tagOf } from './flv';
 
 /** One accepted RTMP publisher, as the rest of edgerec sees it. */
 export interface RtmpPublish {
@@ -33,6 +34,12 @@ export interface RtmpPublish {
    * headers, then live tags.
    */
   onData(cb: (chunk: Buffer) => void): void;
+  /**
+   * `cb` gets every tag as it arrives, as an FlvTag (no FLV header: see codecs.ts flvHeader), the same order and
+   * start as onData. The first tag subscriber gets the tags themselves (it may rewrite a tag's timestamp bytes in
+   * place, as the timestamp guard does); later ones get copies. This is the recording path: no bytes re-parsed.
+   */
+  onTag(cb: (tag: FlvTag) => void): void;
   /** `cb` once when the publish ends (publisher left, vanished, was kicked, or the ingest closed) */
   onEnd(cb: () => void): void;
   /**
@@ -63,6 +70,31 @@ export interface PublishInit {
   readonly onReady: (pub: Publish) => void;
 }
 
+/**
+ * Tag bytes are cut from slabs of this size (one external allocation per 256 KiB instead of one per tag: fewer
+ * ArrayBuffers for V8 to track and sweep). A slab lives while any tag cut from it is held (GOP cache, a batch).
+ */
+const SLAB_BYTES = 256 * 1024;
+/** tags larger than this get their own buffer (a slab is not wasted on one big keyframe) */
+const SLAB_MAX_TAG = SLAB_BYTES / 4;
+
+/** Buffers cut from a slab, one after another (never reused: a slab is dropped when full). */
+class TagSlab {
+  private slab: Buffer | null = null;
+  private used = 0;
+
+  alloc(size: number): Buffer {
+    if (size > SLAB_MAX_TAG) return Buffer.allocUnsafe(size);
+    if (!this.slab || this.used + size > this.slab.length) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.used = 0;
+    }
+    const b = this.slab.subarray(this.used, this.used + size);
+    this.used += (size + 7) & ~7;
+    return b;
+  }
+}
+
 /** bytes of tags held while the codecs are worked out (normally well under 1 s of media); past it they count as known */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
@@ -84,15 +116,18 @@ export class Publish implements RtmpPublish {
   private readonly onReady: (pub: Publish) => void;
   private readonly tracker = new CodecTracker();
   private dataCbs: ((chunk: Buffer) => void)[] = [];
+  private tagCbs: ((tag: FlvTag) => void)[] = [];
+  private readonly slab = new TagSlab();
+  private readonly alloc = (size: number) => this.slab.alloc(size);
   private endCbs: (() => void)[] = [];
   /** tags from the first until the publish is announced; null after */
-  private pending: Buffer[] | null = [];
+  private pending: FlvTag[] | null = [];
   private pendingBytes = 0;
   private wasAnnounced = false;
   /** kept so a late subscriber still gets a decodable start */
-  private metadataTag: Buffer | null = null;
-  private audioConfigTag: Buffer | null = null;
-  private videoConfigTag: Buffer | null = null;
+  private metadataTag: FlvTag | null = null;
+  private audioConfigTag: FlvTag | null = null;
+  private videoConfigTag: FlvTag | null = null;
   private ended = false;
   private paused = false;
   private bytes = 0;
@@ -124,9 +159,20 @@ export class Publish implements RtmpPublish {
     if (this.ended) return;
     this.dataCbs.push(cb);
     this.call(cb, flvHeader(this.tracker.codecs()));
-    const first = this.dataCbs.length === 1;
-    const start = this.pending ?? [this.metadataTag, this.audioConfigTag, this.videoConfigTag];
-    for (const t of start) if (t) this.call(cb, first && this.pending ? t : Buffer.from(t));
+    const first = this.dataCbs.length === 1 && this.tagCbs.length === 0;
+    for (const t of this.startTags()) this.call(cb, first && this.pending ? t.bytes : Buffer.from(t.bytes));
+  }
+
+  onTag(cb: (tag: FlvTag) => void): void {
+    if (this.ended) return;
+    this.tagCbs.push(cb);
+    const first = this.tagCbs.length === 1 && this.dataCbs.length === 0;
+    for (const t of this.startTags()) this.callTag(cb, first && this.pending ? t : copyTag(t));
+  }
+
+  /** Held tags before the announcement; metadata and sequence headers after it. */
+  private startTags(): FlvTag[] {
+    return (this.pending ?? [this.metadataTag, this.audioConfigTag, this.videoConfigTag]).filter((t): t is FlvTag => t !== null);
   }
 
   onEnd(cb: () => void): void {
@@ -167,14 +213,15 @@ export class Publish implements RtmpPublish {
       // tag past t=0 is read as a subtitle track by ffmpeg
       if (this.metadataTag) return;
       this.readMetadata(payload);
-      this.metadataTag = flvTag(18, timestamp, payload);
+      this.metadataTag = tagOf(18, timestamp, flvTag(18, timestamp, payload));
       this.deliver(this.metadataTag);
       return;
     }
     if (type !== 8 && type !== 9) return; // AMF3 data (15) and anything else has no place in FLV
     if (payload.length === 0) return;
-    const tag = flvTag(type, timestamp, payload);
-    if (isSequenceHeader(type, payload)) {
+    // the one copy of the media in the service: NMS reuses `data`; the tag's flags come from codecs.ts
+    const tag = tagOf(type, timestamp, flvTag(type, timestamp, payload, this.alloc));
+    if (tag.sequenceHeader) {
       if (type === 8) this.audioConfigTag = tag;
       else this.videoConfigTag = tag;
     }
@@ -189,6 +236,7 @@ export class Publish implements RtmpPublish {
     this.ended = true;
     const cbs = this.endCbs;
     this.dataCbs = [];
+    this.tagCbs = [];
     this.endCbs = [];
     this.pending = null;
     for (const cb of cbs) {
@@ -223,19 +271,32 @@ export class Publish implements RtmpPublish {
     }
   }
 
-  private deliver(tag: Buffer): void {
-    this.bytes += tag.length;
+  private deliver(tag: FlvTag): void {
+    this.bytes += tag.bytes.length;
     this.tags++;
     if (this.pending) {
       this.pending.push(tag);
-      this.pendingBytes += tag.length;
+      this.pendingBytes += tag.bytes.length;
       return;
     }
-    const cbs = this.dataCbs;
     // one consumer (the usual case) gets the tag itself; more get their own copies
+    const tcbs = this.tagCbs;
+    for (let i = 0; i < tcbs.length; i++) {
+      const cb = tcbs[i];
+      if (cb) this.callTag(cb, i === 0 ? tag : copyTag(tag));
+    }
+    const cbs = this.dataCbs;
     for (let i = 0; i < cbs.length; i++) {
       const cb = cbs[i];
-      if (cb) this.call(cb, i === 0 ? tag : Buffer.from(tag));
+      if (cb) this.call(cb, i === 0 && tcbs.length === 0 ? tag.bytes : Buffer.from(tag.bytes));
+    }
+  }
+
+  private callTag(cb: (tag: FlvTag) => void, tag: FlvTag): void {
+    try {
+      cb(tag);
+    } catch (err) {
+      this.log.error({ err, stream: this.name }, 'RTMP onTag callback threw');
     }
   }
 
@@ -246,4 +307,9 @@ export class Publish implements RtmpPublish {
       this.log.error({ err, stream: this.name }, 'RTMP onData callback threw');
     }
   }
+}
+
+/** A tag with its own copy of the bytes (for a second consumer, which must not see the first one's rewrites). */
+function copyTag(t: FlvTag): FlvTag {
+  return { ...t, bytes: Buffer.from(t.bytes) };
 }

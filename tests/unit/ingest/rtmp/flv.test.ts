@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { FlvParser, flvCodecs, rebaseTag } from '../../../src/ingest/flv';
-import { makeClip } from '../../helpers/media';
+import { FlvParser, flvCodecs, rebaseTag } from '../../../../src/ingest/rtmp/flv';
+import { makeClip } from '../../../helpers/media';
 
 test('FlvParser splits a real FLV into tags, in any chunking, and keeps a clean start', async () => {
   const clip = readFileSync(await makeClip({ video: 'h264', audio: 'aac', seconds: 6, container: 'flv', gop: 25 }));

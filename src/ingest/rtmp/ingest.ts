@@ -3,15 +3,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import nmsLogger from 'node-media-server/src/core/logger.js';
 import Rtmp from 'node-media-server/src/protocol/rtmp.js';
 import { decodeAmf0Cmd } from 'node-media-server/src/protocol/amf.js';
-import { errMessage } from '../lib/errors';
-import type { Logger } from '../lib/log';
-import { TypedEmitter } from '../lib/typed-emitter';
-import { DEFAULT_RTMP_LIMITS, guardParser, RtmpLimitError, type RtmpLimits } from './rtmp-limits';
-import { PendingConnections } from './rtmp-pending';
-import { Publish, type RtmpPublish } from './rtmp-publish';
-import { sameSecret, tokenShown } from './rtmp-token';
+import { errMessage } from '../../lib/errors';
+import type { Logger } from '../../lib/log';
+import { TypedEmitter } from '../../lib/typed-emitter';
+import { DEFAULT_RTMP_LIMITS, guardParser, RtmpLimitError, type RtmpLimits } from './limits';
+import { PendingConnections } from './pending';
+import { Publish, type RtmpPublish } from './publish';
+import { sameSecret, tokenShown } from './token';
 
-export type { RtmpPublish } from './rtmp-publish';
+export type { RtmpPublish } from './publish';
 
 /** Options of RtmpIngest. */
 export interface RtmpIngestOptions {

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { flvTag } from '../../../../src/ingest/rtmp/codecs';
+import { type FlvTag, FlvParser, flvCodecs, tagOf } from '../../../../src/ingest/rtmp/flv';
+import type { RtmpPublish } from '../../../../src/ingest/rtmp/publish';
+import { RtmpStream } from '../../../../src/ingest/rtmp/stream';
+
+// Issue 14/15: the RTMP path without the FLV round trip. The stream gets the publish's tags as objects and pushes
+// their bytes as they are (no re-parse, no copy for a recording attached at the start); codecs come from codecs.ts.
+
+const tag = (type: number, ts: number, payload: number[]) => tagOf(type, ts, flvTag(type, ts, Buffer.from(payload)));
+
+/** A publish that hands out the given tags when the stream subscribes, then more through `emit`. */
+function fakePublish(first: FlvTag[]): { pub: RtmpPublish; emit: (t: FlvTag) => void } {
+  let cb: ((t: FlvTag) => void) | null = null;
+  const pub: RtmpPublish = {
+    id: 'p1',
+    app: 'live',
+    name: 'cam',
+    query: {},
+    ip: '127.0.0.1',
+    login: '',
+    startedAt: Date.now(),
+    codecs: () => ({ video: 'H264', audio: 'AAC' }),
+    onData: () => assert.fail('the stream must not ask for FLV bytes'),
+    onTag: (f) => {
+      cb = f;
+      for (const t of first) f(t);
+    },
+    onEnd: () => {},
+    pause: () => {},
+    resume: () => {},
+    stats: () => ({ bytes: 0, tags: 0, paused: false }),
+    close: () => {},
+  };
+  return { pub, emit: (t) => cb?.(t) };
+}
+
+const avcConfig = [0x17, 0x00, 0, 0, 0, 1];
+const aacConfig = [0xaf, 0x00, 0x12, 0x10];
+const key = (n: number) => [0x17, 0x01, 0, 0, 0, n];
+const inter = (n: number) => [0x27, 0x01, 0, 0, 0, n];
+const aac = (n: number) => [0xaf, 0x01, n];
+
+test('a recording attached at the start gets the FLV header, then the very tag buffers of the publish', () => {
+  const start = [tag(9, 0, avcConfig), tag(8, 0, aacConfig), tag(9, 0, key(1)), tag(8, 10, aac(1))];
+  const { pub, emit } = fakePublish(start);
+  const s = new RtmpStream(pub);
+  const pushed: Buffer[] = [];
+  s.attach((src, b) => {
+    assert.equal(src, 'src');
+    pushed.push(b);
+  });
+  const live = tag(9, 40, inter(2));
+  emit(live);
+  assert.equal(pushed[0]?.toString('latin1', 0, 3), 'FLV');
+  assert.equal(pushed[0]?.[4], 5, 'header flags: audio and video');
+  // the same Buffer objects: written once in the publish, never parsed or copied again
+  const media = pushed.slice(1);
+  assert.equal(media.length, 5);
+  for (const t of [...start, live]) assert.ok(media.includes(t.bytes), `tag at ${t.timestamp} (type ${t.type}) pushed as the publish's own buffer`);
+  // what goes out is a well-formed FLV stream
+  const parsed = new FlvParser().push(Buffer.concat(pushed));
+  assert.deepEqual(parsed.map((t) => [t.type, t.timestamp, t.keyframe]), [
+    [9, 0, false],
+    [8, 0, false],
+    [9, 0, true],
+    [8, 10, false],
+    [9, 40, false],
+  ]);
+  assert.deepEqual(s.codecs(), { video: 'H264', audio: 'AAC' });
+});
+
+test('a recording attached later starts at the cached GOP, rebased to 0, sequence headers first', () => {
+  const { pub, emit } = fakePublish([tag(9, 0, avcConfig), tag(8, 0, aacConfig), tag(9, 0, key(1))]);
+  const s = new RtmpStream(pub);
+  for (let i = 1; i < 50; i++) emit(tag(9, i * 40, inter(i)));
+  emit(tag(9, 2000, key(2)));
+  emit(tag(8, 2010, aac(3)));
+  const pushed: Buffer[] = [];
+  s.attach((_src, b) => pushed.push(b));
+  emit(tag(9, 2040, inter(3)));
+  const parsed = new FlvParser().push(Buffer.concat(pushed));
+  assert.deepEqual(parsed.map((t) => [t.type, t.timestamp, t.sequenceHeader, t.keyframe]), [
+    [9, 0, true, false],
+    [8, 0, true, false],
+    [9, 0, false, true],
+    [8, 10, false, false],
+    [9, 40, false, false],
+  ]);
+});
+
+test('flvCodecs reads through codecs.ts: G.711, Opus and enhanced-RTMP HEVC are known (flv.ts had its own, shorter table)', () => {
+  const cfg = (type: number, p: number[]) => tag(type, 0, p);
+  assert.deepEqual(flvCodecs(null, cfg(8, [0x72, 0])), { video: null, audio: 'PCMA' });
+  assert.deepEqual(flvCodecs(null, cfg(8, [0x82, 0])), { video: null, audio: 'PCMU' });
+  assert.deepEqual(flvCodecs(cfg(9, [0x90, ...Buffer.from('hvc1')]), cfg(8, [0x90, ...Buffer.from('Opus')])), { video: 'H265', audio: 'OPUS' });
+  // enhanced RTMP: a coded-frames keyframe is a keyframe; its SequenceStart is a sequence header, not a keyframe
+  const hvcKey = tag(9, 0, [0x91, ...Buffer.from('hvc1'), 0, 0, 0]);
+  const hvcStart = tag(9, 0, [0x90, ...Buffer.from('hvc1'), 1]);
+  assert.deepEqual([hvcKey.keyframe, hvcKey.sequenceHeader, hvcStart.keyframe, hvcStart.sequenceHeader], [true, false, false, true]);
+});
