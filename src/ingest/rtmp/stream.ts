@@ -1,13 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { type Logger, log } from '../../lib/log';
 import type { Codecs, SourceSpec } from '../../pipeline/types';
-import type { PushFn, Stream, StreamStatus } from '../../recorder/stream';
-import { type Repair, TimestampGuard } from '../../pipeline/timestamp-guard';
+import type { PushFn } from '../../recorder/stream';
+import type { Repair } from '../../pipeline/timestamp-guard';
 import { flvHeader } from './codecs';
 import { type FlvTag, GopCache, rebaseTag } from './flv';
 import { guardFlvTag } from './flv-guard';
 import type { RtmpPublish } from './ingest';
-import { logRepairs } from '../repair-log';
+import { PushStream } from '../push-stream';
 
 /** Options of an RtmpStream. */
 export interface RtmpStreamOptions {
@@ -32,19 +30,10 @@ interface Consumer {
  * come from the publish as FlvTag objects (their bytes written once, in publish.ts) and go out as they are: no
  * FLV bytes are parsed again here.
  */
-export class RtmpStream implements Stream {
-  readonly mediaSessionId = randomUUID();
+export class RtmpStream extends PushStream {
   readonly protocol = 'rtmp' as const;
-  readonly name: string;
-  readonly sessionId: string;
-  readonly login: string;
-  readonly startedAt: number;
-  /** every tag's timestamps are repaired once, at arrival, before the GOP cache and the consumers see them */
-  private readonly guard: TimestampGuard;
   private readonly cache = new GopCache();
-  private readonly log: Logger;
   private readonly consumers = new Set<Consumer>();
-  private ended = false;
   private bytesIn = 0;
   private lastDataAt = 0;
 
@@ -52,23 +41,14 @@ export class RtmpStream implements Stream {
     private readonly pub: RtmpPublish,
     private readonly opts: RtmpStreamOptions = {},
   ) {
-    this.name = pub.name;
-    this.log = log.child({ component: 'rtmp', stream: pub.name });
-    const guard = new TimestampGuard({ onRepair: (r) => opts.onRepair?.(r) });
-    this.guard = guard;
-    this.sessionId = Buffer.from(pub.id).toString('base64');
-    this.login = pub.login;
-    this.startedAt = pub.startedAt;
+    // every tag's timestamps are repaired once, at arrival, before the GOP cache and the consumers see them
+    super(pub, 'rtmp', opts.onRepair);
     pub.onTag((tag) => this.onTag(tag));
   }
 
   /** The publish's codecs (codecs.ts, worked out once from its first tags and metadata). */
   codecs(): Codecs {
     return this.pub.codecs() ?? { video: null, audio: null };
-  }
-
-  status(): StreamStatus {
-    return this.ended ? 'stopped' : 'publishing';
   }
 
   source(): SourceSpec {
@@ -92,10 +72,7 @@ export class RtmpStream implements Stream {
     return () => this.consumers.delete(c);
   }
 
-  /** The publisher is gone. */
-  end(): void {
-    logRepairs(this.log, this.guard, Number.MAX_SAFE_INTEGER);
-    this.ended = true;
+  protected dropConsumers(): void {
     this.consumers.clear();
   }
 
@@ -136,7 +113,7 @@ export class RtmpStream implements Stream {
     this.lastDataAt = Date.now();
     const t = guardFlvTag(this.guard, tag, this.lastDataAt);
     this.cache.remember(t);
-    logRepairs(this.log, this.guard, this.lastDataAt);
+    this.logRepairs(this.lastDataAt);
     for (const c of this.consumers) this.send(c, t);
   }
 }

@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Codecs, SourceSpec } from '../../pipeline/types';
-import type { PushFn, Stream, StreamStatus } from '../../recorder/stream';
-import { type Logger, log as rootLog } from '../../lib/log';
-import { type Repair, TimestampGuard } from '../../pipeline/timestamp-guard';
-import { logRepairs } from '../repair-log';
+import type { PushFn } from '../../recorder/stream';
+import type { Repair } from '../../pipeline/timestamp-guard';
+import { PushStream } from '../push-stream';
 import { RtpTimestampGuard } from '../../pipeline/rtp-timestamp-guard';
 import { isKeyframeStart } from '../../protocols/rtp/keyframe';
 import type { WhipPublish } from './whip-ingest';
@@ -15,30 +13,17 @@ import type { WhipPublish } from './whip-ingest';
 const KEYFRAME_RETRY_MS = 250;
 
 /** A WHIP publish as a Stream: RTP packets pushed into appsrc "vrtp" / "artp". */
-export class WhipStream implements Stream {
-  readonly mediaSessionId = randomUUID();
+export class WhipStream extends PushStream {
   readonly protocol = 'webrtc' as const;
-  readonly name: string;
-  readonly sessionId: string;
-  readonly login: string;
-  readonly startedAt: number;
   private readonly consumers = new Set<PushFn>();
-  private ended = false;
   private packets = 0;
-  /** RTP timestamps repaired once, at arrival (a publisher restarting its clock, a jump after a pause) */
-  private readonly guard: TimestampGuard;
-  private readonly log: Logger;
 
   constructor(
     private readonly pub: WhipPublish,
     opts: { readonly onRepair?: (repair: Repair) => void } = {},
   ) {
-    this.name = pub.name;
-    this.log = rootLog.child({ component: 'whip', stream: pub.name });
-    this.guard = new TimestampGuard({ onRepair: (r) => opts.onRepair?.(r) });
-    this.sessionId = Buffer.from(pub.id).toString('base64').slice(0, 60);
-    this.login = pub.login;
-    this.startedAt = pub.startedAt;
+    // RTP timestamps repaired once, at arrival (a publisher restarting its clock, a jump after a pause)
+    super(pub, 'whip', opts.onRepair);
     const guards = {
       video: pub.video ? new RtpTimestampGuard(this.guard, 'video', pub.video.clockRate) : null,
       audio: pub.audio ? new RtpTimestampGuard(this.guard, 'audio', pub.audio.clockRate) : null,
@@ -47,7 +32,7 @@ export class WhipStream implements Stream {
       this.packets++;
       const now = Date.now();
       guards[kind]?.apply(packet, now);
-      logRepairs(this.log, this.guard, now);
+      this.logRepairs(now);
       const src = kind === 'video' ? 'vrtp' : 'artp';
       for (const c of this.consumers) c(src, packet);
     });
@@ -55,10 +40,6 @@ export class WhipStream implements Stream {
 
   codecs(): Codecs {
     return this.pub.codecs();
-  }
-
-  status(): StreamStatus {
-    return this.ended ? 'stopped' : 'publishing';
   }
 
   source(): SourceSpec {
@@ -102,9 +83,7 @@ export class WhipStream implements Stream {
     this.pub.requestKeyframe();
   }
 
-  end(): void {
-    logRepairs(this.log, this.guard, Number.MAX_SAFE_INTEGER);
-    this.ended = true;
+  protected dropConsumers(): void {
     this.consumers.clear();
   }
 }
