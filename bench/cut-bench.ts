@@ -68,7 +68,7 @@ async function main(): Promise<void> {
     return run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-ss', String(startS), '-to', String(endS), '-i', src, '-c', 'copy', '-y', ffOut]);
   };
   // the same cut in a fresh node process: compares like for like with ffmpeg's process start
-  const cutModule = join(__dirname, '..', 'src', 'api', 'mp4-cut.js');
+  const cutModule = join(__dirname, '..', 'src', 'mp4', 'cut.js');
   const oursProcess = (): Promise<unknown> => {
     rmSync(oursOut, { force: true });
     return run(process.execPath, ['-e', `require(${JSON.stringify(cutModule)}).cutMp4(process.argv[1], process.argv[2], ${startS}, ${endS})`, src, oursOut]);
