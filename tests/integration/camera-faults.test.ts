@@ -196,7 +196,11 @@ test('camera rebooted with a new SPS (another resolution): the old file is final
 
 test('server frozen (SIGSTOP): the file is closed and finalized within rtsp_stall_timeout', async () => {
   await recording('a');
-  await waitFor('a writing', async () => (await rows('a')).at(-1)?.state === 'recording', 10_000, 100);
+  // frozen once a second of media is in: a freeze right at the first frame leaves a file too short to judge
+  await waitFor('a writing for a second', async () => {
+    const r = (await rows('a')).at(-1);
+    return r?.state === 'recording' && Date.now() - r.start >= 1000;
+  }, 10_000, 100);
   const before = finished('a').length;
   const t0 = Date.now();
   flaky.pause();

