@@ -61,6 +61,8 @@ const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
 interface Outcome {
   file: string;
+  /** the file's whole output */
+  text: string;
   ms: number;
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -128,7 +130,7 @@ function runFile(file: string): Promise<Outcome> {
         }
         rmSync(cpuDir, { recursive: true, force: true });
       }
-      const o: Outcome = { file, ms: Date.now() - t0, code, signal, timedOut, counts, cpuS };
+      const o: Outcome = { file, text, ms: Date.now() - t0, code, signal, timedOut, counts, cpuS };
       const head = `\n===== ${keyOf(file)}: ${ok(o) ? 'passed' : 'FAILED'} in ${(o.ms / 1000).toFixed(1)} s${cpuS === null ? '' : `, CPU ${cpuS.toFixed(1)} s`}${timedOut ? ` (killed after ${FILE_TIMEOUT_MS / 1000} s)` : ''}${leftovers ? ' (processes it left running were killed)' : ''} =====\n`;
       process.stdout.write(head + text);
       resolve(o);
@@ -153,6 +155,32 @@ function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
   } catch {
     /* already gone */
   }
+}
+
+/**
+ * A failed file in a few lines: each failing test's name and the message of its error (no stack), from the spec
+ * reporter's "✖ failing tests:" section; or why the file ended when it has none (killed, crashed).
+ */
+function failureDigest(o: Pick<Outcome, 'file' | 'text' | 'code' | 'signal' | 'timedOut'>, maxLinesPerTest = 8): string {
+  const out = [`✗ ${keyOf(o.file)}: ${o.timedOut ? `killed after ${FILE_TIMEOUT_MS / 1000} s` : `exit ${o.code ?? o.signal}`}`];
+  const at = o.text.lastIndexOf('✖ failing tests:');
+  if (at >= 0) {
+    let kept = 0;
+    for (const line of o.text.slice(at).split('\n').slice(1)) {
+      if (/^test at /.test(line) || line.trim() === '' || line.trim() === '}') continue;
+      if (line.startsWith('✖ ')) {
+        out.push(`  ${line}`);
+        kept = 0;
+      } else if (!/^\s+at /.test(line) && !/^\s+(generatedMessage|code|operator):/.test(line) && kept < maxLinesPerTest) {
+        out.push(`    ${line.trim().slice(0, 400)}`);
+        kept += 1;
+      }
+    }
+  } else {
+    // no summary (crashed or killed): its last lines
+    out.push(...o.text.trimEnd().split('\n').slice(-maxLinesPerTest).map((l) => `    ${l.slice(0, 400)}`));
+  }
+  return `${out.join('\n')}\n`;
 }
 
 function ok(o: Outcome): boolean {
@@ -219,6 +247,8 @@ async function main(): Promise<void> {
       `test clips built into the media cache during the run: ${builds.count}, ${(builds.ms / 1000).toFixed(0)} s of building\n` +
       (failed.length > 0 ? `FAILED: ${failed.map((o) => keyOf(o.file)).join(', ')}\n` : `all ${results.length} files passed\n`),
   );
+  // last, what failed and why in a few lines each: a CI log is often read from its end only
+  for (const o of failed) process.stdout.write(failureDigest(o));
   process.exitCode = failed.length > 0 ? 1 : 0;
 }
 
