@@ -45,13 +45,19 @@ export interface RepairBurst {
 interface TrackState {
   lastDts: number;
   lastArrival: number;
-  /** the last clean forward step (ms): a nudge moves half of it, so the unit keeps its own frame slot */
-  step: number;
+  /**
+   * the last clean forward steps (ms), newest last, at most STEPS_KEPT: a nudge moves half of the smallest, so the unit
+   * keeps its own frame slot and the nudged run falls back onto the input times (see place())
+   */
+  steps: number[];
   /** the last unit was moved: the step to the next one is not a clean frame step */
   moved: boolean;
   /** added to every input time of this track (0 until a jump) */
   offset: number;
 }
+
+/** clean steps a track remembers for its nudge size */
+const STEPS_KEPT = 8;
 
 const zero = (): Record<Repair, number> => ({ nudged: 0, clipped: 0, rebased: 0, dropped: 0 });
 
@@ -96,7 +102,7 @@ export class TimestampGuard {
         repair = 'clipped';
       }
       const dts = dtsMs + offset;
-      this.tracks.set(track, { lastDts: dts, lastArrival: arrivalMs, step: 0, moved: false, offset });
+      this.tracks.set(track, { lastDts: dts, lastArrival: arrivalMs, steps: [], moved: false, offset });
       return this.out(track, dtsMs, dts, dts + cts, repair, arrivalMs);
     }
     let dts = dtsMs + st.offset;
@@ -111,11 +117,18 @@ export class TimestampGuard {
       dts = target;
       repair = 'rebased';
     } else if (step <= 0) {
-      // half a frame, not 1 ms: a player that counts in frames (25 fps = 40 ms ticks) must still see two times
-      dts = st.lastDts + Math.max(1, Math.floor(Math.min(st.step, 200) / 2));
+      // Half a frame, not 1 ms: a player that counts in frames (25 fps = 40 ms ticks) must still see two times.
+      // Half the SMALLEST recent step, not the last one: a nudged unit is ahead of its input time, and the units after
+      // it are nudged too until the input overtakes; that happens only if a nudge is shorter than a real frame step.
+      // Half of one jittered step (rtmp2sink's audio: 23, 23, 50, 0, 19 ms…) was longer than the 23.2 ms AAC frames:
+      // every later frame was nudged 25 ms, the track ran ahead of the publisher until a "rebase", and the file was
+      // 8.6 s of audio for 8 s sent, or the muxer stalled.
+      const frame = st.steps.length > 0 ? Math.min(...st.steps) : 0;
+      dts = st.lastDts + Math.max(1, Math.floor(Math.min(frame, 200) / 2));
       repair = 'nudged';
     } else if (!st.moved) {
-      st.step = step;
+      st.steps.push(step);
+      if (st.steps.length > STEPS_KEPT) st.steps.shift();
     }
     st.moved = repair === 'nudged' || repair === 'rebased';
     st.lastDts = dts;

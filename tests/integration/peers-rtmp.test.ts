@@ -68,3 +68,34 @@ test('an FLV with repeated and backward video timestamps, replayed over RTMP by 
   const m = await fetch(`${s.base}/metrics`).then((r) => r.text());
   assert.match(m, /edgerec_timestamp_repairs\{stream="jumpy",kind="nudged"\} [1-9]/);
 });
+
+// A third-party RTMP client from Debian's archive: GStreamer's rtmp2sink (flvmux ! rtmp2sink), the element a
+// GStreamer-based encoder box publishes with. The clip is paced in real time by `identity sync=true`; at its end the
+// publisher sends EOS and closes its stream itself: gst-launch must end without an error (the server answers
+// FCUnpublish/deleteStream and lets the client hang up) and the recording must hold what was sent.
+test('GStreamer rtmp2sink publishes H.264 + AAC with ?record=true: one clean file as long as what was sent, and the publisher ends without an error', async (t) => {
+  const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 8, container: 'flv', gop: 25, size: '320x240' });
+  const s = await startService({ conf: 'stream_record_policy_template={streamName}-{startTimeMillis}-{endTimeMillis}\n' });
+  t.after(() => s.stop());
+  const port = await rtmpPort(s);
+  const pipeline = [
+    'filesrc', `location=${clip}`, '!', 'flvdemux', 'name=d',
+    'd.video', '!', 'queue', '!', 'h264parse', '!', 'identity', 'sync=true', '!', 'flvmux', 'streamable=true', 'name=m', '!',
+    'rtmp2sink', `location=rtmp://127.0.0.1:${port}/live/gstpub?record=true`,
+    'd.audio', '!', 'queue', '!', 'aacparse', '!', 'identity', 'sync=true', '!', 'm.',
+  ];
+  const pub = start('gst-launch-1.0', ['-e', ...pipeline]);
+  t.after(() => pub.stop('SIGKILL'));
+  await waitFor('gst-launch-1.0 to finish publishing', () => pub.child.exitCode !== null || pub.child.signalCode !== null, 40_000, 200);
+  const { code } = await pub.exited;
+  assert.equal(code, 0, `gst-launch-1.0 ended with ${String(code)}: ${pub.output().slice(-1500)}`);
+  assert.doesNotMatch(pub.output(), /ERROR/, 'rtmp2sink reported no error');
+  const rows = await settledRecordings(s, 'gstpub', 30_000);
+  assert.deepEqual(rows.map((r) => r.state), ['complete'], `one complete file: ${JSON.stringify(rows.map((r) => [r.fileName, r.state, r.error]))}`);
+  const row = rows[0];
+  assert.ok(row?.url);
+  const file = await download(s.base, row.url, work);
+  const facts = await checkPeerFile(file, row);
+  assert.deepEqual(facts.tracks, ['audio:aac', 'video:h264']);
+  assert.ok(Math.abs(facts.seconds - 8) <= 0.3, `the file holds ${facts.seconds} s of the 8 s sent`);
+});

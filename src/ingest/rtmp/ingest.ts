@@ -56,6 +56,8 @@ export type RtmpIngestEvents = {
 /** Stream names go into file names: keep them plain. */
 const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 const APP_RE = /^[A-Za-z0-9_.\-/]{0,128}$/;
+/** after deleteStream, how long a publisher may keep its connection before the server closes it */
+const DELETE_STREAM_GRACE_MS = 3000;
 /** dropped pre-publish connections are summed up in the log at most this often */
 const DROP_LOG_MS = 10_000;
 
@@ -196,7 +198,15 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     rtmp.onPlayCallback = () => {};
     rtmp.onPlay = (msg) => refuse(`/${rtmp.streamApp}/${String(msg.streamName ?? '').split('?')[0]}`, 'playing is not offered, only publishing', 'NetStream.Play.Failed');
     rtmp.onDeleteStream = () => {
-      if (pub) socket.end(); // the publisher said it is done; 'close' ends the publish
+      if (!pub || done) return;
+      // The publisher said it is done: the publish ends (its file is finalized) now, but the connection is the
+      // client's to close — GStreamer's rtmp2sink reports "connection closed remotely" as an error (exit 1) when the
+      // server hangs up between its deleteStream and its own close. One that keeps it open is closed after a grace.
+      done = true;
+      this.endPublish(pub);
+      const grace = setTimeout(() => socket.end(() => socket.destroy()), DELETE_STREAM_GRACE_MS);
+      grace.unref();
+      socket.once('close', () => clearTimeout(grace));
     };
     // Message lengths are checked before NMS allocates them; small until the publish is accepted.
     guardParser(rtmp, this.limits, () => pub !== null);

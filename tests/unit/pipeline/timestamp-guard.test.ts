@@ -39,6 +39,20 @@ test('equal and slightly backward DTS are nudged to strictly increasing, PTS mov
   assert.equal(g.counts().rebased, 0);
 });
 
+test('a nudged run falls back onto the input times: rtmp2sink\'s jittered AAC (23, 23, 23, 24, 50, 0, 19 ms, then 1024-sample frames)', () => {
+  const g = new TimestampGuard();
+  // what GStreamer's flvmux ! rtmp2sink sent (captured with ffmpeg -listen): one 50 ms step, then a repeat
+  const input = [0, 23, 46, 69, 93, 143, 143, 162];
+  for (let k = 1; k <= 340; k++) input.push(Math.round(162 + (k * 1024000) / 44100));
+  const { dts } = run(g, 'audio', input.map((d) => [d, d] as [number, number]), 23);
+  assert.ok(increasing(dts), 'strictly increasing');
+  const firstBack = dts.findIndex((d, i) => i > 6 && d === input[i]);
+  assert.ok(firstBack > 0 && firstBack <= 10, `back on the input times within a few frames (at unit ${firstBack}: ${dts.slice(5, 12)} for ${input.slice(5, 12)})`);
+  assert.deepEqual(dts.slice(firstBack), input.slice(firstBack), 'and stays there: no track running ahead of what was sent');
+  assert.equal(g.counts().rebased, 0);
+  assert.ok(g.counts().nudged <= 3, `nudged ${g.counts().nudged} units`);
+});
+
 test('PTS before DTS is clipped to DTS', () => {
   const g = new TimestampGuard();
   const o = g.place('video', 100, 60, 0);
