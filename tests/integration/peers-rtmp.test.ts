@@ -69,11 +69,11 @@ test('an FLV with repeated and backward video timestamps, replayed over RTMP by 
   assert.match(m, /edgerec_timestamp_repairs\{stream="jumpy",kind="nudged"\} [1-9]/);
 });
 
-// A third-party RTMP client from Debian's archive: GStreamer's rtmp2sink (flvmux ! rtmp2sink), the element a
-// GStreamer-based encoder box publishes with. The clip is paced in real time by `identity sync=true`; at its end the
+// Third-party RTMP clients from Debian's archive: GStreamer's rtmp2sink (its own RTMP code) and rtmpsink (librtmp,
+// the library many encoders are built on), each behind flvmux — what a GStreamer-based encoder box publishes with. The clip is paced in real time by `identity sync=true`; at its end the
 // publisher sends EOS and closes its stream itself: gst-launch must end without an error (the server answers
 // FCUnpublish/deleteStream and lets the client hang up) and the recording must hold what was sent.
-test('GStreamer rtmp2sink publishes H.264 + AAC with ?record=true: one clean file as long as what was sent, and the publisher ends without an error', async (t) => {
+for (const sink of ['rtmp2sink', 'rtmpsink'] as const) test(`GStreamer ${sink} publishes H.264 + AAC with ?record=true: one clean file as long as what was sent, and the publisher ends without an error`, async (t) => {
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 8, container: 'flv', gop: 25, size: '320x240' });
   const s = await startService({ conf: 'stream_record_policy_template={streamName}-{startTimeMillis}-{endTimeMillis}\n' });
   t.after(() => s.stop());
@@ -81,16 +81,16 @@ test('GStreamer rtmp2sink publishes H.264 + AAC with ?record=true: one clean fil
   const pipeline = [
     'filesrc', `location=${clip}`, '!', 'flvdemux', 'name=d',
     'd.video', '!', 'queue', '!', 'h264parse', '!', 'identity', 'sync=true', '!', 'flvmux', 'streamable=true', 'name=m', '!',
-    'rtmp2sink', `location=rtmp://127.0.0.1:${port}/live/gstpub?record=true`,
+    sink, `location=rtmp://127.0.0.1:${port}/live/${sink}?record=true`,
     'd.audio', '!', 'queue', '!', 'aacparse', '!', 'identity', 'sync=true', '!', 'm.',
   ];
   const pub = start('gst-launch-1.0', ['-e', ...pipeline]);
   t.after(() => pub.stop('SIGKILL'));
   await waitFor('gst-launch-1.0 to finish publishing', () => pub.child.exitCode !== null || pub.child.signalCode !== null, 40_000, 200);
   const { code } = await pub.exited;
-  assert.equal(code, 0, `gst-launch-1.0 ended with ${String(code)}: ${pub.output().slice(-1500)}`);
-  assert.doesNotMatch(pub.output(), /ERROR/, 'rtmp2sink reported no error');
-  const rows = await settledRecordings(s, 'gstpub', 30_000);
+  assert.equal(code, 0, `gst-launch-1.0 … ${sink} ended with ${String(code)}: ${pub.output().slice(-1500)}`);
+  assert.doesNotMatch(pub.output(), /ERROR/, `${sink} reported no error`);
+  const rows = await settledRecordings(s, sink, 30_000);
   assert.deepEqual(rows.map((r) => r.state), ['complete'], `one complete file: ${JSON.stringify(rows.map((r) => [r.fileName, r.state, r.error]))}`);
   const row = rows[0];
   assert.ok(row?.url);
