@@ -41,9 +41,16 @@ const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 const MOOV_RESERVE_INERT =
   'files are written fragmented and made moov-first when finalized (mp4_container_moov_first), so no moov space is reserved';
 
+const FOLDER_OR_EMPTY = 'a folder path (relative to the install folder) or empty';
+const FILE_OR_EMPTY = 'a file path (relative to the install folder) or empty';
+
+/** A key that is empty by default (no unit): empty means off, or the value `fallback` derives from other keys. */
+function emptyDefault<T>(doc: string, allowed: string, parse: v.ValueParser<T>, fallback?: (c: GlobalValues) => T): KeySpec<T> {
+  return { def: '', unit: '', doc, allowed, parse, ...(fallback ? { fallback } : {}) };
+}
 /** A secret (token, key): empty by default, visible ASCII without spaces, never shown. */
 function secret(doc: string): KeySpec<string> {
-  return { def: '', unit: '', doc, allowed: 'empty (off) or visible ASCII characters without spaces', parse: v.token, secret: true };
+  return { ...emptyDefault(doc, 'empty (off) or visible ASCII characters without spaces', v.token), secret: true };
 }
 function b(def: 'true' | 'false', doc: string): KeySpec<boolean> {
   return { def, unit: '', doc, allowed: BOOL, parse: v.bool };
@@ -86,10 +93,7 @@ export const SCHEMA: Schema = {
   record_dir: {
     def: 'records', unit: '', doc: 'where finished files live', allowed: 'a folder path (relative to the install folder)', parse: v.dirPath,
   },
-  record_tmp_dir: {
-    def: '', unit: '', doc: 'where files are written while recording; empty = record_dir',
-    allowed: 'a folder path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => c.record_dir,
-  },
+  record_tmp_dir: emptyDefault('where files are written while recording; empty = record_dir', FOLDER_OR_EMPTY, v.optionalPath, (c) => c.record_dir),
   record_audio_codec_sample_rate: {
     def: '44100', unit: 'Hz', doc: 'AAC sample rate when audio is (re)encoded', allowed: AAC_RATES.join(', '),
     parse: v.oneOfNumbers(AAC_RATES),
@@ -108,10 +112,7 @@ export const SCHEMA: Schema = {
     def: 'inline', unit: '', doc: 'Content-Disposition of downloaded files', allowed: 'inline or attachment',
     parse: v.oneOf(['inline', 'attachment'] as const),
   },
-  mp4_cutter_dir: {
-    def: '', unit: '', doc: 'where time-range cuts are kept; empty = record_dir',
-    allowed: 'a folder path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => c.record_dir,
-  },
+  mp4_cutter_dir: emptyDefault('where time-range cuts are kept; empty = record_dir', FOLDER_OR_EMPTY, v.optionalPath, (c) => c.record_dir),
   mp4_cutter_max_bytes: {
     def: '2%', unit: 'bytes or %', doc: 'size bound of the cut cache in mp4_cutter_dir; the least recently used cuts are removed past it',
     allowed: 'N bytes, NK / NM / NG, or P% of the disk holding mp4_cutter_dir (0 < P ≤ 100)', parse: v.byteQuota,
@@ -132,50 +133,41 @@ export const SCHEMA: Schema = {
   webrtc_ice_port_range: {
     def: '31000-31999', unit: '', doc: 'UDP ports for WebRTC media', allowed: 'A-B with 0 ≤ A ≤ B ≤ 65535', parse: v.portRange,
   },
-  webrtc_public_ip: {
-    def: '', unit: '', doc: 'address announced to WebRTC peers; empty = auto', allowed: 'an IPv4 or IPv6 address, or empty (auto)',
-    parse: v.optionalIp,
-  },
+  webrtc_public_ip: emptyDefault('address announced to WebRTC peers; empty = auto', 'an IPv4 or IPv6 address, or empty (auto)', v.optionalIp),
   webrtc_max_media_sections: n(8, '', 1, 64, 'media sections (m= lines) a WHIP offer may hold; more is refused with 400'),
   rest_auth_token: secret('when set, every REST and file request needs Authorization: Bearer <token>'),
   publish_auth_token: secret('when set, RTMP (?token=) and WHIP (Bearer) publishers must present it'),
   record_retention_days: n(0, 'days', 0, 36500, 'delete finished files older than this; 0 = off'),
   record_min_free_percent: n(10, '%', 0, 99, 'delete oldest finished files while the record disk has less free space than this'),
-  archive_s3_endpoint: {
-    def: '', unit: '', doc: 'S3-compatible store to archive finished files to (AWS S3, MinIO, Ceph RGW, Swift s3api...); empty = archiving off',
-    allowed: 'an http:// or https:// URL without user:password, or empty', parse: v.optionalHttpUrl,
-  },
-  archive_s3_bucket: {
-    def: '', unit: '', doc: 'bucket the files go to (it must exist)', allowed: 'an S3 bucket name (3–63 of a-z 0-9 . -), or empty when archiving is off',
-    parse: v.optionalBucket,
-  },
+  archive_s3_endpoint: emptyDefault(
+    'S3-compatible store to archive finished files to (AWS S3, MinIO, Ceph RGW, Swift s3api...); empty = archiving off',
+    'an http:// or https:// URL without user:password, or empty',
+    v.optionalHttpUrl,
+  ),
+  archive_s3_bucket: emptyDefault('bucket the files go to (it must exist)', 'an S3 bucket name (3–63 of a-z 0-9 . -), or empty when archiving is off', v.optionalBucket),
   archive_s3_region: { def: 'us-east-1', unit: '', doc: 'region used to sign requests', allowed: '1–64 of a-z 0-9 -', parse: (raw) => (/^[a-z0-9-]{1,64}$/.test(raw) ? raw : undefined) },
   archive_s3_access_key: secret('access key id (never logged nor shown); or use archive_s3_credentials_file'),
   archive_s3_secret_key: secret('secret access key (never logged nor shown); or use archive_s3_credentials_file'),
-  archive_s3_credentials_file: {
-    def: '', unit: '',
-    doc: 'file holding access_key=... and secret_key=... lines (aws_access_key_id / aws_secret_access_key also read), e.g. a systemd credential; wins over the two keys above',
-    allowed: 'a file path (relative to the install folder) or empty', parse: v.optionalPath,
-  },
+  archive_s3_credentials_file: emptyDefault(
+    'file holding access_key=... and secret_key=... lines (aws_access_key_id / aws_secret_access_key also read), e.g. a systemd credential; wins over the two keys above',
+    FILE_OR_EMPTY,
+    v.optionalPath,
+  ),
   archive_s3_force_path_style: b('true', 'address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint> host'),
   archive_key_template: {
     def: '{boxId}/{streamName}/{date}/{fileName}', unit: '', doc: 'object key of each file; {date} is YYYY-MM-DD of its start (UTC)',
     allowed: 'text holding {fileName}, elements {boxId} {streamName} {date} {fileName}, no leading / and no .. segment', parse: v.archiveKeyTemplate,
   },
-  box_id: {
-    def: '', unit: '', doc: 'name of this box in object keys; empty = the host name', allowed: '1–64 of A-Z a-z 0-9 . _ -, or empty',
-    parse: v.optionalBoxId, fallback: () => hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'edgerec',
-  },
+  box_id: emptyDefault('name of this box in object keys; empty = the host name', '1–64 of A-Z a-z 0-9 . _ -, or empty', v.optionalBoxId, () =>
+    hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'edgerec',
+  ),
   archive_keep_local_days: {
     def: '-1', unit: 'days', doc: 'local copies of archived files: -1 kept forever, 0 deleted once the upload is verified, N deleted N days after the file ended (unarchived files are never deleted by this)',
     allowed: 'a whole number -1–36500', parse: v.signedInt(-1, 36500),
   },
   archive_max_bandwidth: n(0, 'bytes/s', 0, 1e12, 'upload bandwidth of the archiver, all uploads together; 0 = no limit'),
   archive_concurrency: n(2, '', 1, 16, 'files uploaded at once'),
-  db_path: {
-    def: '', unit: '', doc: 'SQLite index of recordings; empty = <record_dir>/edgerec.db',
-    allowed: 'a file path (relative to the install folder) or empty', parse: v.optionalPath, fallback: (c) => join(c.record_dir, 'edgerec.db'),
-  },
+  db_path: emptyDefault('SQLite index of recordings; empty = <record_dir>/edgerec.db', FILE_OR_EMPTY, v.optionalPath, (c) => join(c.record_dir, 'edgerec.db')),
   media_host_count: n(2, '', 1, 64, 'number of GStreamer host processes'),
   rtsp_reconnect_min_delay: secs(1, 0.1, 3600, 'first delay before an RTSP camera is pulled again'),
   rtsp_reconnect_max_delay: secs(30, 0.1, 3600, 'cap of the growing RTSP reconnect delay'),
@@ -199,14 +191,12 @@ export const CAMERA_SCHEMA: { readonly [K in CameraField]: KeySpec<CameraConf[K]
   },
   transport: { def: 'tcp', unit: '', doc: 'RTP transport', allowed: 'tcp or udp', parse: v.oneOf(['tcp', 'udp'] as const) },
   record: b('true', 'record this camera'),
-  template: {
-    def: '', unit: '', doc: 'file name template for this camera; empty = stream_record_policy_template', allowed: `${TEMPLATE_ALLOWED}, or empty`,
-    parse: (raw, ctx) => (raw === '' ? null : v.template(raw, ctx)),
-  },
-  rotation: {
-    def: '', unit: '', doc: 'record_rotation for this camera; empty = record_rotation', allowed: `${ROTATION_ALLOWED}, or empty`,
-    parse: (raw, ctx) => (raw === '' ? null : v.rotation(raw, ctx)),
-  },
+  template: emptyDefault('file name template for this camera; empty = stream_record_policy_template', `${TEMPLATE_ALLOWED}, or empty`, (raw, ctx) =>
+    raw === '' ? null : v.template(raw, ctx),
+  ),
+  rotation: emptyDefault('record_rotation for this camera; empty = record_rotation', `${ROTATION_ALLOWED}, or empty`, (raw, ctx) =>
+    raw === '' ? null : v.rotation(raw, ctx),
+  ),
 };
 
 /** Keys of the reference server that name its own implementations: accepted, ignored with a warning. */

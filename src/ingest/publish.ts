@@ -4,6 +4,18 @@ import type { Part } from '../part';
 import type { Repair } from '../pipeline/timestamp-guard';
 import type { Stream } from '../recorder/stream';
 
+/** Who publishes, whatever the protocol: what each push ingest's publish carries (RtmpPublish, WhipPublish). */
+export interface Publisher {
+  /** the ingest's session id (UUID) */
+  readonly id: string;
+  /** the stream name the publisher gave */
+  readonly name: string;
+  /** the publisher's login, '' when anonymous */
+  readonly login: string;
+  /** peer address (no port) */
+  readonly ip: string;
+}
+
 /** A publisher's stream as an ingest hands it over; `end()` once it is no longer recorded. */
 export interface PublishedStream extends Stream {
   end(): void;

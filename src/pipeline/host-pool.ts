@@ -2,6 +2,7 @@ import { AppError, errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { DEFAULT_WORKER_PATH, MediaHost, type HostExit, type MediaHostOptions, type RunOptions } from './media-host';
 import { PipelineHandle } from './pipeline-handle';
+import type { HostMemory } from './types';
 
 export { PipelineHandle } from './pipeline-handle';
 export type { Fragment, PipelineExit, PipelineHandleEvents } from './pipeline-handle';
@@ -27,18 +28,12 @@ export interface HostPoolOptions {
   readonly host?: Omit<MediaHostOptions, 'workerPath' | 'maxPipelines'>;
 }
 
-/** One host in stats(). */
-export interface HostStats {
+/** One host in stats(): its memory as of the last ping, and its slot. */
+export interface HostStats extends HostMemory {
   readonly slot: number;
   readonly pid: number;
   readonly pipelines: number;
   readonly created: number;
-  /** bytes, as of the last ping */
-  readonly rss: number;
-  /** of rss: V8 heap in use and reserved, and Buffers (bytes); the rest is native (GStreamer) */
-  readonly heapUsed: number;
-  readonly heapTotal: number;
-  readonly external: number;
   /** unexpected deaths in this slot so far */
   readonly restarts: number;
   readonly draining: boolean;
@@ -149,7 +144,7 @@ export class HostPool {
   stats(): HostStats[] {
     const out: HostStats[] = [];
     const add = (host: MediaHost, slot: Slot) =>
-      out.push({ slot: slot.index, pid: host.pid, pipelines: host.pipelines, created: host.createdCount, rss: host.rss, ...host.jsMemory, restarts: slot.restarts, draining: host.draining });
+      out.push({ slot: slot.index, pid: host.pid, pipelines: host.pipelines, created: host.createdCount, ...host.memory, restarts: slot.restarts, draining: host.draining });
     for (const s of this.slots) if (s.host) add(s.host, s);
     for (const [host, s] of this.retiring) add(host, s);
     return out;

@@ -453,8 +453,8 @@ function onRequest(req: HostRequest): void {
       return;
     }
     case 'ping': {
-      const m = process.memoryUsage();
-      send({ t: 'pong', seq: req.seq, pipelines: running.size, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external });
+      const { rss, heapUsed, heapTotal, external } = process.memoryUsage();
+      send({ t: 'pong', seq: req.seq, pipelines: running.size, memory: { rss, heapUsed, heapTotal, external } });
       return;
     }
   }

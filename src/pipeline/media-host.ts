@@ -6,7 +6,7 @@ import { log as rootLog } from '../lib/log';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { CHANNEL_FD, MAX_FRAME_CHUNKS, encodePushFrame, encodeRequestFrame } from './host-channel';
 import { PipelineHandle, type HostLink } from './pipeline-handle';
-import type { HostEvent, HostRequest, PushItem, RtspFeedSpec } from './types';
+import type { HostEvent, HostMemory, HostRequest, PushItem, RtspFeedSpec } from './types';
 
 /** The compiled worker next to this file. */
 export const DEFAULT_WORKER_PATH = join(__dirname, 'host-worker.js');
@@ -71,10 +71,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private state: State = 'new';
   private readonly handles = new Map<string, PipelineHandle>();
   private created = 0;
-  private rssBytes = 0;
-  private heapBytes = 0;
-  private externalBytes = 0;
-  private heapTotalBytes = 0;
+  private mem: HostMemory = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0 };
   /** bytes handed to push() and not yet written to the channel (batched); the channel's own backlog is its writableLength */
   private pendingBytes = 0;
   /** the byte channel to the worker (host-channel.ts): every request goes through it, in order; IPC carries events back */
@@ -237,14 +234,9 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     return this.state === 'ready' && !this.draining;
   }
 
-  /** Resident set size of the worker in bytes, as of its last pong. */
-  get rss(): number {
-    return this.rssBytes;
-  }
-
-  /** The worker's V8 heap (in use, reserved) and its Buffers' memory (bytes), as of its last pong: the JS part of rss. */
-  get jsMemory(): { readonly heapUsed: number; readonly heapTotal: number; readonly external: number } {
-    return { heapUsed: this.heapBytes, heapTotal: this.heapTotalBytes, external: this.externalBytes };
+  /** The worker's memory as of its last pong (zeros before the first). */
+  get memory(): HostMemory {
+    return this.mem;
   }
 
   /** EOS to every pipeline, wait for them (bounded by timeoutMs), then end the process (SIGKILL if it lingers). */
@@ -375,10 +367,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     switch (ev.t) {
       case 'pong':
         this.pingSentAt = null;
-        this.rssBytes = ev.rss;
-        this.heapBytes = ev.heapUsed ?? 0;
-        this.heapTotalBytes = ev.heapTotal ?? 0;
-        this.externalBytes = ev.external ?? 0;
+        this.mem = ev.memory;
         return;
       case 'fatal':
         this.fatal = ev.message;

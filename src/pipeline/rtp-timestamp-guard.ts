@@ -1,4 +1,5 @@
-import { isRtp, rtpTsDelta } from '../protocols/rtp/packet';
+import { isRtp } from '../protocols/rtp/packet';
+import { RtpUnwrapper } from '../protocols/rtp/unwrap';
 import type { TimestampGuard } from './timestamp-guard';
 
 /**
@@ -8,7 +9,7 @@ import type { TimestampGuard } from './timestamp-guard';
  */
 export class RtpTimestampGuard {
   private lastIn = -1;
-  private ext = 0;
+  private readonly unwrap = new RtpUnwrapper();
   private offsetTicks = 0;
 
   constructor(
@@ -22,9 +23,8 @@ export class RtpTimestampGuard {
     if (!isRtp(packet)) return;
     const ts = packet.readUInt32BE(4);
     if (ts !== this.lastIn) {
-      this.ext = this.lastIn < 0 ? ts : this.ext + rtpTsDelta(ts, this.lastIn);
       this.lastIn = ts;
-      const inMs = (this.ext * 1000) / this.clockRate;
+      const inMs = (this.unwrap.extend(ts) * 1000) / this.clockRate;
       const p = this.guard.place(this.track, inMs, inMs, arrivalMs);
       this.offsetTicks = Math.round(((p.dtsMs - inMs) * this.clockRate) / 1000);
     }

@@ -84,6 +84,17 @@ export type HostRequest =
   | { readonly t: 'stop'; readonly id: string }
   | { readonly t: 'ping'; readonly seq: number };
 
+/**
+ * A media host's memory in bytes (its answer to a ping): rss, and what of it is V8's heap (in use, reserved) and
+ * Buffers (`external`); the rest is native (GStreamer). A growing rss with a flat heap is native memory.
+ */
+export interface HostMemory {
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly external: number;
+}
+
 export type HostEvent =
   | { readonly t: 'started'; readonly id: string }
   | { readonly t: 'fragment-opened'; readonly id: string; readonly location: string; readonly runningTimeNs: number }
@@ -98,7 +109,6 @@ export type HostEvent =
   | { readonly t: 'error'; readonly id: string; readonly message: string; readonly debug: string; readonly element: string }
   | { readonly t: 'eos'; readonly id: string }
   | { readonly t: 'stopped'; readonly id: string }
-  /** rss, and what of it is V8's heap and Buffers (`external`): a growing rss with a flat heap is native memory */
-  | { readonly t: 'pong'; readonly seq: number; readonly pipelines: number; readonly rss: number; readonly heapUsed?: number; readonly heapTotal?: number; readonly external?: number }
+  | { readonly t: 'pong'; readonly seq: number; readonly pipelines: number; readonly memory: HostMemory }
   /** the host is about to exit on an uncaught exception */
   | { readonly t: 'fatal'; readonly message: string };

@@ -1,4 +1,5 @@
 import { type Logger, log as rootLog } from '../lib/log';
+import { PeriodicPass } from '../lib/periodic-pass';
 
 /** A pipeline running in a media host, as the pool reports it. */
 export interface RunningPipeline {
@@ -47,20 +48,19 @@ export interface PipelineReconcilerOptions {
  */
 export class PipelineReconciler {
   private suspects = new Set<string>();
-  private timer: NodeJS.Timeout | null = null;
+  private readonly passes: PeriodicPass;
   private readonly log: Logger;
   /** orphans stopped so far */
   stopped = 0;
 
   constructor(private readonly o: PipelineReconcilerOptions) {
     this.log = o.log ?? rootLog.child({ component: 'reconcile' });
+    this.passes = new PeriodicPass(async () => void this.runOnce(), { everyMs: o.intervalMs ?? 10_000, atStart: false, unref: true });
   }
 
   /** Start the periodic passes. */
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => this.runOnce(), this.o.intervalMs ?? 10_000);
-    this.timer.unref();
+    this.passes.start();
   }
 
   /** One pass; returns the orphans it ended. */
@@ -78,8 +78,7 @@ export class PipelineReconciler {
   }
 
   /** Stop the passes; safe twice. */
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+  close(): Promise<void> {
+    return this.passes.close();
   }
 }

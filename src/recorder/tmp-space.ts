@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Conf } from '../conf/types';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
+import { PeriodicPass } from '../lib/periodic-pass';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { type DiskUsage, diskUsage } from '../system/disk';
 
@@ -43,21 +44,20 @@ export type TmpSpaceEvents = {
  */
 export class TmpSpace extends TypedEmitter<TmpSpaceEvents> {
   readonly name = 'tmp-space';
-  private timer: NodeJS.Timeout | null = null;
+  private readonly passes: PeriodicPass;
   private low: { since: number; freeBytes: number; freePercent: number } | null = null;
   private spills = 0;
-  private checking: Promise<void> | null = null;
 
   constructor(
     private readonly conf: () => Conf,
-    private readonly everyMs = 2000,
+    everyMs = 2000,
   ) {
     super();
+    this.passes = new PeriodicPass(() => this.checkOnce(), { everyMs });
   }
 
   start(): void {
-    this.timer = setInterval(() => void this.check(), this.everyMs);
-    void this.check();
+    this.passes.start();
   }
 
   /** The directory new fragments are written to. */
@@ -72,8 +72,7 @@ export class TmpSpace extends TypedEmitter<TmpSpaceEvents> {
 
   /** One check of record_tmp_dir (also called when a muxer's write failed). */
   check(): Promise<void> {
-    this.checking ??= this.checkOnce().finally(() => (this.checking = null));
-    return this.checking;
+    return this.passes.run();
   }
 
   health(): Record<string, unknown> {
@@ -84,10 +83,8 @@ export class TmpSpace extends TypedEmitter<TmpSpaceEvents> {
     };
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.checking;
+  close(): Promise<void> {
+    return this.passes.close();
   }
 
   private async checkOnce(): Promise<void> {

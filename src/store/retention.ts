@@ -2,6 +2,7 @@ import { unlink } from 'node:fs/promises';
 import type { Conf } from '../conf/types';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
+import { PeriodicPass } from '../lib/periodic-pass';
 import { diskUsage } from '../system/disk';
 import type { RecordingRow, RecordingsStore } from './recordings';
 
@@ -120,8 +121,7 @@ export function chooseDeletions(
 /** Runs retention now and then; deletes files and their rows together, logging each deletion. */
 export class Retention {
   readonly name = 'retention';
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
+  private readonly passes: PeriodicPass;
   private lastRun: { at: number; deleted: number; freedBytes: number; error: string | null } | null = null;
   private totalDeleted = 0;
   private readonly recent: { at: number; file: string; stream: string; bytes: number; reason: LocalDeletion['reason'] }[] = [];
@@ -129,22 +129,22 @@ export class Retention {
   constructor(
     private readonly conf: () => Conf,
     private readonly store: RecordingsStore,
-    private readonly everyMs = 30_000,
+    everyMs = 30_000,
     /** archiving: which local files are archived, and marking a deleted one's row (null: archiving never built) */
     private readonly archive: RetentionArchive | null = null,
     /** the cut cache: swept first on each pass (cuts of deleted files, old cuts, over quota, low disk) */
     private readonly cuts: { sweep(): Promise<number> } | null = null,
-  ) {}
+  ) {
+    this.passes = new PeriodicPass(() => this.pass(), { everyMs });
+  }
 
   start(): void {
-    this.timer = setInterval(() => void this.runOnce(), this.everyMs);
-    void this.runOnce();
+    this.passes.start();
   }
 
   /** One pass (also called when a write fails for lack of space). */
   runOnce(): Promise<void> {
-    this.running ??= this.pass().finally(() => (this.running = null));
-    return this.running;
+    return this.passes.run();
   }
 
   health(): Record<string, unknown> {
@@ -153,10 +153,8 @@ export class Retention {
     };
   }
 
-  async close(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-    await this.running;
+  close(): Promise<void> {
+    return this.passes.close();
   }
 
   /** This round's deletions and how many rows were looked at. */

@@ -63,29 +63,24 @@ export class Metrics {
         }
       },
     });
-    this.bytesWritten = new Counter({ name: 'edgerec_bytes_written_total', help: 'bytes of finished files', registers });
-    this.filesFinalized = new Counter({ name: 'edgerec_files_finalized_total', help: 'files finalized into record_dir', registers });
-    this.filesFailed = new Counter({ name: 'edgerec_files_failed_total', help: 'fragments whose finalization failed', registers });
+    const counter = <L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) => new Counter<L>({ name, help, labelNames, registers });
+    this.bytesWritten = counter('edgerec_bytes_written_total', 'bytes of finished files');
+    this.filesFinalized = counter('edgerec_files_finalized_total', 'files finalized into record_dir');
+    this.filesFailed = counter('edgerec_files_failed_total', 'fragments whose finalization failed');
     this.finalizeSeconds = new Histogram({
       name: 'edgerec_finalize_duration_seconds',
       help: 'time from fragment close to file in record_dir',
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.reconnects = new Counter({ name: 'edgerec_camera_reconnects_total', help: 'RTSP reconnect attempts', labelNames: ['stream'], registers });
-    this.orphanPipelines = new Counter({ name: 'edgerec_orphan_pipelines_stopped_total', help: 'pipelines no recording owned, ended by the reconciliation', registers });
-    this.rtmpDropped = new Counter({
-      name: 'edgerec_rtmp_pending_dropped_total',
-      help: 'RTMP connections dropped before publishing: pending-cap (displaced by a newer one), deadline, limit (a size bound), protocol (not RTMP)',
-      labelNames: ['reason'],
-      registers,
-    });
-    this.timestampRepairs = new Counter({
-      name: 'edgerec_timestamp_repairs',
-      help: 'timestamps repaired at the ingest boundary (nudged, clipped, rebased, dropped) by stream',
-      labelNames: ['stream', 'kind'],
-      registers,
-    });
-    this.publishRejected = new Counter({ name: 'edgerec_publish_rejected_total', help: 'publishers refused', labelNames: ['protocol'], registers });
+    this.reconnects = counter('edgerec_camera_reconnects_total', 'RTSP reconnect attempts', ['stream']);
+    this.orphanPipelines = counter('edgerec_orphan_pipelines_stopped_total', 'pipelines no recording owned, ended by the reconciliation');
+    this.rtmpDropped = counter(
+      'edgerec_rtmp_pending_dropped_total',
+      'RTMP connections dropped before publishing: pending-cap (displaced by a newer one), deadline, limit (a size bound), protocol (not RTMP)',
+      ['reason'],
+    );
+    this.timestampRepairs = counter('edgerec_timestamp_repairs', 'timestamps repaired at the ingest boundary (nudged, clipped, rebased, dropped) by stream', ['stream', 'kind']);
+    this.publishRejected = counter('edgerec_publish_rejected_total', 'publishers refused', ['protocol']);
   }
 }

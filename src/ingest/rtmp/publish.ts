@@ -2,24 +2,25 @@ import type { Socket } from 'node:net';
 import { decodeAmf0Data } from 'node-media-server/src/protocol/amf.js';
 import type { Logger } from '../../lib/log';
 import { errMessage } from '../../lib/errors';
+import { fieldsOf } from '../../lib/fields';
+import type { Publisher } from '../publish';
 import type { Codecs } from '../../pipeline/types';
 import { CodecTracker, flvHeader, flvTag, scriptPayload } from './codecs';
 import { type FlvTag, tagOf } from './flv';
 
-/** One accepted RTMP publisher, as the rest of edgerec sees it. */
-export interface RtmpPublish {
-  /** our session id (UUID) */
-  readonly id: string;
+/**
+ * Who publishes over RTMP, and where: `name` is the last path segment of the RTMP URL without the query, `login`
+ * its `?login=` (else '').
+ */
+export interface RtmpPublisher extends Publisher {
   /** RTMP application, e.g. `live` */
   readonly app: string;
-  /** stream name: the last path segment of the RTMP URL, without the query */
-  readonly name: string;
   /** the publish URL's query, without `token` */
   readonly query: Readonly<Record<string, string>>;
-  /** peer address (no port) */
-  readonly ip: string;
-  /** `?login=` when given, else '' */
-  readonly login: string;
+}
+
+/** One accepted RTMP publisher, as the rest of edgerec sees it. */
+export interface RtmpPublish extends RtmpPublisher {
   /** epoch ms when the publish was accepted */
   readonly startedAt: number;
   /**
@@ -56,13 +57,7 @@ export interface RtmpPublish {
 }
 
 /** What an RtmpSession needs to become a publish. */
-export interface PublishInit {
-  readonly id: string;
-  readonly app: string;
-  readonly name: string;
-  readonly query: Record<string, string>;
-  readonly ip: string;
-  readonly login: string;
+export interface PublishInit extends RtmpPublisher {
   readonly socket: Socket;
   readonly idleTimeoutMs: number;
   readonly log: Logger;
@@ -102,13 +97,7 @@ const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 const ON_METADATA = Buffer.concat([Buffer.from([0x02, 0x00, 0x0a]), Buffer.from('onMetaData', 'latin1')]);
 
 /** An accepted publish: turns RTMP media messages into FLV tags for its consumers. */
-export class Publish implements RtmpPublish {
-  readonly id: string;
-  readonly app: string;
-  readonly name: string;
-  readonly query: Readonly<Record<string, string>>;
-  readonly ip: string;
-  readonly login: string;
+export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'query', 'ip', 'login') implements RtmpPublish {
   readonly startedAt = Date.now();
   private readonly socket: Socket;
   private readonly idleTimeoutMs: number;
@@ -134,12 +123,7 @@ export class Publish implements RtmpPublish {
   private tags = 0;
 
   constructor(init: PublishInit) {
-    this.id = init.id;
-    this.app = init.app;
-    this.name = init.name;
-    this.query = Object.freeze({ ...init.query });
-    this.ip = init.ip;
-    this.login = init.login;
+    super({ ...init, query: Object.freeze({ ...init.query }) });
     this.socket = init.socket;
     this.idleTimeoutMs = init.idleTimeoutMs;
     this.log = init.log;
@@ -158,16 +142,16 @@ export class Publish implements RtmpPublish {
   onData(cb: (chunk: Buffer) => void): void {
     if (this.ended) return;
     this.dataCbs.push(cb);
-    this.call(cb, flvHeader(this.tracker.codecs()));
+    this.callSafely('onData', cb, flvHeader(this.tracker.codecs()));
     const first = this.dataCbs.length === 1 && this.tagCbs.length === 0;
-    for (const t of this.startTags()) this.call(cb, first && this.pending ? t.bytes : Buffer.from(t.bytes));
+    for (const t of this.startTags()) this.callSafely('onData', cb, first && this.pending ? t.bytes : Buffer.from(t.bytes));
   }
 
   onTag(cb: (tag: FlvTag) => void): void {
     if (this.ended) return;
     this.tagCbs.push(cb);
     const first = this.tagCbs.length === 1 && this.dataCbs.length === 0;
-    for (const t of this.startTags()) this.callTag(cb, first && this.pending ? t : copyTag(t));
+    for (const t of this.startTags()) this.callSafely('onTag', cb, first && this.pending ? t : copyTag(t));
   }
 
   /** Held tags before the announcement; metadata and sequence headers after it. */
@@ -239,13 +223,7 @@ export class Publish implements RtmpPublish {
     this.tagCbs = [];
     this.endCbs = [];
     this.pending = null;
-    for (const cb of cbs) {
-      try {
-        cb();
-      } catch (err) {
-        this.log.error({ err, stream: this.name }, 'RTMP onEnd callback threw');
-      }
-    }
+    for (const cb of cbs) this.callSafely('onEnd', cb, undefined);
   }
 
   private readMetadata(payload: Buffer): void {
@@ -283,28 +261,21 @@ export class Publish implements RtmpPublish {
     const tcbs = this.tagCbs;
     for (let i = 0; i < tcbs.length; i++) {
       const cb = tcbs[i];
-      if (cb) this.callTag(cb, i === 0 ? tag : copyTag(tag));
+      if (cb) this.callSafely('onTag', cb, i === 0 ? tag : copyTag(tag));
     }
     const cbs = this.dataCbs;
     for (let i = 0; i < cbs.length; i++) {
       const cb = cbs[i];
-      if (cb) this.call(cb, i === 0 && tcbs.length === 0 ? tag.bytes : Buffer.from(tag.bytes));
+      if (cb) this.callSafely('onData', cb, i === 0 && tcbs.length === 0 ? tag.bytes : Buffer.from(tag.bytes));
     }
   }
 
-  private callTag(cb: (tag: FlvTag) => void, tag: FlvTag): void {
+  /** Hands `x` to a subscriber; one that throws is logged, and breaks neither the publish nor the others. */
+  private callSafely<T>(what: 'onTag' | 'onData' | 'onEnd', cb: (x: T) => void, x: T): void {
     try {
-      cb(tag);
+      cb(x);
     } catch (err) {
-      this.log.error({ err, stream: this.name }, 'RTMP onTag callback threw');
-    }
-  }
-
-  private call(cb: (chunk: Buffer) => void, chunk: Buffer): void {
-    try {
-      cb(chunk);
-    } catch (err) {
-      this.log.error({ err, stream: this.name }, 'RTMP onData callback threw');
+      this.log.error({ err, stream: this.name }, `RTMP ${what} callback threw`);
     }
   }
 }

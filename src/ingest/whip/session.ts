@@ -5,14 +5,11 @@ import { audioCodecOf, videoCodecOf } from '../../protocols/codecs';
 import { ntpToEpochMs, rtpToWallClock, type SenderReport } from '../../protocols/rtcp/clock';
 import { seqDelta } from '../../protocols/rtp/packet';
 import { AppError } from '../../lib/errors';
+import { fieldsOf } from '../../lib/fields';
+import type { Publisher } from '../publish';
 
-/** Who publishes: the session id, the stream name and the publisher. */
-export interface WhipPublisher {
-  readonly id: string;
-  readonly name: string;
-  /** publisher login, '' when anonymous */
-  readonly login: string;
-  readonly ip: string;
+/** Who publishes over WHIP: the session id, the stream name, the publisher and its own record flag. */
+export interface WhipPublisher extends Publisher {
   /** the publisher's own record flag; undefined = the config decides */
   readonly record?: boolean;
 }
@@ -73,14 +70,8 @@ interface KindState {
 }
 
 /** One WHIP publisher: a werift peer connection that receives, watches and forwards its RTP. */
-export class WhipSession implements WhipPublish {
-  readonly id: string;
-  readonly name: string;
-  readonly login: string;
-  readonly ip: string;
-  readonly record?: boolean;
+export class WhipSession extends fieldsOf<WhipSessionOptions>()('id', 'name', 'login', 'ip', 'record', 'rejectedMedia') implements WhipPublish {
   startedAt = 0;
-  readonly rejectedMedia: readonly string[];
   private readonly pc: RTCPeerConnection;
   private readonly kinds: Record<Kind, KindState> = {
     video: { transceiver: null, ssrc: null, track: null, lastSeq: null, sr: null },
@@ -102,12 +93,7 @@ export class WhipSession implements WhipPublish {
   private readonly log: Logger;
 
   constructor(private readonly o: WhipSessionOptions) {
-    this.id = o.id;
-    this.name = o.name;
-    this.login = o.login;
-    this.ip = o.ip;
-    this.rejectedMedia = o.rejectedMedia;
-    if (o.record !== undefined) this.record = o.record;
+    super(o);
     this.log = o.log.child({ stream: o.name, session: o.id });
     this.pc = new RTCPeerConnection(o.peerConfig);
     this.pc.connectionStateChange.subscribe((state) => {

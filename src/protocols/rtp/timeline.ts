@@ -1,8 +1,8 @@
-import { rtpTsDelta } from './packet';
+import { RtpUnwrapper } from './unwrap';
 
 /** RTP timestamps of one track → nanoseconds on the pipeline's clock: extended past 32 bits, rebased on jumps. */
 export class RtpTimeline {
-  private ext = -1;
+  private readonly unwrap = new RtpUnwrapper();
   private baseExt = 0;
   private baseNs = 0;
   private lastNs = 0;
@@ -15,18 +15,15 @@ export class RtpTimeline {
 
   /** The PTS of rtpTime; `nowNs` (the pipeline's running time at arrival) anchors the first unit and every jump. */
   ptsNs(rtpTime: number, nowNs: number): number {
-    if (this.ext < 0) return this.rebase(rtpTime, nowNs);
-    const d = rtpTsDelta(rtpTime, this.ext % 2 ** 32);
-    if (Math.abs(d) > this.maxJumpS * this.clockRate) return this.rebase(rtpTime, Math.max(nowNs, this.lastNs + 1));
-    this.ext += d;
-    const ns = this.baseNs + ((this.ext - this.baseExt) * 1e9) / this.clockRate;
+    if (this.unwrap.last === null) return this.rebase(rtpTime, nowNs);
+    if (Math.abs(this.unwrap.step(rtpTime)) > this.maxJumpS * this.clockRate) return this.rebase(rtpTime, Math.max(nowNs, this.lastNs + 1));
+    const ns = this.baseNs + ((this.unwrap.extend(rtpTime) - this.baseExt) * 1e9) / this.clockRate;
     if (ns > this.lastNs) this.lastNs = ns;
     return Math.max(0, Math.round(ns));
   }
 
   private rebase(rtpTime: number, nowNs: number): number {
-    this.ext = 2 ** 32 + rtpTime; // room below for B-frames before the first unit
-    this.baseExt = this.ext;
+    this.baseExt = this.unwrap.restart(rtpTime, 2 ** 32); // room below for B-frames before the first unit
     this.baseNs = nowNs;
     this.lastNs = nowNs;
     return Math.round(nowNs);

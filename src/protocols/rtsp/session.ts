@@ -73,7 +73,7 @@ export class RtspSession {
   private readonly ssrc = randomBytes(4).readUInt32BE(0);
 
   constructor(url: string) {
-    this.target = safeTarget(url);
+    this.target = parseTarget(url);
     this.phase = `could not connect to ${this.target.where}`;
   }
 
@@ -350,16 +350,6 @@ function receiverReport(channel: number, ssrc: number): Buffer {
   b.writeUInt16BE(1, 6); // length in 32-bit words minus one
   b.writeUInt32BE(ssrc, 8);
   return b;
-}
-
-/** parseTarget, without echoing an unparsable URL: stripCreds misses a password holding '#', '/' or '?'. */
-function safeTarget(url: string): Target {
-  try {
-    new URL(url);
-  } catch {
-    throw new RtspError('bad-url', 'not a valid RTSP URL: rtsp://[user:password@]host[:port]/path, with reserved characters in the user or password percent-encoded');
-  }
-  return parseTarget(url);
 }
 
 /** A track's (or the session's) a=control resolved against Content-Base; relative ones are appended as ffmpeg and live555 do. */

@@ -39,7 +39,8 @@ export function parseTarget(url: string): Target {
   try {
     u = new URL(url);
   } catch {
-    throw new RtspError('bad-url', `not a valid RTSP URL: ${stripCreds(url)}`);
+    // not echoed: stripCreds cannot find a password holding '#', '/' or '?' in a URL that does not parse
+    throw new RtspError('bad-url', 'not a valid RTSP URL: rtsp://[user:password@]host[:port]/path, with reserved characters in the user or password percent-encoded');
   }
   if (u.protocol === 'rtsps:') throw new RtspError('bad-url', 'rtsps:// (RTSP over TLS) is not supported: use rtsp://');
   if (u.protocol !== 'rtsp:') throw new RtspError('bad-url', `not an RTSP URL (${u.protocol}//): use rtsp://host[:port]/path`);
