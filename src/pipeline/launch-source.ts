@@ -2,6 +2,9 @@ import { testAudioEncoder, testVideoEncoder } from './launch-codec';
 import type { AudioCodec, RtpTrack, RtspFeedSpec, SourceSpec, VideoCodec } from './types';
 import { AppError } from '../lib/errors';
 
+/** Bytes one FLV branch may hold while the other track lags (8 s of 8 Mbit/s video) */
+const FLV_BRANCH_QUEUE_BYTES = 8 * 1024 * 1024;
+
 /** rtspsrc pipelines: the identity that sees the first video keyframe, and the valve holding audio until then (host-worker opens it). */
 export const KEY_PROBE = 'vkey';
 export const AUDIO_GATE = 'agate';
@@ -113,11 +116,16 @@ export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: 
     case 'flv': {
       if (video && video !== 'H264') throw new AppError('INTERNAL', `video codec ${video} cannot come from FLV [allowed: H264]`);
       if (audio && audio !== 'AAC' && audio !== 'MP3') throw new AppError('INTERNAL', `audio codec ${audio} cannot come from FLV [allowed: AAC, MP3]`);
-      // a demuxer feeding a muxer needs a queue per branch or it deadlocks (NOTES)
+      // A demuxer feeding a muxer needs a queue per branch or it deadlocks (NOTES). Not queue's default 1 s: a
+      // publisher whose audio starts seconds after its video (or the reverse) leaves one branch empty while
+      // splitmuxsink holds the other until both reach the cut; the full 1 s queue then blocked flvdemux's one thread,
+      // so the late track never came (audio 1.5 s late: 2 s of 10 lost, "no EOS in time"; 3 s late: no file). No time
+      // or count bound — flvdemux itself sends a gap on a track more than 3 s behind — only a byte bound per branch.
+      const queue = `queue max-size-buffers=0 max-size-time=0 max-size-bytes=${FLV_BRANCH_QUEUE_BYTES}`;
       return {
         head: 'appsrc name=src is-live=true format=time caps=video/x-flv ! flvdemux name=demux',
-        video: video ? 'demux.video ! queue' : null,
-        audio: audio ? 'demux.audio ! queue' : null,
+        video: video ? `demux.video ! ${queue}` : null,
+        audio: audio ? `demux.audio ! ${queue}` : null,
         fromRtp: false,
       };
     }

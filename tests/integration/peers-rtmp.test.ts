@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { FlvParser } from '../../src/ingest/rtmp/flv';
-import { makeClip } from '../helpers/media';
+import { makeClip, probe } from '../helpers/media';
 import { checkPeerFile } from '../helpers/peer-file';
 import { start, waitFor } from '../helpers/proc';
 import { download, settledRecordings } from '../helpers/recorded-file';
@@ -13,6 +15,7 @@ import { rtmpPort, startService } from '../helpers/service';
 // Issue 12 (real peers) item 1 and issue 18 item 9: an RTMP publisher whose video timestamps repeat and step back
 // (x264enc ! flvmux ! rtmp2sink on a loaded box did that) must give one clean file, as long as what was sent.
 
+const run = promisify(execFile);
 const work = mkdtempSync(join(tmpdir(), 'edgerec-peers-rtmp-'));
 
 function setTs(b: Buffer, ts: number): void {
@@ -98,4 +101,28 @@ for (const sink of ['rtmp2sink', 'rtmpsink'] as const) test(`GStreamer ${sink} p
   const facts = await checkPeerFile(file, row);
   assert.deepEqual(facts.tracks, ['audio:aac', 'video:h264']);
   assert.ok(Math.abs(facts.seconds - 8) <= 0.3, `the file holds ${facts.seconds} s of the 8 s sent`);
+});
+
+// A hand-made quirk: a publisher whose audio starts 3 s after its video (an encoder whose audio device opens late).
+// flvdemux has one thread for both tracks; with queue's default 1 s per branch, splitmuxsink held the video waiting
+// for audio, the full queue blocked the demuxer, and the audio never came: no file at all (1.5 s late: 2 s of 10 lost
+// and "no EOS in time").
+test('audio starting 3 s after the video: the file holds all the video, and it is finalized at once when the publisher leaves', async (t) => {
+  const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 10, container: 'flv', gop: 25, size: '320x240' });
+  const late = join(work, 'audio-late.flv');
+  await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', clip, '-itsoffset', '3', '-i', clip, '-map', '0:v', '-map', '1:a', '-c', 'copy', late]);
+  const s = await startService({ conf: '' });
+  t.after(() => s.stop());
+  const port = await rtmpPort(s);
+  const pub = start('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-i', late, '-c', 'copy', '-f', 'flv', `rtmp://127.0.0.1:${port}/live/latecam?record=true`]);
+  t.after(() => pub.stop('SIGKILL'));
+  await waitFor('ffmpeg to finish publishing', () => pub.child.exitCode !== null, 40_000, 200);
+  const rows = await settledRecordings(s, 'latecam', 6_000);
+  assert.deepEqual(rows.map((r) => r.state), ['complete'], `one complete file: ${JSON.stringify(rows.map((r) => [r.fileName, r.state, r.error]))}`);
+  assert.equal(s.logs().filter((l) => String(l.msg).startsWith('no EOS in time')).length, 0, 'the pipeline ended on its EOS, not on the watchdog');
+  const file = await download(s.base, rows[0]?.url ?? '', work);
+  const p = await probe(file);
+  const v = p.streams.find((x) => x.codec_type === 'video');
+  assert.ok(p.streams.some((x) => x.codec_type === 'audio'), 'the late audio is in the file');
+  assert.ok(Math.abs(Number(v?.duration) - 10) <= 0.3, `the file holds ${String(v?.duration)} s of the 10 s of video sent`);
 });

@@ -75,12 +75,12 @@ test('G.711 and MP3 are transcoded to AAC; the bitrate follows the mode and the 
   assert.match(pcmu, /rtppcmudepay ! mulawdec ! .* avenc_aac bitrate=48000 /);
   assert.ok(!pcmu.includes('mux.video'));
   const mp3 = d({ kind: 'flv' }, { video: 'H264', audio: 'MP3' }, out('mp4'));
-  assert.match(mp3, /demux\.audio ! queue ! mpegaudioparse ! mpg123audiodec ! audioconvert ! audioresample ! audio\/x-raw,rate=44100,channels=2 ! avenc_aac bitrate=192000 /);
+  assert.match(mp3, /demux\.audio ! queue max-size-buffers=0 max-size-time=0 max-size-bytes=8388608 ! mpegaudioparse ! mpg123audiodec ! audioconvert ! audioresample ! audio\/x-raw,rate=44100,channels=2 ! avenc_aac bitrate=192000 /);
 });
 
 test('FLV: appsrc "src" with video/x-flv caps into flvdemux "demux", a queue per branch', () => {
   const s = d({ kind: 'flv' }, { video: 'H264', audio: 'AAC' }, out('mp4'));
-  assert.match(s, /^appsrc name=src is-live=true format=time caps=video\/x-flv ! flvdemux name=demux demux\.video ! queue ! h264parse ! video\/x-h264,stream-format=avc,alignment=au ! mux\.video demux\.audio ! queue ! aacparse /);
+  assert.match(s, /^appsrc name=src is-live=true format=time caps=video\/x-flv ! flvdemux name=demux demux\.video ! queue max-size-buffers=0 max-size-time=0 max-size-bytes=8388608 ! h264parse ! video\/x-h264,stream-format=avc,alignment=au ! mux\.video demux\.audio ! queue max-size-buffers=0 max-size-time=0 max-size-bytes=8388608 ! aacparse /);
   assert.ok(!s.includes('timestamper'), 'FLV has DTS: no timestamper');
   assert.throws(() => d({ kind: 'flv' }, { video: 'VP8', audio: null }, out('webm')), /VP8 cannot come from FLV \[allowed: H264\]/);
 });
