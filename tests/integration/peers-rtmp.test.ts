@@ -73,9 +73,11 @@ test('an FLV with repeated and backward video timestamps, replayed over RTMP by 
 });
 
 // Third-party RTMP clients from Debian's archive: GStreamer's rtmp2sink (its own RTMP code) and rtmpsink (librtmp,
-// the library many encoders are built on), each behind flvmux — what a GStreamer-based encoder box publishes with. The clip is paced in real time by `identity sync=true`; at its end the
-// publisher sends EOS and closes its stream itself: gst-launch must end without an error (the server answers
-// FCUnpublish/deleteStream and lets the client hang up) and the recording must hold what was sent.
+// the library many encoders are built on), each behind flvmux — what a GStreamer-based encoder box publishes with.
+// The clip is paced in real time by `identity sync=true`; at its end the publisher sends deleteStream and closes the
+// connection itself: gst-launch must end without an error (rtmp2sink failed with "connection closed remotely" when the
+// server hung up first) and the recording must hold what was sent (rtmp2sink's jittered AAC timestamps made the guard
+// nudge every later frame: 8.6 s of audio for 8 s sent, or a stalled muxer).
 for (const sink of ['rtmp2sink', 'rtmpsink'] as const) test(`GStreamer ${sink} publishes H.264 + AAC with ?record=true: one clean file as long as what was sent, and the publisher ends without an error`, async (t) => {
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 8, container: 'flv', gop: 25, size: '320x240' });
   const s = await startService({ conf: 'stream_record_policy_template={streamName}-{startTimeMillis}-{endTimeMillis}\n' });
