@@ -9,6 +9,7 @@ import { TypedEmitter } from '../../lib/typed-emitter';
 import { DEFAULT_RTMP_LIMITS, guardParser, RtmpLimitError, type RtmpLimits } from './limits';
 import { PendingConnections } from './pending';
 import { Publish, type RtmpPublish } from './publish';
+import { READ_BUFFER_BYTES, withReadBuffer } from './read-buffer';
 import { sameSecret, tokenShown } from './token';
 
 export type { RtmpPublish } from './publish';
@@ -28,6 +29,8 @@ export interface RtmpIngestOptions {
   readonly maxPublishers?: number;
   /** read at every connection and message (hot-reloadable); default DEFAULT_RTMP_LIMITS */
   readonly limits?: () => RtmpLimits;
+  /** bytes per socket read (one buffer reused by every connection), default READ_BUFFER_BYTES; tests make it small */
+  readonly readBufferBytes?: number;
 }
 
 /** Why a connection that had not published was dropped. */
@@ -78,6 +81,8 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   private readonly pending: PendingConnections<Socket>;
   private readonly dropCounts = new Map<string, number>();
   private dropLogTimer: NodeJS.Timeout | null = null;
+  /** every connection's reads land here, one after another, and are parsed at once (no Buffer per read) */
+  private readonly readBuf: Buffer;
 
   constructor(private readonly o: RtmpIngestOptions) {
     super();
@@ -85,6 +90,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     this.idleTimeoutMs = o.idleTimeoutMs ?? 15_000;
     this.boundPort = o.port;
     this.limits = o.limits ?? (() => DEFAULT_RTMP_LIMITS);
+    this.readBuf = Buffer.allocUnsafeSlow(o.readBufferBytes ?? READ_BUFFER_BYTES);
     this.pending = new PendingConnections(() => {
       const l = this.limits();
       return { total: l.maxPending, perIp: l.maxPendingPerIp };
@@ -113,7 +119,12 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     const bind = this.o.bind ?? '0.0.0.0';
     // No server.maxConnections: connections that never publish would hold every slot and lock publishers out.
     // Pending ones are capped (the oldest dropped to admit a new one) and publishers are counted at admission.
-    const server = createServer((s) => this.onConnection(s));
+    // Paused on connect: the connection is rewrapped to read into readBuf before a byte is read.
+    const server = createServer({ pauseOnConnect: true }, (accepted) => {
+      let onBytes: (chunk: Buffer) => void = () => {};
+      const socket = withReadBuffer(accepted, this.readBuf, (chunk) => onBytes(chunk));
+      if (socket) onBytes = this.onConnection(socket);
+    });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
@@ -147,10 +158,11 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     return this.closing;
   }
 
-  private onConnection(socket: Socket): void {
+  /** Sets a new connection up; returns what parses its bytes (each chunk valid during the call only). */
+  private onConnection(socket: Socket): (chunk: Buffer) => void {
     if (this.closing) {
       socket.destroy();
-      return;
+      return () => {};
     }
     const ip = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
     const peer = `${ip}:${socket.remotePort ?? 0}`;
@@ -249,7 +261,14 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       if (pub && !done) pub.packet(p.codec_type, p.dts, p.data, p.size);
     };
 
-    socket.on('data', (data: Buffer) => {
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      this.pending.remove(socket);
+      this.sockets.delete(socket);
+      if (pub) this.endPublish(pub);
+    });
+    // NMS copies what it keeps out of `data` (handshake, chunk headers, message payloads): it may be reused after this
+    return (data: Buffer) => {
       if (done) return;
       try {
         const err = rtmp.parserData(data);
@@ -266,13 +285,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
         this.log.warn({ ip: peer, stream: pub?.name, reason: errMessage(err) }, 'RTMP protocol error; dropping the connection');
         socket.destroy();
       }
-    });
-    socket.on('close', () => {
-      clearTimeout(deadline);
-      this.pending.remove(socket);
-      this.sockets.delete(socket);
-      if (pub) this.endPublish(pub);
-    });
+    };
   }
 
   /** Whether a publish of `app`/`streamName` (`name?query`) may start: token, name rules, one publisher per name. */
