@@ -120,11 +120,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     // No server.maxConnections: connections that never publish would hold every slot and lock publishers out.
     // Pending ones are capped (the oldest dropped to admit a new one) and publishers are counted at admission.
     // Paused on connect: the connection is rewrapped to read into readBuf before a byte is read.
-    const server = createServer({ pauseOnConnect: true }, (accepted) => {
-      let onBytes: (chunk: Buffer) => void = () => {};
-      const socket = withReadBuffer(accepted, this.readBuf, (chunk) => onBytes(chunk));
-      if (socket) onBytes = this.onConnection(socket);
-    });
+    const server = createServer({ pauseOnConnect: true }, (accepted) => this.accept(accepted));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
@@ -156,6 +152,17 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       for (const p of [...this.publishing.values()]) this.endPublish(p);
     })();
     return this.closing;
+  }
+
+  /**
+   * Takes a connection accepted elsewhere (its own server's, or one handed over by another process with
+   * `child.send(msg, socket)`) as if it had connected to the port. Call it when it arrives: nothing may have been
+   * read from it yet.
+   */
+  accept(accepted: Socket): void {
+    let onBytes: (chunk: Buffer) => void = () => {};
+    const socket = withReadBuffer(accepted, this.readBuf, (chunk) => onBytes(chunk));
+    if (socket) onBytes = this.onConnection(socket);
   }
 
   /** Sets a new connection up; returns what parses its bytes (each chunk valid during the call only). */
