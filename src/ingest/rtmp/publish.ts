@@ -279,17 +279,19 @@ export class Publish implements RtmpPublish {
       this.pendingBytes += tag.bytes.length;
       return;
     }
-    // one consumer (the usual case) gets the tag itself; more get their own copies
+    // one consumer (the usual case) gets the tag itself; more get their own copies, made before the first consumer
+    // may rewrite the tag in place
     const tcbs = this.tagCbs;
-    for (let i = 0; i < tcbs.length; i++) {
-      const cb = tcbs[i];
-      if (cb) this.callTag(cb, i === 0 ? tag : copyTag(tag));
-    }
     const cbs = this.dataCbs;
-    for (let i = 0; i < cbs.length; i++) {
-      const cb = cbs[i];
-      if (cb) this.call(cb, i === 0 && tcbs.length === 0 ? tag.bytes : Buffer.from(tag.bytes));
+    if (tcbs.length + cbs.length === 1) {
+      if (tcbs[0]) this.callTag(tcbs[0], tag);
+      else if (cbs[0]) this.call(cbs[0], tag.bytes);
+      return;
     }
+    const tagCopies = tcbs.map((_, i) => (i === 0 ? tag : copyTag(tag)));
+    const dataCopies = cbs.map((_, i) => (i === 0 && tcbs.length === 0 ? tag.bytes : Buffer.from(tag.bytes)));
+    tcbs.forEach((cb, i) => this.callTag(cb, tagCopies[i] ?? tag));
+    cbs.forEach((cb, i) => this.call(cb, dataCopies[i] ?? tag.bytes));
   }
 
   private callTag(cb: (tag: FlvTag) => void, tag: FlvTag): void {
