@@ -29,7 +29,7 @@ export interface RtmpIngestOptions {
   readonly maxPublishers?: number;
   /** read at every connection and message (hot-reloadable); default DEFAULT_RTMP_LIMITS */
   readonly limits?: () => RtmpLimits;
-  /** bytes per socket read (one buffer reused by every connection), default READ_BUFFER_BYTES; tests make it small */
+  /** bytes per socket read (one buffer reused by every connection; at least 256), default READ_BUFFER_BYTES; tests make it small */
   readonly readBufferBytes?: number;
 }
 
@@ -90,7 +90,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     this.idleTimeoutMs = o.idleTimeoutMs ?? 15_000;
     this.boundPort = o.port;
     this.limits = o.limits ?? (() => DEFAULT_RTMP_LIMITS);
-    this.readBuf = Buffer.allocUnsafeSlow(o.readBufferBytes ?? READ_BUFFER_BYTES);
+    this.readBuf = Buffer.allocUnsafeSlow(Math.max(256, Math.floor(o.readBufferBytes ?? READ_BUFFER_BYTES)));
     this.pending = new PendingConnections(() => {
       const l = this.limits();
       return { total: l.maxPending, perIp: l.maxPendingPerIp };
