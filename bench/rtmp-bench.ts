@@ -10,7 +10,8 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cachedFile, probe } from '../tests/helpers/media';
+import { probe } from '../tests/helpers/media';
+import { benchClip, SIZE } from './rtmp-clip';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { freePort, start, type Proc, waitFor } from '../tests/helpers/proc';
@@ -19,7 +20,6 @@ import { descendantPids, rtmpPort, startService } from '../tests/helpers/service
 const NS = (process.argv[2] ?? '1,8,16').split(',').map(Number);
 const WINDOW_S = Number(process.argv[3] ?? 30);
 const LEGS = (process.argv[4] ?? 'edgerec,ffmpeg,nginx').split(',');
-const SIZE = '1280x720';
 /** seconds a publisher's files may lack against its wall-clock publishing time (connection set-up, first GOP) */
 const LENGTH_SLACK_S = 4;
 const WARMUP_MS = 5000;
@@ -293,14 +293,6 @@ async function benchNginx(n: number, clip: string): Promise<Result> {
     await ngx.stop('SIGQUIT');
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** 720p25 H.264 (x264 ultrafast, GOP 2 s, no B-frames, ~4 Mbit/s CBR-ish) + AAC, 10 s, cached in the test media folder. */
-function benchClip(): Promise<string> {
-  const args = ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `testsrc2=size=${SIZE}:rate=25`, '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '10'];
-  args.push('-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-b:v', '4M', '-maxrate', '4M', '-bufsize', '4M', '-g', '50', '-keyint_min', '50', '-bf', '0', '-sc_threshold', '0');
-  args.push('-c:a', 'aac', '-ar', '44100', '-ac', '2');
-  return cachedFile('rtmp-bench-720p25-4M.mp4', ['ffmpeg', ...args], (tmp) => run('ffmpeg', [...args, tmp], { timeout: 120_000 }));
 }
 
 const fmt = (r: Result | undefined) => (r ? `${r.perStream.toFixed(2)} %` : '–');

@@ -117,7 +117,7 @@ export class FlvParser {
       if (this.buf.length < total) break;
       const bytes = this.buf.subarray(0, total);
       this.buf = this.buf.subarray(total);
-      const timestamp = (bytes.readUIntBE(4, 3) | ((bytes[7] ?? 0) << 24)) >>> 0;
+      const timestamp = writtenTimestamp(bytes);
       const tag = this.fix(tagOf(bytes[0] ?? 0, timestamp, bytes));
       this.cache.remember(tag);
       out.push(tag);
@@ -148,14 +148,21 @@ export class FlvParser {
   }
 }
 
+/** The timestamp written in a tag's header (ms, with the extended byte): the tag's own, or what a rebase wrote. */
+export function writtenTimestamp(bytes: Buffer): number {
+  return (bytes.readUIntBE(4, 3) | ((bytes[7] ?? 0) << 24)) >>> 0;
+}
+
 /**
- * The tag's bytes with its timestamp moved back by `base` ms (never below 0): a copy, or the tag's own bytes when
- * the timestamp stays the same (base 0, the usual case for a consumer attached at the publish's start). Read-only.
+ * The tag's bytes with its timestamp moved back by `base` ms (never below 0): the bytes themselves when they carry
+ * that timestamp already (base 0; or rewritten by an earlier rebase), else a copy, or with `inPlace` the bytes
+ * rewritten — only for a caller that is the bytes' one reader (a copy costs an allocation per tag, which the GC pays
+ * for: ffmpeg publishers start video at 20–40 ms, so a recording attached at the start rebases every tag).
  */
-export function rebaseTag(tag: FlvTag, base: number): Buffer {
+export function rebaseTag(tag: FlvTag, base: number, inPlace = false): Buffer {
   const ts = Math.max(0, tag.timestamp - base);
-  if (ts === tag.timestamp) return tag.bytes;
-  const b = Buffer.from(tag.bytes);
+  if (ts === writtenTimestamp(tag.bytes)) return tag.bytes;
+  const b = inPlace ? tag.bytes : Buffer.from(tag.bytes);
   b.writeUIntBE(ts & 0xffffff, 4, 3);
   b[7] = (ts >>> 24) & 0xff;
   return b;

@@ -9,6 +9,7 @@ import { TypedEmitter } from '../../lib/typed-emitter';
 import { DEFAULT_RTMP_LIMITS, guardParser, RtmpLimitError, type RtmpLimits } from './limits';
 import { PendingConnections } from './pending';
 import { Publish, type RtmpPublish } from './publish';
+import { READ_BUFFER_BYTES, withReadBuffer } from './read-buffer';
 import { sameSecret, tokenShown } from './token';
 
 export type { RtmpPublish } from './publish';
@@ -28,6 +29,8 @@ export interface RtmpIngestOptions {
   readonly maxPublishers?: number;
   /** read at every connection and message (hot-reloadable); default DEFAULT_RTMP_LIMITS */
   readonly limits?: () => RtmpLimits;
+  /** bytes per socket read (one buffer reused by every connection; at least 256), default READ_BUFFER_BYTES; tests make it small */
+  readonly readBufferBytes?: number;
 }
 
 /** Why a connection that had not published was dropped. */
@@ -80,6 +83,8 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   private readonly pending: PendingConnections<Socket>;
   private readonly dropCounts = new Map<string, number>();
   private dropLogTimer: NodeJS.Timeout | null = null;
+  /** every connection's reads land here, one after another, and are parsed at once (no Buffer per read) */
+  private readonly readBuf: Buffer;
 
   constructor(private readonly o: RtmpIngestOptions) {
     super();
@@ -87,6 +92,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     this.idleTimeoutMs = o.idleTimeoutMs ?? 15_000;
     this.boundPort = o.port;
     this.limits = o.limits ?? (() => DEFAULT_RTMP_LIMITS);
+    this.readBuf = Buffer.allocUnsafeSlow(Math.max(256, Math.floor(o.readBufferBytes ?? READ_BUFFER_BYTES)));
     this.pending = new PendingConnections(() => {
       const l = this.limits();
       return { total: l.maxPending, perIp: l.maxPendingPerIp };
@@ -115,7 +121,8 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     const bind = this.o.bind ?? '0.0.0.0';
     // No server.maxConnections: connections that never publish would hold every slot and lock publishers out.
     // Pending ones are capped (the oldest dropped to admit a new one) and publishers are counted at admission.
-    const server = createServer((s) => this.onConnection(s));
+    // Paused on connect: the connection is rewrapped to read into readBuf before a byte is read.
+    const server = createServer({ pauseOnConnect: true }, (accepted) => this.accept(accepted));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
@@ -149,10 +156,22 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     return this.closing;
   }
 
-  private onConnection(socket: Socket): void {
+  /**
+   * Takes a connection accepted elsewhere (its own server's, or one handed over by another process with
+   * `child.send(msg, socket)`) as if it had connected to the port. Call it when it arrives: nothing may have been
+   * read from it yet.
+   */
+  accept(accepted: Socket): void {
+    let onBytes: (chunk: Buffer) => void = () => {};
+    const socket = withReadBuffer(accepted, this.readBuf, (chunk) => onBytes(chunk));
+    if (socket) onBytes = this.onConnection(socket);
+  }
+
+  /** Sets a new connection up; returns what parses its bytes (each chunk valid during the call only). */
+  private onConnection(socket: Socket): (chunk: Buffer) => void {
     if (this.closing) {
       socket.destroy();
-      return;
+      return () => {};
     }
     const ip = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
     const peer = `${ip}:${socket.remotePort ?? 0}`;
@@ -259,7 +278,14 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       if (pub && !done) pub.packet(p.codec_type, p.dts, p.data, p.size);
     };
 
-    socket.on('data', (data: Buffer) => {
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      this.pending.remove(socket);
+      this.sockets.delete(socket);
+      if (pub) this.endPublish(pub);
+    });
+    // NMS copies what it keeps out of `data` (handshake, chunk headers, message payloads): it may be reused after this
+    return (data: Buffer) => {
       if (done) return;
       try {
         const err = rtmp.parserData(data);
@@ -276,13 +302,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
         this.log.warn({ ip: peer, stream: pub?.name, reason: errMessage(err) }, 'RTMP protocol error; dropping the connection');
         socket.destroy();
       }
-    });
-    socket.on('close', () => {
-      clearTimeout(deadline);
-      this.pending.remove(socket);
-      this.sockets.delete(socket);
-      if (pub) this.endPublish(pub);
-    });
+    };
   }
 
   /** Whether a publish of `app`/`streamName` (`name?query`) may start: token, name rules, one publisher per name. */

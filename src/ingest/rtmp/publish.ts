@@ -257,17 +257,19 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
       this.pendingBytes += tag.bytes.length;
       return;
     }
-    // one consumer (the usual case) gets the tag itself; more get their own copies
+    // one consumer (the usual case) gets the tag itself; more get their own copies, made before the first consumer
+    // may rewrite the tag in place
     const tcbs = this.tagCbs;
-    for (let i = 0; i < tcbs.length; i++) {
-      const cb = tcbs[i];
-      if (cb) this.callSafely('onTag', cb, i === 0 ? tag : copyTag(tag));
-    }
     const cbs = this.dataCbs;
-    for (let i = 0; i < cbs.length; i++) {
-      const cb = cbs[i];
-      if (cb) this.callSafely('onData', cb, i === 0 && tcbs.length === 0 ? tag.bytes : Buffer.from(tag.bytes));
+    if (tcbs.length + cbs.length === 1) {
+      if (tcbs[0]) this.callSafely('onTag', tcbs[0], tag);
+      else if (cbs[0]) this.callSafely('onData', cbs[0], tag.bytes);
+      return;
     }
+    const tagCopies = tcbs.map((_, i) => (i === 0 ? tag : copyTag(tag)));
+    const dataCopies = cbs.map((_, i) => (i === 0 && tcbs.length === 0 ? tag.bytes : Buffer.from(tag.bytes)));
+    tcbs.forEach((cb, i) => this.callSafely('onTag', cb, tagCopies[i] ?? tag));
+    cbs.forEach((cb, i) => this.callSafely('onData', cb, dataCopies[i] ?? tag.bytes));
   }
 
   /** Hands `x` to a subscriber; one that throws is logged, and breaks neither the publish nor the others. */

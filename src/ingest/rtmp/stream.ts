@@ -81,9 +81,13 @@ export class RtmpStream extends PushStream {
     for (const t of this.cache.startTags()) this.send(c, t);
   }
 
-  private send(c: Consumer, t: FlvTag): void {
+  /**
+   * `own`: a live tag and this the only consumer, so its bytes may be rebased in place (the GOP cache keeps the tag,
+   * but what reads it later — a consumer attaching, held audio — rebases from `timestamp` and copies).
+   */
+  private send(c: Consumer, t: FlvTag, own = false): void {
     if (t.type === 18 || t.sequenceHeader) {
-      c.push('src', rebaseTag(t, t.timestamp));
+      c.push('src', rebaseTag(t, t.timestamp, own));
       return;
     }
     if (!c.started) {
@@ -97,7 +101,7 @@ export class RtmpStream extends PushStream {
       if (!(t.type === 9 && t.keyframe) && !audioOnly) return;
       c.started = true;
       c.base = t.timestamp;
-      c.push('src', rebaseTag(t, c.base));
+      c.push('src', rebaseTag(t, c.base, own));
       for (const a of c.held) if (a.timestamp >= c.base) c.push('src', rebaseTag(a, c.base));
       c.held = [];
       return;
@@ -105,7 +109,7 @@ export class RtmpStream extends PushStream {
     // older than the file's first keyframe: the file starts with both tracks at the keyframe
     if (c.base !== null && t.timestamp < c.base) return;
     c.base ??= t.timestamp;
-    c.push('src', rebaseTag(t, c.base));
+    c.push('src', rebaseTag(t, c.base, own));
   }
 
   private onTag(tag: FlvTag): void {
@@ -114,6 +118,7 @@ export class RtmpStream extends PushStream {
     const t = guardFlvTag(this.guard, tag, this.lastDataAt);
     this.cache.remember(t);
     this.logRepairs(this.lastDataAt);
-    for (const c of this.consumers) this.send(c, t);
+    const own = this.consumers.size === 1;
+    for (const c of this.consumers) this.send(c, t, own);
   }
 }

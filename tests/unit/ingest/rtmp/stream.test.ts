@@ -100,3 +100,53 @@ test('flvCodecs reads through codecs.ts: G.711, Opus and enhanced-RTMP HEVC are 
   const hvcStart = tag(9, 0, [0x90, ...Buffer.from('hvc1'), 1]);
   assert.deepEqual([hvcKey.keyframe, hvcKey.sequenceHeader, hvcStart.keyframe, hvcStart.sequenceHeader], [true, false, false, true]);
 });
+
+test('a publisher whose video starts at 23 ms (ffmpeg: AAC priming): live tags go out rebased as their own buffers, no copy per tag', () => {
+  const { pub, emit } = fakePublish([tag(8, 0, aacConfig), tag(9, 0, avcConfig), tag(8, 0, aac(0)), tag(9, 23, key(1))]);
+  const s = new RtmpStream(pub);
+  const pushed: Buffer[] = [];
+  s.attach((_src, b) => pushed.push(b));
+  const live = [tag(8, 23, aac(1)), tag(9, 63, inter(2)), tag(8, 46, aac(2)), tag(9, 103, inter(3))];
+  for (const t of live) emit(t);
+  for (const t of live) assert.ok(pushed.includes(t.bytes), `live tag at ${t.timestamp} pushed as the publish's own buffer`);
+  const parsed = new FlvParser().push(Buffer.concat(pushed));
+  assert.deepEqual(parsed.map((t) => [t.type, t.timestamp]), [
+    [9, 0],
+    [8, 0],
+    [9, 0],
+    [8, 0],
+    [9, 40],
+    [8, 23],
+    [9, 80],
+  ]);
+});
+
+test('a second recording attached later gets its own timestamps from cached tags the first rebased in place; what the first pushed is unchanged', () => {
+  const { pub, emit } = fakePublish([tag(9, 0, avcConfig), tag(8, 0, aacConfig), tag(9, 23, key(1))]);
+  const s = new RtmpStream(pub);
+  const first: Buffer[] = [];
+  const detach = s.attach((_src, b) => first.push(b));
+  for (let i = 1; i < 50; i++) emit(tag(9, 23 + i * 40, inter(i)));
+  emit(tag(9, 2023, key(2)));
+  emit(tag(8, 2033, aac(3)));
+  emit(tag(9, 2063, inter(3)));
+  const firstBefore = Buffer.concat(first);
+  const second: Buffer[] = [];
+  s.attach((_src, b) => second.push(b));
+  assert.deepEqual(Buffer.concat(first), firstBefore, 'attaching a second recording rewrote nothing the first one pushed');
+  const lastOfFirst = new FlvParser().push(firstBefore).slice(-3);
+  assert.deepEqual(lastOfFirst.map((t) => t.timestamp), [2000, 2010, 2040], 'the first recording: rebased to its keyframe at 23 ms');
+  // two consumers now: live tags are copied per consumer, each with its own base
+  emit(tag(9, 2103, inter(4)));
+  detach();
+  const parsed = new FlvParser().push(Buffer.concat(second));
+  assert.deepEqual(parsed.map((t) => [t.type, t.timestamp, t.keyframe]), [
+    [9, 0, false],
+    [8, 0, false],
+    [9, 0, true],
+    [8, 10, false],
+    [9, 40, false],
+    [9, 80, false],
+  ]);
+  assert.equal(new FlvParser().push(Buffer.concat(first)).at(-1)?.timestamp, 2080, 'and the first got the same live tag on its own base');
+});
