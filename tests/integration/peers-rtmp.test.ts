@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { FlvParser } from '../../src/ingest/rtmp/flv';
-import { makeClip, probe } from '../helpers/media';
+import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { checkPeerFile } from '../helpers/peer-file';
 import { start, waitFor } from '../helpers/proc';
 import { download, settledRecordings } from '../helpers/recorded-file';
@@ -106,10 +106,11 @@ for (const sink of ['rtmp2sink', 'rtmpsink'] as const) test(`GStreamer ${sink} p
 });
 
 // A hand-made quirk: a publisher whose audio starts 3 s after its video (an encoder whose audio device opens late).
+// In the clip, video starts at 23 ms (ffmpeg's AAC priming) and the audio at 3 s.
 // flvdemux has one thread for both tracks; with queue's default 1 s per branch, splitmuxsink held the video waiting
 // for audio, the full queue blocked the demuxer, and the audio never came: no file at all (1.5 s late: 2 s of 10 lost
 // and "no EOS in time").
-test('audio starting 3 s after the video: the file holds all the video, and it is finalized at once when the publisher leaves', async (t) => {
+test('audio starting 3 s after the video: the file holds all the video with the audio in its place, and it is finalized at once when the publisher leaves', async (t) => {
   const clip = await makeClip({ video: 'h264', audio: 'aac', seconds: 10, container: 'flv', gop: 25, size: '320x240' });
   const late = join(work, 'audio-late.flv');
   await run('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', clip, '-itsoffset', '3', '-i', clip, '-map', '0:v', '-map', '1:a', '-c', 'copy', late]);
@@ -127,4 +128,14 @@ test('audio starting 3 s after the video: the file holds all the video, and it i
   const v = p.streams.find((x) => x.codec_type === 'video');
   assert.ok(p.streams.some((x) => x.codec_type === 'audio'), 'the late audio is in the file');
   assert.ok(Math.abs(Number(v?.duration) - 10) <= 0.3, `the file holds ${String(v?.duration)} s of the 10 s of video sent`);
+  // and the audio keeps its place: a silent frame at 0, then the first real frame 3 s after the first video frame
+  // (GStreamer's fragmented mp4mux starts every track of a file at 0: without the filler it played 3 s early)
+  const { stdout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'a', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', file]);
+  const [a0, a1] = stdout.trim().split('\n').map(Number);
+  const { stdout: vout } = await run('ffprobe', ['-v', 'error', '-select_streams', 'v', '-show_entries', 'packet=pts_time', '-of', 'csv=p=0', '-read_intervals', '%+#1', file]);
+  const v0 = Number(vout.trim().split('\n')[0]);
+  assert.equal(a0, v0, 'the audio track starts with the video');
+  assert.ok(Math.abs((a1 ?? 0) - v0 - 2.977) <= 0.05, `the first real audio frame is ${String(a1)} s into the file, 2.977 s after the video's first frame (${v0} s) as sent`);
+  assert.equal(s.logs().filter((l) => String(l.msg).startsWith('audio starts after the video')).length, 1, 'said once in the log');
+  assert.equal(await decodeErrors(file), '', 'the file decodes with no error (the silent frame included)');
 });

@@ -1,7 +1,7 @@
 import type { Codecs, SourceSpec } from '../../pipeline/types';
 import type { PushFn } from '../../recorder/stream';
 import type { Repair } from '../../pipeline/timestamp-guard';
-import { flvHeader } from './codecs';
+import { flvHeader, flvTag } from './codecs';
 import { type FlvTag, GopCache, rebaseTag } from './flv';
 import { guardFlvTag } from './flv-guard';
 import type { RtmpPublish } from './ingest';
@@ -23,6 +23,39 @@ interface Consumer {
   started: boolean;
   /** audio that arrived before the first keyframe: what is not older than the keyframe goes in after it */
   held: FlvTag[];
+  /** an audio frame has been sent since the start */
+  audioSent: boolean;
+}
+
+/** Audio that starts later than this after the first keyframe gets a silent frame at 0 (see send()). */
+const LATE_AUDIO_MS = 50;
+
+/**
+ * Raw AAC-LC frames that decode to 1024 samples of silence, by channel count (the frame does not depend on the
+ * sample rate); checked with ffmpeg: no error, every sample 0.
+ */
+const SILENT_AAC_LC: Readonly<Record<number, Buffer>> = {
+  1: Buffer.from([0x00, 0xc8, 0x00, 0x80, 0x23, 0x80]),
+  2: Buffer.from([0x21, 0x00, 0x49, 0x90, 0x02, 0x19, 0x00, 0x23, 0x80]),
+};
+
+/**
+ * The audio tag put at a file's 0 when its audio starts `late`: GStreamer's fragmented mp4mux starts every track of a
+ * file at 0 (its first tfdt), so audio that starts 3 s after the video would play 3 s early. A frame at 0 makes the
+ * track start with the video; mp4mux gives it the duration up to the first real frame (a gap, as players take one).
+ * AAC-LC mono/stereo: a silent frame; anything else (MP3, HE-AAC, more channels): the first frame itself.
+ */
+export function lateAudioFiller(first: FlvTag, config: FlvTag | null): Buffer {
+  const payload = first.bytes.subarray(11, first.bytes.length - 4);
+  let body: Buffer = payload;
+  if ((payload[0] ?? 0) >> 4 === 10 && config && config.bytes.length >= 11 + 4 + 4) {
+    const asc = config.bytes.subarray(11 + 2);
+    const objectType = (asc[0] ?? 0) >> 3;
+    const channels = ((asc[1] ?? 0) >> 3) & 0x0f;
+    const silent = objectType === 2 ? SILENT_AAC_LC[channels] : undefined;
+    if (silent) body = Buffer.concat([payload.subarray(0, 2), silent]);
+  }
+  return flvTag(8, 0, body);
 }
 
 /**
@@ -66,7 +99,7 @@ export class RtmpStream extends PushStream {
 
   /** The FLV header, metadata and sequence headers at t=0, then the cached GOP and the live tags rebased to 0. */
   attach(push: PushFn): () => void {
-    const c: Consumer = { push, base: null, started: false, held: [] };
+    const c: Consumer = { push, base: null, started: false, held: [], audioSent: false };
     this.sendStart(c);
     this.consumers.add(c);
     return () => this.consumers.delete(c);
@@ -102,14 +135,32 @@ export class RtmpStream extends PushStream {
       c.started = true;
       c.base = t.timestamp;
       c.push('src', rebaseTag(t, c.base, own));
-      for (const a of c.held) if (a.timestamp >= c.base) c.push('src', rebaseTag(a, c.base));
+      for (const a of c.held) {
+        if (a.timestamp < c.base) continue;
+        this.sendAudio(c, a, false);
+      }
       c.held = [];
       return;
     }
     // older than the file's first keyframe: the file starts with both tracks at the keyframe
     if (c.base !== null && t.timestamp < c.base) return;
     c.base ??= t.timestamp;
-    c.push('src', rebaseTag(t, c.base, own));
+    if (t.type === 8) this.sendAudio(c, t, own);
+    else c.push('src', rebaseTag(t, c.base, own));
+  }
+
+  /** An audio frame after the start; the first one, if it comes LATE_AUDIO_MS after a video start, after a filler at 0. */
+  private sendAudio(c: Consumer, t: FlvTag, own: boolean): void {
+    const base = c.base ?? t.timestamp;
+    if (!c.audioSent) {
+      c.audioSent = true;
+      const late = t.timestamp - base;
+      if (late > LATE_AUDIO_MS && this.cache.configs().video !== null) {
+        this.log.warn({ lateMs: late }, 'audio starts after the video: a frame of silence is put at the start of the file so that the audio keeps its place');
+        c.push('src', lateAudioFiller(t, this.cache.configs().audio));
+      }
+    }
+    c.push('src', rebaseTag(t, base, own));
   }
 
   private onTag(tag: FlvTag): void {

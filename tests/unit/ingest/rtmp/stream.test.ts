@@ -126,6 +126,7 @@ test('a second recording attached later gets its own timestamps from cached tags
   const s = new RtmpStream(pub);
   const first: Buffer[] = [];
   const detach = s.attach((_src, b) => first.push(b));
+  emit(tag(8, 33, aac(2))); // audio from the start (no filler at 0)
   for (let i = 1; i < 50; i++) emit(tag(9, 23 + i * 40, inter(i)));
   emit(tag(9, 2023, key(2)));
   emit(tag(8, 2033, aac(3)));
@@ -149,4 +150,33 @@ test('a second recording attached later gets its own timestamps from cached tags
     [9, 80, false],
   ]);
   assert.equal(new FlvParser().push(Buffer.concat(first)).at(-1)?.timestamp, 2080, 'and the first got the same live tag on its own base');
+});
+
+test('audio that starts 3 s after the first keyframe gets a silent AAC-LC frame at 0, so that it keeps its place in the file', () => {
+  const start = [tag(9, 100, avcConfig), tag(8, 100, aacConfig), tag(9, 100, key(1))];
+  const { pub, emit } = fakePublish(start);
+  const s = new RtmpStream(pub);
+  const pushed: Buffer[] = [];
+  s.attach((_src, b) => pushed.push(Buffer.from(b)));
+  emit(tag(9, 140, inter(2)));
+  emit(tag(8, 3100, aac(7)));
+  emit(tag(8, 3123, aac(8)));
+  const audio = pushed.filter((b) => b[0] === 8 && b[12] === 0x01);
+  const ts = (b: Buffer) => b.readUIntBE(4, 3) | ((b[7] ?? 0) << 24);
+  assert.deepEqual(audio.map(ts), [0, 3000, 3023], 'a frame at the file\'s 0, then the real ones at their times');
+  // the filler: AAC raw frame (AF 01) holding the stereo silent frame (the config says AAC-LC, 2 channels)
+  assert.deepEqual([...(audio[0] ?? Buffer.alloc(0)).subarray(11, 11 + 2 + 9)], [0xaf, 0x01, 0x21, 0x00, 0x49, 0x90, 0x02, 0x19, 0x00, 0x23, 0x80]);
+});
+
+test('audio that starts with the video gets no filler', () => {
+  const start = [tag(9, 100, avcConfig), tag(8, 100, aacConfig), tag(9, 100, key(1))];
+  const { pub, emit } = fakePublish(start);
+  const s = new RtmpStream(pub);
+  const pushed: Buffer[] = [];
+  s.attach((_src, b) => pushed.push(Buffer.from(b)));
+  emit(tag(8, 123, aac(7)));
+  emit(tag(9, 140, inter(2)));
+  const audio = pushed.filter((b) => b[0] === 8 && b[12] === 0x01);
+  assert.equal(audio.length, 1);
+  assert.equal(audio[0]?.[13], 7, 'the publisher\'s own first frame, no filler before it');
 });
