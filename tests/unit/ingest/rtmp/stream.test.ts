@@ -152,16 +152,21 @@ test('a second recording attached later gets its own timestamps from cached tags
   assert.equal(new FlvParser().push(Buffer.concat(first)).at(-1)?.timestamp, 2080, 'and the first got the same live tag on its own base');
 });
 
-test('audio that starts 3 s after the first keyframe gets a silent AAC-LC frame at 0, so that it keeps its place in the file', () => {
-  const start = [tag(9, 100, avcConfig), tag(8, 100, aacConfig), tag(9, 100, key(1))];
-  const { pub, emit } = fakePublish(start);
+/** A stream whose publish starts with a keyframe at 100 ms, recorded from the start: its tags, and the pushed bytes. */
+function recordedFromKeyframe(): { emit: (t: FlvTag) => void; audioPushed: () => Buffer[] } {
+  const { pub, emit } = fakePublish([tag(9, 100, avcConfig), tag(8, 100, aacConfig), tag(9, 100, key(1))]);
   const s = new RtmpStream(pub);
   const pushed: Buffer[] = [];
   s.attach((_src, b) => pushed.push(Buffer.from(b)));
+  return { emit, audioPushed: () => pushed.filter((b) => b[0] === 8 && b[12] === 0x01) };
+}
+
+test('audio that starts 3 s after the first keyframe gets a silent AAC-LC frame at 0, so that it keeps its place in the file', () => {
+  const { emit, audioPushed } = recordedFromKeyframe();
   emit(tag(9, 140, inter(2)));
   emit(tag(8, 3100, aac(7)));
   emit(tag(8, 3123, aac(8)));
-  const audio = pushed.filter((b) => b[0] === 8 && b[12] === 0x01);
+  const audio = audioPushed();
   const ts = (b: Buffer) => b.readUIntBE(4, 3) | ((b[7] ?? 0) << 24);
   assert.deepEqual(audio.map(ts), [0, 3000, 3023], 'a frame at the file\'s 0, then the real ones at their times');
   // the filler: AAC raw frame (AF 01) holding the stereo silent frame (the config says AAC-LC, 2 channels)
@@ -169,14 +174,10 @@ test('audio that starts 3 s after the first keyframe gets a silent AAC-LC frame 
 });
 
 test('audio that starts with the video gets no filler', () => {
-  const start = [tag(9, 100, avcConfig), tag(8, 100, aacConfig), tag(9, 100, key(1))];
-  const { pub, emit } = fakePublish(start);
-  const s = new RtmpStream(pub);
-  const pushed: Buffer[] = [];
-  s.attach((_src, b) => pushed.push(Buffer.from(b)));
+  const { emit, audioPushed } = recordedFromKeyframe();
   emit(tag(8, 123, aac(7)));
   emit(tag(9, 140, inter(2)));
-  const audio = pushed.filter((b) => b[0] === 8 && b[12] === 0x01);
+  const audio = audioPushed();
   assert.equal(audio.length, 1);
   assert.equal(audio[0]?.[13], 7, 'the publisher\'s own first frame, no filler before it');
 });
