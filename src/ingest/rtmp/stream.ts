@@ -1,6 +1,7 @@
 import type { Codecs, SourceSpec } from '../../pipeline/types';
 import type { PushFn } from '../../recorder/stream';
 import type { Repair } from '../../pipeline/timestamp-guard';
+import { parseAacConfig } from '../../protocols/rtp/aac-depay';
 import { flvHeader, flvTag } from './codecs';
 import { type FlvTag, GopCache, rebaseTag } from './flv';
 import { guardFlvTag } from './flv-guard';
@@ -48,11 +49,10 @@ const SILENT_AAC_LC: Readonly<Record<number, Buffer>> = {
 export function lateAudioFiller(first: FlvTag, config: FlvTag | null): Buffer {
   const payload = first.bytes.subarray(11, first.bytes.length - 4);
   let body: Buffer = payload;
-  if ((payload[0] ?? 0) >> 4 === 10 && config && config.bytes.length >= 11 + 4 + 4) {
-    const asc = config.bytes.subarray(11 + 2);
-    const objectType = (asc[0] ?? 0) >> 3;
-    const channels = ((asc[1] ?? 0) >> 3) & 0x0f;
-    const silent = objectType === 2 ? SILENT_AAC_LC[channels] : undefined;
+  // legacy FLV AAC (sound format 10: AF 01 + a raw frame); the config tag is AF 00 + the AudioSpecificConfig
+  if ((payload[0] ?? 0) >> 4 === 10 && config) {
+    const asc = parseAacConfig(config.bytes.subarray(11 + 2, config.bytes.length - 4).toString('hex'));
+    const silent = asc?.objectType === 2 ? SILENT_AAC_LC[asc.channels] : undefined;
     if (silent) body = Buffer.concat([payload.subarray(0, 2), silent]);
   }
   return flvTag(8, 0, body);
@@ -155,9 +155,10 @@ export class RtmpStream extends PushStream {
     if (!c.audioSent) {
       c.audioSent = true;
       const late = t.timestamp - base;
-      if (late > LATE_AUDIO_MS && this.cache.configs().video !== null) {
+      const configs = this.cache.configs();
+      if (late > LATE_AUDIO_MS && configs.video !== null) {
         this.log.warn({ lateMs: late }, 'audio starts after the video: a frame of silence is put at the start of the file so that the audio keeps its place');
-        c.push('src', lateAudioFiller(t, this.cache.configs().audio));
+        c.push('src', lateAudioFiller(t, configs.audio));
       }
     }
     c.push('src', rebaseTag(t, base, own));
