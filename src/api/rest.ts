@@ -45,51 +45,39 @@ export function parseStartBody(raw: unknown): { mediaSessionId: string; override
   return { mediaSessionId, overrides };
 }
 
+/** Routes that take a JSON body (undefined when empty) and answer 200 with what `answer` returns (errors: http.ts). */
+function jsonPost(r: Router, paths: readonly string[], answer: (body: unknown) => unknown): void {
+  const h = handle(async (req, res) => sendJson(res, 200, await answer(await readJson(req, undefined))));
+  for (const p of paths) r.post(p, h);
+}
+
 /** The reference server's recording control calls (POST JSON under /rest-api). */
 export function registerControlRoutes(r: Router, mgr: RecordingManager): void {
-  const start = handle(async (req, res) => {
-    const { mediaSessionId, overrides } = parseStartBody(await readJson(req, undefined));
+  jsonPost(r, ['/rest-api/stream/startRecording', '/rest-api/recorder/startup'], async (raw) => {
+    const { mediaSessionId, overrides } = parseStartBody(raw);
     const out = await mgr.startRecording(mediaSessionId, overrides);
-    sendJson(res, 200, { status: 200, mediaSessionId, fileName: out.fileName });
+    return { status: 200, mediaSessionId, fileName: out.fileName };
   });
-  const stop = handle(async (req, res) => {
-    const mediaSessionId = sessionIdOf(asObject(await readJson(req, undefined), 'body'));
+  jsonPost(r, ['/rest-api/stream/stopRecording', '/rest-api/recorder/terminate'], async (raw) => {
+    const mediaSessionId = sessionIdOf(asObject(raw, 'body'));
     const out = await mgr.stopRecording(mediaSessionId);
-    sendJson(res, 200, { status: 200, mediaSessionId, fileName: out.fileName });
+    return { status: 200, mediaSessionId, fileName: out.fileName };
   });
-  r.post('/rest-api/stream/startRecording', start);
-  r.post('/rest-api/recorder/startup', start);
-  r.post('/rest-api/stream/stopRecording', stop);
-  r.post('/rest-api/recorder/terminate', stop);
-
-  r.post(
-    '/rest-api/recorder/find_all',
-    handle(async (req, res) => {
-      await readJson(req);
-      const running = mgr.running().map(({ fileName, mediaSessionId }) => ({ fileName, mediaSessionId }));
-      if (running.length === 0) throw new AppError('NO_RECORDINGS');
-      sendJson(res, 200, running);
-    }),
-  );
-  r.post(
-    '/rest-api/stream/find_all',
-    handle(async (req, res) => {
-      await readJson(req);
-      sendJson(res, 200, mgr.findAll());
-    }),
-  );
-  r.post(
-    '/rest-api/stream/find',
-    handle(async (req, res) => {
-      const body = asObject(await readJson(req, undefined), 'body');
-      const name = body.name;
-      const id = body.mediaSessionId;
-      if (name === undefined && id === undefined) throw new AppError('BAD_REQUEST', 'give "name" or "mediaSessionId"');
-      if (name !== undefined && typeof name !== 'string') throw new AppError('BAD_REQUEST', 'name: a string is required');
-      if (id !== undefined && typeof id !== 'string') throw new AppError('BAD_REQUEST', 'mediaSessionId: a string is required');
-      const found = mgr.find({ name: name as string | undefined, mediaSessionId: id as string | undefined });
-      if (found.length === 0) throw new AppError('NO_SUCH_STREAM', `no stream matches ${name !== undefined ? `name "${clip(name as string)}"` : `mediaSessionId ${clip(String(id))}`}`);
-      sendJson(res, 200, found);
-    }),
-  );
+  jsonPost(r, ['/rest-api/recorder/find_all'], () => {
+    const running = mgr.running().map(({ fileName, mediaSessionId }) => ({ fileName, mediaSessionId }));
+    if (running.length === 0) throw new AppError('NO_RECORDINGS');
+    return running;
+  });
+  jsonPost(r, ['/rest-api/stream/find_all'], () => mgr.findAll());
+  jsonPost(r, ['/rest-api/stream/find'], (raw) => {
+    const body = asObject(raw, 'body');
+    const name = body.name;
+    const id = body.mediaSessionId;
+    if (name === undefined && id === undefined) throw new AppError('BAD_REQUEST', 'give "name" or "mediaSessionId"');
+    if (name !== undefined && typeof name !== 'string') throw new AppError('BAD_REQUEST', 'name: a string is required');
+    if (id !== undefined && typeof id !== 'string') throw new AppError('BAD_REQUEST', 'mediaSessionId: a string is required');
+    const found = mgr.find({ name: name as string | undefined, mediaSessionId: id as string | undefined });
+    if (found.length === 0) throw new AppError('NO_SUCH_STREAM', `no stream matches ${name !== undefined ? `name "${clip(name as string)}"` : `mediaSessionId ${clip(String(id))}`}`);
+    return found;
+  });
 }
