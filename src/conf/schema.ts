@@ -52,6 +52,14 @@ function emptyDefault<T>(doc: string, allowed: string, parse: v.ValueParser<T>, 
 function secret(doc: string): KeySpec<string> {
   return { ...emptyDefault(doc, 'empty (off) or visible ASCII characters without spaces', v.token), secret: true };
 }
+/** A text key (a path, a template, an address, a port) with no unit. */
+function text<T>(def: string, doc: string, allowed: string, parse: v.ValueParser<T>): KeySpec<T> {
+  return { def, unit: '', doc, allowed, parse };
+}
+/** One of a few words: "a or b" for two, "a, b, c" for more. */
+function choice<T extends string>(options: readonly T[], def: T, doc: string): KeySpec<T> {
+  return text(def, doc, options.join(options.length === 2 ? ' or ' : ', '), v.oneOf(options));
+}
 function b(def: 'true' | 'false', doc: string): KeySpec<boolean> {
   return { def, unit: '', doc, allowed: BOOL, parse: v.bool };
 }
@@ -69,30 +77,20 @@ export const SCHEMA: Schema = {
   record_rtsp_streams: b('true', 'record pulled RTSP cameras'),
   record_webrtc_streams: b('false', "record WebRTC (WHIP) publishes by default; a publisher's own record flag overrides"),
   record_h264_to_ts: b('false', 'H.264 goes into MPEG-TS (ADTS AAC) instead of MP4'),
-  stream_record_policy_template: {
-    def: 'stream-{mediaSessionId}-{login}', unit: '', doc: 'file name template (elements are cut to their maximum length)',
-    allowed: TEMPLATE_ALLOWED, parse: v.template,
-  },
-  encode_record_name: {
-    def: 'false', unit: '', doc: 'encode the whole templated name', allowed: 'false, true,HEX or true,BASE64', parse: v.nameEncoding,
-  },
-  exclude_record_name_characters: {
-    def: '/', unit: '', doc: 'characters removed from the templated name', allowed: 'any characters but control characters (empty: none)', parse: v.text,
-  },
-  record_rotation: {
-    def: 'disabled', unit: '', doc: 'cut recordings into fragments by duration or size (at keyframes)', allowed: ROTATION_ALLOWED,
-    parse: v.rotation,
-  },
+  stream_record_policy_template: text('stream-{mediaSessionId}-{login}', 'file name template (elements are cut to their maximum length)', TEMPLATE_ALLOWED, v.template),
+  encode_record_name: text('false', 'encode the whole templated name', 'false, true,HEX or true,BASE64', v.nameEncoding),
+  exclude_record_name_characters: text('/', 'characters removed from the templated name', 'any characters but control characters (empty: none)', v.text),
+  record_rotation: text('disabled', 'cut recordings into fragments by duration or size (at keyframes)', ROTATION_ALLOWED, v.rotation),
   record_rotation_index_enabled: b('true', 'append _1, _2, ... to fragment names'),
   record_audio_buffer_max_size: n(100, 'packets', 0, 100000, 'audio packets held while a recording waits for its first video keyframe; those not older than it start the file with the video'),
-  on_record_hook_script: {
-    def: 'scripts/on_record_hook.sh', unit: '', doc: 'run without a shell after each finished file with $1 stream name, $2 absolute path',
-    allowed: 'a path (relative to the install folder) or empty for no hook', parse: v.optionalPath,
-  },
+  on_record_hook_script: text(
+    'scripts/on_record_hook.sh',
+    'run without a shell after each finished file with $1 stream name, $2 absolute path',
+    'a path (relative to the install folder) or empty for no hook',
+    v.optionalPath,
+  ),
   on_record_hook_timeout: secs(30, 0.1, 3600, 'the hook is killed after this'),
-  record_dir: {
-    def: 'records', unit: '', doc: 'where finished files live', allowed: 'a folder path (relative to the install folder)', parse: v.dirPath,
-  },
+  record_dir: text('records', 'where finished files live', 'a folder path (relative to the install folder)', v.dirPath),
   record_tmp_dir: emptyDefault('where files are written while recording; empty = record_dir', FOLDER_OR_EMPTY, v.optionalPath, (c) => c.record_dir),
   record_audio_codec_sample_rate: {
     def: '44100', unit: 'Hz', doc: 'AAC sample rate when audio is (re)encoded', allowed: AAC_RATES.join(', '),
@@ -108,31 +106,23 @@ export const SCHEMA: Schema = {
   webm_cluster_size_limit: n(131072, 'bytes', 1024, 268435456, 'a WebM cluster is flushed when it is this big'),
   record_stop_timeout: secs(15, 0.1, 3600, 'a stop answers within this even if finalizing goes on'),
   record_write_ahead_seconds: n(8, 's', 0, 120, 'MP4: the last N s of each recording are also written to a sidecar in record_tmp_dir, so a crash loses at most ~1 s (must exceed the GOP + 2 s); 0 = off'),
-  record_response_content_disposition_header_value: {
-    def: 'inline', unit: '', doc: 'Content-Disposition of downloaded files', allowed: 'inline or attachment',
-    parse: v.oneOf(['inline', 'attachment'] as const),
-  },
+  record_response_content_disposition_header_value: choice(['inline', 'attachment'] as const, 'inline', 'Content-Disposition of downloaded files'),
   mp4_cutter_dir: emptyDefault('where time-range cuts are kept; empty = record_dir', FOLDER_OR_EMPTY, v.optionalPath, (c) => c.record_dir),
   mp4_cutter_max_bytes: {
     def: '2%', unit: 'bytes or %', doc: 'size bound of the cut cache in mp4_cutter_dir; the least recently used cuts are removed past it',
     allowed: 'N bytes, NK / NM / NG, or P% of the disk holding mp4_cutter_dir (0 < P ≤ 100)', parse: v.byteQuota,
   },
   playback_max_duration: secs(3600, 1, 86400, 'longest range one /rest-api/playback answer may cover'),
-  rest_port: { def: '8081', unit: '', doc: 'TCP port of REST, file server, WHIP and web page', allowed: PORT, parse: v.port },
-  rest_bind: {
-    def: '0.0.0.0', unit: '', doc: 'address the REST port listens on', allowed: 'an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::) or localhost',
-    parse: v.bindAddress,
-  },
-  rtmp_port: { def: '1935', unit: '', doc: 'TCP port of RTMP ingest', allowed: PORT, parse: v.port },
+  rest_port: text('8081', 'TCP port of REST, file server, WHIP and web page', PORT, v.port),
+  rest_bind: text('0.0.0.0', 'address the REST port listens on', 'an IPv4 or IPv6 address (e.g. 0.0.0.0, 127.0.0.1, ::) or localhost', v.bindAddress),
+  rtmp_port: text('1935', 'TCP port of RTMP ingest', PORT, v.port),
   rtmp_max_pending_connections: n(64, '', 1, 100000, 'RTMP connections that have not published yet, overall; a new one displaces the oldest of the address holding the most'),
   rtmp_max_pending_per_ip: n(8, '', 1, 100000, 'RTMP connections that have not published yet from one address; a new one displaces its oldest'),
   rtmp_handshake_timeout: secs(10, 0.5, 600, 'time an RTMP connection gets from connecting to an accepted publish'),
   rtmp_max_message_size: n(8388608, 'bytes', 65536, 16777215, 'largest RTMP message a publisher may send (a 4K keyframe is typically 1–4 MiB)'),
   rtmp_max_chunk_size: n(1048576, 'bytes', 128, 16777215, 'largest RTMP chunk size a publisher may set'),
   rtmp_max_pending_bytes: n(65536, 'bytes', 4096, 16777215, 'bytes an RTMP connection may have buffered before its publish is accepted: its messages, and answers it has not read'),
-  webrtc_ice_port_range: {
-    def: '31000-31999', unit: '', doc: 'UDP ports for WebRTC media', allowed: 'A-B with 0 ≤ A ≤ B ≤ 65535', parse: v.portRange,
-  },
+  webrtc_ice_port_range: text('31000-31999', 'UDP ports for WebRTC media', 'A-B with 0 ≤ A ≤ B ≤ 65535', v.portRange),
   webrtc_public_ip: emptyDefault('address announced to WebRTC peers; empty = auto', 'an IPv4 or IPv6 address, or empty (auto)', v.optionalIp),
   webrtc_max_media_sections: n(8, '', 1, 64, 'media sections (m= lines) a WHIP offer may hold; more is refused with 400'),
   rest_auth_token: secret('when set, every REST and file request needs Authorization: Bearer <token>'),
@@ -145,7 +135,7 @@ export const SCHEMA: Schema = {
     v.optionalHttpUrl,
   ),
   archive_s3_bucket: emptyDefault('bucket the files go to (it must exist)', 'an S3 bucket name (3–63 of a-z 0-9 . -), or empty when archiving is off', v.optionalBucket),
-  archive_s3_region: { def: 'us-east-1', unit: '', doc: 'region used to sign requests', allowed: '1–64 of a-z 0-9 -', parse: (raw) => (/^[a-z0-9-]{1,64}$/.test(raw) ? raw : undefined) },
+  archive_s3_region: text('us-east-1', 'region used to sign requests', '1–64 of a-z 0-9 -', (raw) => (/^[a-z0-9-]{1,64}$/.test(raw) ? raw : undefined)),
   archive_s3_access_key: secret('access key id (never logged nor shown); or use archive_s3_credentials_file'),
   archive_s3_secret_key: secret('secret access key (never logged nor shown); or use archive_s3_credentials_file'),
   archive_s3_credentials_file: emptyDefault(
@@ -154,10 +144,12 @@ export const SCHEMA: Schema = {
     v.optionalPath,
   ),
   archive_s3_force_path_style: b('true', 'address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint> host'),
-  archive_key_template: {
-    def: '{boxId}/{streamName}/{date}/{fileName}', unit: '', doc: 'object key of each file; {date} is YYYY-MM-DD of its start (UTC)',
-    allowed: 'text holding {fileName}, elements {boxId} {streamName} {date} {fileName}, no leading / and no .. segment', parse: v.archiveKeyTemplate,
-  },
+  archive_key_template: text(
+    '{boxId}/{streamName}/{date}/{fileName}',
+    'object key of each file; {date} is YYYY-MM-DD of its start (UTC)',
+    'text holding {fileName}, elements {boxId} {streamName} {date} {fileName}, no leading / and no .. segment',
+    v.archiveKeyTemplate,
+  ),
   box_id: emptyDefault('name of this box in object keys; empty = the host name', '1–64 of A-Z a-z 0-9 . _ -, or empty', v.optionalBoxId, () =>
     hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64) || 'edgerec',
   ),
@@ -172,12 +164,12 @@ export const SCHEMA: Schema = {
   rtsp_reconnect_min_delay: secs(1, 0.1, 3600, 'first delay before an RTSP camera is pulled again'),
   rtsp_reconnect_max_delay: secs(30, 0.1, 3600, 'cap of the growing RTSP reconnect delay'),
   rtsp_stall_timeout: secs(5, 0.5, 3600, 'time without media before a camera counts as lost'),
-  rtsp_client: {
-    def: 'edgerec', unit: '',
-    doc: "who pulls TCP cameras: edgerec (its own client, about half the CPU) or gstreamer (rtspsrc); UDP cameras and codecs edgerec's client does not carry always use gstreamer",
-    allowed: 'edgerec or gstreamer', parse: v.oneOf(['edgerec', 'gstreamer'] as const),
-  },
-  log_level: { def: 'info', unit: '', doc: 'log verbosity', allowed: LEVELS.join(', '), parse: v.oneOf(LEVELS) },
+  rtsp_client: choice(
+    ['edgerec', 'gstreamer'] as const,
+    'edgerec',
+    "who pulls TCP cameras: edgerec (its own client, about half the CPU) or gstreamer (rtspsrc); UDP cameras and codecs edgerec's client does not carry always use gstreamer",
+  ),
+  log_level: choice(LEVELS, 'info', 'log verbosity'),
 };
 
 /** The fields of one camera.<name>.* group; null = use the global setting. */
@@ -185,11 +177,8 @@ export type CameraField = Exclude<keyof CameraConf, 'name'>;
 
 /** Every camera.<name>.<field>, declared once. */
 export const CAMERA_SCHEMA: { readonly [K in CameraField]: KeySpec<CameraConf[K]> } = {
-  url: {
-    def: '', unit: '', doc: 'RTSP URL to pull (required; may hold user:password)', allowed: 'an rtsp:// or rtsps:// URL with a host',
-    parse: v.rtspUrl,
-  },
-  transport: { def: 'tcp', unit: '', doc: 'RTP transport', allowed: 'tcp or udp', parse: v.oneOf(['tcp', 'udp'] as const) },
+  url: text('', 'RTSP URL to pull (required; may hold user:password)', 'an rtsp:// or rtsps:// URL with a host', v.rtspUrl),
+  transport: choice(['tcp', 'udp'] as const, 'tcp', 'RTP transport'),
   record: b('true', 'record this camera'),
   template: emptyDefault('file name template for this camera; empty = stream_record_policy_template', `${TEMPLATE_ALLOWED}, or empty`, (raw, ctx) =>
     raw === '' ? null : v.template(raw, ctx),
