@@ -14,8 +14,8 @@ APT_RUN := build-essential python3 pkg-config \
 APT_TEST := ffmpeg chromium python3-gi gir1.2-gst-rtsp-server-1.0 libgstrtspserver-1.0-0 \
   gir1.2-gst-plugins-bad-1.0 systemd procps util-linux mount \
   vlc-bin vlc-plugin-base swift-proxy swift-object swift-container swift-account time
-# Needed only by bench/ (reference recorders and load tools).
-APT_BENCH := libnginx-mod-rtmp nginx-light wrk
+# Needed only by bench/ (reference recorders, load tools, and perf for profiling the media host).
+APT_BENCH := libnginx-mod-rtmp nginx-light wrk linux-perf
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \

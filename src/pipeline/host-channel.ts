@@ -76,8 +76,13 @@ export class FrameReader {
   private bufs: Buffer[] = [];
   private len = 0;
 
-  /** Feed what was read; returns the frames completed. Throws ChannelError on a malformed frame. */
-  push(chunk: Buffer): ChannelFrame[] {
+  /**
+   * Feed what was read; returns the frames completed. Throws ChannelError on a malformed frame.
+   * `transient`: `chunk` is a reused read buffer that the next read overwrites. The bytes of an unfinished frame
+   * are then copied (only they: at most one frame's tail per read), and the frames returned may be views of
+   * `chunk`, valid until the next read: use them before then (the media host pushes them at once; appsrc copies).
+   */
+  push(chunk: Buffer, transient = false): ChannelFrame[] {
     if (chunk.length) {
       this.bufs.push(chunk);
       this.len += chunk.length;
@@ -90,6 +95,9 @@ export class FrameReader {
       this.take(4);
       out.push(parseFrame(this.take(size)));
     }
+    // what is left of `chunk` is the last buffer kept (the ones before it are earlier copies): copy it out
+    const last = this.bufs.length - 1;
+    if (transient && chunk.length && last >= 0) this.bufs[last] = Buffer.from(this.bufs[last] as Buffer);
     return out;
   }
 

@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { Socket, type SocketConstructorOpts } from 'node:net';
 import { mallocTrim, Pipeline, type AppSrc, type BusMessage } from 'gstreamer-superficial';
 import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
@@ -409,15 +409,23 @@ function pushFrame(id: string, name: string, data: Buffer, lengths: readonly num
   push({ id, src: name, chunks });
 }
 
-/** Read requests from the service's byte channel (host-channel.ts) on fd `fd`; a malformed frame is fatal. */
+/** Bytes per read of the request channel: one buffer, reused by every read (a pipe holds 64 KiB by default). */
+const CHANNEL_READ_BYTES = 64 * 1024;
+
+/**
+ * Read requests from the service's byte channel (host-channel.ts) on fd `fd`; a malformed frame is fatal.
+ * Every read lands in one reused buffer (Node's `onread`), not in a fresh Buffer per read: at 8 RTMP streams
+ * those were ~100 64 KiB allocations a second, freed only when V8 collected them, between the smaller blocks
+ * appsrc copies into, which left the host's malloc heap fragmented (bench/README.md, "the media host (session 8)").
+ * Each frame is used before the next read: pushes are copied by appsrc, requests parsed.
+ */
 function readChannel(fd: number): void {
   const reader = new FrameReader();
-  const channel = new Socket({ fd, readable: true, writable: false });
-  channel.on('error', (err) => log.debug({ err: errMessage(err) }, 'request channel error'));
-  channel.on('data', (d: Buffer) => {
+  const buf = Buffer.allocUnsafe(CHANNEL_READ_BYTES);
+  const onBytes = (d: Buffer): void => {
     let frames;
     try {
-      frames = reader.push(d);
+      frames = reader.push(d, true);
     } catch (err) {
       // the byte stream lost its framing: nothing after this can be trusted; the service restarts the host
       throw new ChannelError(`request channel broken: ${errMessage(err)}`);
@@ -430,7 +438,21 @@ function readChannel(fd: number): void {
         log.error({ err: errMessage(err), t: f.kind === 'request' ? f.req.t : 'push' }, 'request failed');
       }
     }
-  });
+  };
+  const opts = {
+    fd,
+    readable: true,
+    writable: false,
+    onread: {
+      buffer: buf,
+      callback: (n: number) => {
+        onBytes(buf.subarray(0, n));
+        return true;
+      },
+    },
+  };
+  const channel = new Socket(opts as SocketConstructorOpts);
+  channel.on('error', (err) => log.debug({ err: errMessage(err) }, 'request channel error'));
 }
 
 function onRequest(req: HostRequest): void {

@@ -182,6 +182,44 @@ test('FLV pushed through appsrc becomes a playable MP4', async (t) => {
   assert.ok(duration > 5.5 && duration < 6.5, `duration ${duration}`);
 });
 
+// The host reads its request channel into one reused buffer: a frame still incomplete at the end of a read must be
+// copied out before the next read overwrites it. 8 MiB in chunks of random size, pushed as fast as the loop turns (the
+// service's 20 ms batches are then far larger than one 64 KiB read), must reach the pipeline byte for byte.
+test('bytes pushed at full speed reach the pipeline exactly, whatever the channel reads cut', async (t) => {
+  const dir = tmp(t);
+  const out = join(dir, 'out.bin');
+  const pool = await openPool(t, { size: 1 });
+  const a = track(pool.run('exact', `appsrc name=src is-live=true format=time caps=video/x-flv ! filesink location=${out}`));
+  await waitFor('started', () => a.started, 10_000);
+  let seed = 12345;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const data = Buffer.alloc(8 * 1024 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = Math.floor(rnd() * 256);
+  let sent = 0;
+  let chunks = 0;
+  for (let off = 0; off < data.length && chunks < 10_000; chunks++) {
+    const n = Math.min(1 + Math.floor(rnd() * 40_000), data.length - off);
+    assert.equal(a.h.push('src', data.subarray(off, off + n)), true, `push ${chunks} accepted`);
+    off += n;
+    sent += n;
+    if (chunks % 8 === 0) await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(sent, data.length);
+  a.h.eos();
+  await waitFor('exit', () => a.exit, 30_000);
+  assert.deepEqual(a.exit, { reason: 'eos' }, a.errors.join('; '));
+  const got = readFileSync(out);
+  assert.equal(got.length, data.length, 'every byte arrived');
+  let firstBad = -1;
+  for (let i = 0; i < got.length; i++) {
+    if (got[i] !== data[i]) {
+      firstBad = i;
+      break;
+    }
+  }
+  assert.equal(firstBad, -1, `the bytes differ from byte ${firstBad} on`);
+});
+
 test('EOS before any media (flvdemux errors "EOS before any data"): the pipeline ends at once, nothing written', async (t) => {
   // a recording stopped right after its start (10 startRecording calls in a row each stop the previous one)
   const dir = tmp(t);

@@ -36,6 +36,36 @@ test('a frame read in one piece is a view of what was read (no copy)', () => {
   assert.equal(f.data.buffer, wire.buffer, 'the frame data shares the read buffer');
 });
 
+test('transient reads: one reused buffer, overwritten after each read, still gives every frame whole (the tail of an unfinished frame is copied)', () => {
+  const a = Buffer.alloc(70_000, 7),
+    b = Buffer.from('second'),
+    c = Buffer.alloc(3000, 5);
+  const stream = bytes([...encodePushFrame('pipe-1', 'src', [a]), encodeRequestFrame({ t: 'eos', id: 'pipe-1' }), ...encodePushFrame('p2', 'src', [b, c])]);
+  for (const size of [1, 5, 997, 4096, 65536, stream.length]) {
+    const r = new FrameReader();
+    const buf = Buffer.alloc(size);
+    const seen: string[] = [];
+    for (let o = 0; o < stream.length; o += size) {
+      const n = stream.copy(buf, 0, o, o + size);
+      // each frame is used during its read, as the media host does (appsrc copies pushes)
+      for (const f of r.push(buf.subarray(0, n), true)) {
+        if (f.kind === 'request') seen.push(`req ${f.req.t}`);
+        else seen.push(`${f.id} ${f.data.equals(f.id === 'pipe-1' ? a : Buffer.concat([b, c])) ? 'ok' : 'CORRUPT'}`);
+      }
+      buf.fill(0xee); // the next read overwrites the buffer
+    }
+    assert.deepEqual(seen, ['pipe-1 ok', 'req eos', 'p2 ok'], `read size ${size}`);
+    assert.equal(r.buffered, 0);
+  }
+});
+
+test('transient reads: a frame whole in one read is still a view of it (no copy of the media)', () => {
+  const wire = bytes(encodePushFrame('x', 'src', [Buffer.alloc(1000, 9)]));
+  const f = new FrameReader().push(wire, true)[0];
+  assert.ok(f?.kind === 'push');
+  assert.equal(f.data.buffer, wire.buffer);
+});
+
 test('the media chunks are written as given: encodePushFrame copies no media', () => {
   const payload = Buffer.alloc(100, 1);
   const parts = encodePushFrame('x', 'src', [payload]);
