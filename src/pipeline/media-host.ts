@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { AppError, errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
+import { holdBytes, releaseBytes } from '../lib/slab-pool';
 import { TypedEmitter } from '../lib/typed-emitter';
 import { CHANNEL_FD, MAX_FRAME_CHUNKS, encodePushFrame, encodeRequestFrame } from './host-channel';
 import { PipelineHandle, type HostLink } from './pipeline-handle';
@@ -282,6 +283,8 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private enqueue(id: string, src: string, data: Uint8Array): boolean {
     const child = this.child;
     if (!child || !child.connected) return false;
+    // kept until the write that carries it completed (or failed): slab bytes (lib/slab-pool) are not cut again before
+    holdBytes(data);
     const key = `${id}\n${src}`;
     const item = this.batch.get(key);
     if (item) item.chunks.push(data);
@@ -317,18 +320,25 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
 
   private write(req: HostRequest, bytes: number): boolean {
     const child = this.child;
-    if (!child || !child.connected) return false;
     const channel = this.channel;
+    if (!child || !child.connected || (channel && (channel.destroyed || !channel.writable))) {
+      if (req.t === 'push-many') releaseItems(req.items);
+      return false;
+    }
     if (channel) {
-      if (channel.destroyed || !channel.writable) return false;
       // one writev per batch: frame headers and the tag buffers themselves, no serializer and no JS copy;
       // what the pipe has not taken yet is channel.writableLength (the back-pressure count)
       channel.cork();
       try {
         if (req.t === 'push-many') {
+          const out: Uint8Array[] = [];
           for (const it of req.items) {
-            for (let i = 0; i < it.chunks.length; i += MAX_FRAME_CHUNKS) for (const b of encodePushFrame(it.id, it.src, it.chunks.slice(i, i + MAX_FRAME_CHUNKS))) channel.write(b);
+            for (let i = 0; i < it.chunks.length; i += MAX_FRAME_CHUNKS) out.push(...encodePushFrame(it.id, it.src, it.chunks.slice(i, i + MAX_FRAME_CHUNKS)));
           }
+          // a stream calls its write callbacks in order: the last one's means every chunk of the batch left (or failed)
+          const last = out.length - 1;
+          for (let i = 0; i < last; i++) channel.write(out[i] as Uint8Array);
+          channel.write(out[last] as Uint8Array, () => releaseItems(req.items));
         }
         else if (req.t === 'push') for (const b of encodePushFrame(req.id, req.src, [req.data])) channel.write(b);
         else channel.write(encodeRequestFrame(req));
@@ -339,6 +349,8 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     }
     this.pendingBytes += bytes;
     try {
+      // the serializer copies the message before send() returns
+      if (req.t === 'push-many') setImmediate(() => releaseItems(req.items));
       child.send(req, (err) => {
         this.pendingBytes -= bytes;
         if (err) rootLog.debug({ err: errMessage(err), pid: child.pid }, 'IPC send failed');
@@ -398,4 +410,9 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     for (const h of handles) h.end(expected ? { reason: 'stopped', error: 'media host closed' } : { reason: 'host-died', error });
     this.emit('exit', { expected, code, signal, error: expected ? undefined : error });
   }
+}
+
+/** The batch's bytes are no longer read here (enqueue held each). */
+function releaseItems(items: readonly PushItem[]): void {
+  for (const it of items) for (const c of it.chunks) releaseBytes(c);
 }

@@ -5,6 +5,7 @@ import Rtmp from 'node-media-server/src/protocol/rtmp.js';
 import { decodeAmf0Cmd } from 'node-media-server/src/protocol/amf.js';
 import { errMessage } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
+import { SlabPool } from '../../lib/slab-pool';
 import { TypedEmitter } from '../../lib/typed-emitter';
 import { DEFAULT_RTMP_LIMITS, guardParser, RtmpLimitError, type RtmpLimits } from './limits';
 import { PendingConnections } from './pending';
@@ -85,6 +86,8 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   private dropLogTimer: NodeJS.Timeout | null = null;
   /** every connection's reads land here, one after another, and are parsed at once (no Buffer per read) */
   private readonly readBuf: Buffer;
+  /** every publish's media tags are cut from these slabs, reused once nothing holds their tags (lib/slab-pool) */
+  private readonly pool = new SlabPool();
 
   constructor(private readonly o: RtmpIngestOptions) {
     super();
@@ -228,7 +231,8 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       socket.once('close', () => clearTimeout(grace));
     };
     // Message lengths are checked before NMS allocates them; small until the publish is accepted.
-    guardParser(rtmp, this.limits, () => pub !== null);
+    // Media messages of an accepted publish are read straight into their tags (Publish.payloadFor).
+    guardParser(rtmp, this.limits, () => pub !== null, (type, length) => (pub && !done ? pub.payloadFor(type, length) : null));
     // The token is checked at the first command that carries it: connect (tcUrl/app), releaseStream, FCPublish, publish.
     rtmp.invokeHandler = () => {
       if (done) return;
@@ -271,7 +275,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
         this.log.info({ id: p.id, stream: p.name, app: p.app, ip: peer, login: p.login, video: c?.video, audio: c?.audio }, 'RTMP publish started');
         this.emit('publish', p);
       };
-      pub = new Publish({ id: randomUUID(), app: r.app, name: r.name, query: r.query, ip, login: r.query.login ?? '', socket, idleTimeoutMs: this.idleTimeoutMs, log: this.log, onReady });
+      pub = new Publish({ id: randomUUID(), app: r.app, name: r.name, query: r.query, ip, login: r.query.login ?? '', socket, pool: this.pool, idleTimeoutMs: this.idleTimeoutMs, log: this.log, onReady });
       this.publishing.set(pub.name, pub); // the name is taken from here on, announced or not
     };
     rtmp.onPacketCallback = (p) => {
