@@ -78,7 +78,9 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   /** the byte channel to the worker (host-channel.ts): every request goes through it, in order; IPC carries events back */
   private channel: Socket | null = null;
   /** waiting pushes by pipeline id + appsrc name, in first-push order */
-  private batch = new Map<string, { id: string; src: string; chunks: Uint8Array[] }>();
+  private batch: { id: string; src: string; chunks: Uint8Array[] }[] = [];
+  /** the batch's items by pipeline id, then appsrc name (no key string built per push) */
+  private batchIndex = new Map<string, Map<string, { id: string; src: string; chunks: Uint8Array[] }>>();
   private batchBytes = 0;
   private batchTimer: { readonly cancel: () => void } | null = null;
   private pingSeq = 0;
@@ -285,10 +287,15 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     if (!child || !child.connected) return false;
     // kept until the write that carries it completed (or failed): slab bytes (lib/slab-pool) are not cut again before
     holdBytes(data);
-    const key = `${id}\n${src}`;
-    const item = this.batch.get(key);
+    let bySrc = this.batchIndex.get(id);
+    if (!bySrc) this.batchIndex.set(id, (bySrc = new Map()));
+    const item = bySrc.get(src);
     if (item) item.chunks.push(data);
-    else this.batch.set(key, { id, src, chunks: [data] });
+    else {
+      const it = { id, src, chunks: [data] };
+      bySrc.set(src, it);
+      this.batch.push(it);
+    }
     this.batchBytes += data.byteLength;
     this.pendingBytes += data.byteLength;
     if (this.batchBytes >= MAX_BATCH_BYTES) this.flush();
@@ -308,10 +315,11 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private flush(): void {
     this.batchTimer?.cancel();
     this.batchTimer = null;
-    if (this.batch.size === 0) return;
-    const items: PushItem[] = [...this.batch.values()];
+    if (this.batch.length === 0) return;
+    const items: PushItem[] = this.batch;
+    this.batch = [];
+    this.batchIndex.clear();
     const bytes = this.batchBytes;
-    this.batch.clear();
     this.batchBytes = 0;
     // the batch's bytes are in pendingBytes already; write() releases them when the channel took them
     this.pendingBytes -= bytes;

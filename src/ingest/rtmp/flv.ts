@@ -17,9 +17,8 @@ export interface FlvTag {
 
 const HEADER_LEN = 9 + 4;
 
-/** The tag whose bytes (11-byte header, payload, PreviousTagSize) are `bytes`, flags read by codecs.ts. */
-export function tagOf(type: number, timestamp: number, bytes: Buffer): FlvTag {
-  const payload = bytes.subarray(11, bytes.length - 4);
+/** The tag whose bytes (11-byte header, payload, PreviousTagSize) are `bytes`, flags read by codecs.ts (from `payload`: the same bytes as the tag's, given when at hand). */
+export function tagOf(type: number, timestamp: number, bytes: Buffer, payload: Buffer = bytes.subarray(11, bytes.length - 4)): FlvTag {
   return { type, timestamp, bytes, keyframe: isKeyframe(type, payload), sequenceHeader: (type === 8 || type === 9) && isSequenceHeader(type, payload) };
 }
 

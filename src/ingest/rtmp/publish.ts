@@ -211,7 +211,7 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
   /** A message; `lent`: the tag whose payload `data` is (read there by NMS), held during the call. */
   private message(type: number, timestamp: number, data: Buffer, size: number, lent: Buffer | null): void {
     if (this.ended) return;
-    let payload = data.subarray(0, size);
+    let payload = data.length === size ? data : data.subarray(0, size);
     if (type === 18) {
       payload = scriptPayload(payload);
       if (!payload.subarray(0, ON_METADATA.length).equals(ON_METADATA)) return; // onFI, |RtmpSampleAccess, ...
@@ -229,7 +229,7 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
     // sequence headers, kept for the whole publish, get buffers of their own (a slab is not held by them)
     const seq = isSequenceHeader(type, payload);
     const bytes = lent && !seq ? frameFlvTag(type, timestamp, lent) : flvTag(type, timestamp, payload, seq ? Buffer.allocUnsafe : this.alloc);
-    const tag = tagOf(type, timestamp, bytes);
+    const tag = tagOf(type, timestamp, bytes, payload);
     if (tag.sequenceHeader) {
       if (type === 8) this.audioConfigTag = tag;
       else this.videoConfigTag = tag;
