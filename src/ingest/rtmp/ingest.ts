@@ -32,7 +32,16 @@ export interface RtmpIngestOptions {
   readonly limits?: () => RtmpLimits;
   /** bytes per socket read (one buffer reused by every connection; at least 256), default READ_BUFFER_BYTES; tests make it small */
   readonly readBufferBytes?: number;
+  /**
+   * a publishing connection is read at most this often (ms; 0 = as bytes arrive): after a read that did not fill
+   * half the buffer it waits for the ingest's next read tick, so one wake-up reads what ~this long of media sent
+   * (every publisher's in the same tick). Default READ_BATCH_MS.
+   */
+  readonly readBatchMs?: number;
 }
+
+/** Default RtmpIngestOptions.readBatchMs (bench/README.md, session 8). */
+export const READ_BATCH_MS = 20;
 
 /** Why a connection that had not published was dropped. */
 export type PendingDrop = 'pending-cap' | 'deadline' | 'limit' | 'protocol';
@@ -88,6 +97,10 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   private readonly readBuf: Buffer;
   /** every publish's media tags are cut from these slabs, reused once nothing holds their tags (lib/slab-pool) */
   private readonly pool = new SlabPool();
+  /** publishing connections that wait for the next read tick (readBatchMs), and whose publish they carry */
+  private readonly waitingRead = new Map<Socket, Publish>();
+  private readTimer: NodeJS.Timeout | null = null;
+  private readonly readBatchMs: number;
 
   constructor(private readonly o: RtmpIngestOptions) {
     super();
@@ -96,6 +109,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     this.boundPort = o.port;
     this.limits = o.limits ?? (() => DEFAULT_RTMP_LIMITS);
     this.readBuf = Buffer.allocUnsafeSlow(Math.max(256, Math.floor(o.readBufferBytes ?? READ_BUFFER_BYTES)));
+    this.readBatchMs = Math.max(0, o.readBatchMs ?? READ_BATCH_MS);
     this.pending = new PendingConnections(() => {
       const l = this.limits();
       return { total: l.maxPending, perIp: l.maxPendingPerIp };
@@ -150,6 +164,8 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     this.closing ??= (async () => {
       const server = this.server;
       if (this.dropLogTimer) clearTimeout(this.dropLogTimer);
+      if (this.readTimer) clearTimeout(this.readTimer);
+      this.waitingRead.clear();
       const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       for (const s of this.sockets) s.destroy();
       await closed;
@@ -165,16 +181,29 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
    * read from it yet.
    */
   accept(accepted: Socket): void {
-    let onBytes: (chunk: Buffer) => void = () => {};
+    let onBytes: (chunk: Buffer) => boolean = () => true;
     const socket = withReadBuffer(accepted, this.readBuf, (chunk) => onBytes(chunk));
     if (socket) onBytes = this.onConnection(socket);
   }
 
-  /** Sets a new connection up; returns what parses its bytes (each chunk valid during the call only). */
-  private onConnection(socket: Socket): (chunk: Buffer) => void {
+  /**
+   * Reads `socket` again at the next read tick (unless its publish paused it meanwhile): what arrived until then is
+   * read in one wake-up.
+   */
+  private readLater(socket: Socket, pub: Publish): void {
+    this.waitingRead.set(socket, pub);
+    this.readTimer ??= setTimeout(() => {
+      this.readTimer = null;
+      for (const [s, p] of this.waitingRead) if (!s.destroyed && !p.stats().paused) s.resume();
+      this.waitingRead.clear();
+    }, this.readBatchMs);
+  }
+
+  /** Sets a new connection up; returns what parses its bytes (each chunk valid during the call only) and whether to read on now. */
+  private onConnection(socket: Socket): (chunk: Buffer) => boolean {
     if (this.closing) {
       socket.destroy();
-      return () => {};
+      return () => false;
     }
     const ip = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
     const peer = `${ip}:${socket.remotePort ?? 0}`;
@@ -286,14 +315,23 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       clearTimeout(deadline);
       this.pending.remove(socket);
       this.sockets.delete(socket);
+      this.waitingRead.delete(socket);
       if (pub) this.endPublish(pub);
     });
     // NMS copies what it keeps out of `data` (handshake, chunk headers, message payloads): it may be reused after this
+    const half = this.readBuf.length / 2;
     return (data: Buffer) => {
-      if (done) return;
+      if (done) return true;
       try {
         const err = rtmp.parserData(data);
         if (err) throw new Error(err);
+        // a publisher is read once per read tick; a read that filled half the buffer means more is waiting: read on
+        const p = pub;
+        if (p && !done && this.readBatchMs > 0 && data.length < half && !socket.destroyed) {
+          this.readLater(socket, p);
+          return false;
+        }
+        return true;
       } catch (err) {
         done = true;
         if (!pub) {
@@ -301,10 +339,11 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
           const limit = err instanceof RtmpLimitError;
           this.log.debug({ ip: peer, reason: errMessage(err) }, limit ? 'RTMP connection over a limit before publishing; dropping it' : 'RTMP protocol error before publishing; dropping the connection');
           this.dropPending(socket, limit ? 'limit' : 'protocol');
-          return;
+          return false;
         }
         this.log.warn({ ip: peer, stream: pub?.name, reason: errMessage(err) }, 'RTMP protocol error; dropping the connection');
         socket.destroy();
+        return false;
       }
     };
   }
