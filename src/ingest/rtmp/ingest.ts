@@ -97,8 +97,9 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   private readonly readBuf: Buffer;
   /** every publish's media tags are cut from these slabs, reused once nothing holds their tags (lib/slab-pool) */
   private readonly pool = new SlabPool();
-  /** publishing connections that wait for the next read tick (readBatchMs), and whose publish they carry */
-  private readonly waitingRead = new Map<Socket, Publish>();
+  /** publishing connections that wait for the next read tick (readBatchMs), and whose publish they carry (same index) */
+  private waitingSockets: Socket[] = [];
+  private waitingPubs: Publish[] = [];
   private readTimer: NodeJS.Timeout | null = null;
   private readonly readBatchMs: number;
 
@@ -165,7 +166,8 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       const server = this.server;
       if (this.dropLogTimer) clearTimeout(this.dropLogTimer);
       if (this.readTimer) clearTimeout(this.readTimer);
-      this.waitingRead.clear();
+      this.waitingSockets = [];
+      this.waitingPubs = [];
       const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       for (const s of this.sockets) s.destroy();
       await closed;
@@ -191,11 +193,18 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
    * read in one wake-up.
    */
   private readLater(socket: Socket, pub: Publish): void {
-    this.waitingRead.set(socket, pub);
+    this.waitingSockets.push(socket);
+    this.waitingPubs.push(pub);
     this.readTimer ??= setTimeout(() => {
       this.readTimer = null;
-      for (const [s, p] of this.waitingRead) if (!s.destroyed && !p.stats().paused) s.resume();
-      this.waitingRead.clear();
+      const sockets = this.waitingSockets;
+      const pubs = this.waitingPubs;
+      this.waitingSockets = [];
+      this.waitingPubs = [];
+      for (let i = 0; i < sockets.length; i++) {
+        const s = sockets[i] as Socket;
+        if (!s.destroyed && !(pubs[i] as Publish).stats().paused) s.resume();
+      }
     }, this.readBatchMs);
   }
 
@@ -307,15 +316,17 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       pub = new Publish({ id: randomUUID(), app: r.app, name: r.name, query: r.query, ip, login: r.query.login ?? '', socket, pool: this.pool, idleTimeoutMs: this.idleTimeoutMs, log: this.log, onReady });
       this.publishing.set(pub.name, pub); // the name is taken from here on, announced or not
     };
-    rtmp.onPacketCallback = (p) => {
-      if (pub && !done) pub.packet(p.codec_type, p.dts, p.data, p.size);
+    // media and data messages straight from the parser's state (NMS's dataHandler builds an AVPacket object per
+    // message, with flags we work out in codecs.ts): type, timestamp (NMS's clock), payload, length
+    rtmp.dataHandler = () => {
+      const pp = rtmp.parserPacket;
+      if (pub && !done) pub.packet(pp.header.type, pp.clock, pp.payload, pp.header.length);
     };
 
     socket.on('close', () => {
       clearTimeout(deadline);
       this.pending.remove(socket);
       this.sockets.delete(socket);
-      this.waitingRead.delete(socket);
       if (pub) this.endPublish(pub);
     });
     // NMS copies what it keeps out of `data` (handshake, chunk headers, message payloads): it may be reused after this

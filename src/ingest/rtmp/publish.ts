@@ -95,8 +95,12 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
    */
   private readonly pool: SlabPool;
   private readonly alloc = (size: number) => this.pool.alloc(size);
-  /** payloads lent to NMS (payloadFor) → the whole tag around each; held until its message is delivered */
-  private readonly lent = new Map<Buffer, Buffer>();
+  /**
+   * payloads lent to NMS (payloadFor) and the whole tag around each (same index), held until its message is
+   * delivered: one or two at a time (a message per chunk stream), so arrays, not a Map that allocates as it shrinks
+   */
+  private readonly lentPayloads: Buffer[] = [];
+  private readonly lentTags: Buffer[] = [];
   private endCbs: (() => void)[] = [];
   /** tags from the first until the publish is announced; null after */
   private pending: FlvTag[] | null = [];
@@ -160,7 +164,8 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
     const tag = this.pool.alloc(11 + length + 4);
     holdBytes(tag);
     const payload = tag.subarray(11, 11 + length);
-    this.lent.set(payload, tag);
+    this.lentPayloads.push(payload);
+    this.lentTags.push(tag);
     return payload;
   }
 
@@ -198,9 +203,14 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
 
   /** A media or data message from the RTMP parser; `data` is NMS's reused buffer, valid for `size` bytes. */
   packet(type: number, timestamp: number, data: Buffer, size: number): void {
-    const lent = this.lent.get(data);
-    if (!lent) return this.message(type, timestamp, data, size, null);
-    this.lent.delete(data);
+    const i = this.lentPayloads.indexOf(data);
+    if (i < 0) return this.message(type, timestamp, data, size, null);
+    const lent = this.lentTags[i] as Buffer;
+    const last = this.lentPayloads.length - 1;
+    this.lentPayloads[i] = this.lentPayloads[last] as Buffer;
+    this.lentTags[i] = this.lentTags[last] as Buffer;
+    this.lentPayloads.pop();
+    this.lentTags.pop();
     try {
       this.message(type, timestamp, data, size, lent);
     } finally {
@@ -249,8 +259,9 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
     this.endCbs = [];
     for (const t of this.pending ?? []) releaseBytes(t.bytes);
     this.pending = null;
-    for (const tag of this.lent.values()) releaseBytes(tag);
-    this.lent.clear();
+    for (const tag of this.lentTags) releaseBytes(tag);
+    this.lentTags.length = 0;
+    this.lentPayloads.length = 0;
     for (const cb of cbs) this.callSafely('onEnd', cb, undefined);
   }
 
