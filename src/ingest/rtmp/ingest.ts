@@ -5,7 +5,6 @@ import Rtmp from 'node-media-server/src/protocol/rtmp.js';
 import { decodeAmf0Cmd } from 'node-media-server/src/protocol/amf.js';
 import { errMessage } from '../../lib/errors';
 import type { Logger } from '../../lib/log';
-import { SlabPool } from '../../lib/slab-pool';
 import { TypedEmitter } from '../../lib/typed-emitter';
 import { DEFAULT_RTMP_LIMITS, guardParser, RtmpLimitError, type RtmpLimits } from './limits';
 import { PendingConnections } from './pending';
@@ -95,8 +94,6 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   private dropLogTimer: NodeJS.Timeout | null = null;
   /** every connection's reads land here, one after another, and are parsed at once (no Buffer per read) */
   private readonly readBuf: Buffer;
-  /** every publish's media tags are cut from these slabs, reused once nothing holds their tags (lib/slab-pool) */
-  private readonly pool = new SlabPool();
   /** publishing connections that wait for the next read tick (readBatchMs), and whose publish they carry (same index) */
   private waitingSockets: Socket[] = [];
   private waitingPubs: Publish[] = [];
@@ -313,7 +310,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
         this.log.info({ id: p.id, stream: p.name, app: p.app, ip: peer, login: p.login, video: c?.video, audio: c?.audio }, 'RTMP publish started');
         this.emit('publish', p);
       };
-      pub = new Publish({ id: randomUUID(), app: r.app, name: r.name, query: r.query, ip, login: r.query.login ?? '', socket, pool: this.pool, idleTimeoutMs: this.idleTimeoutMs, log: this.log, onReady });
+      pub = new Publish({ id: randomUUID(), app: r.app, name: r.name, query: r.query, ip, login: r.query.login ?? '', socket, idleTimeoutMs: this.idleTimeoutMs, log: this.log, onReady });
       this.publishing.set(pub.name, pub); // the name is taken from here on, announced or not
     };
     // media and data messages straight from the parser's state (NMS's dataHandler builds an AVPacket object per

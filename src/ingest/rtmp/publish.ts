@@ -62,7 +62,7 @@ export interface RtmpPublish extends RtmpPublisher {
 /** What an RtmpSession needs to become a publish. */
 export interface PublishInit extends RtmpPublisher {
   readonly socket: Socket;
-  /** where media tags are cut from (one pool per ingest); default a pool of its own */
+  /** where media tags are cut from; default a pool of its own (tests share one) */
   readonly pool?: SlabPool;
   readonly idleTimeoutMs: number;
   readonly log: Logger;
@@ -70,6 +70,14 @@ export interface PublishInit extends RtmpPublisher {
   readonly onReady: (pub: Publish) => void;
 }
 
+
+/**
+ * Each publish cuts its tags from slabs of its own: a slab shared by several publishers would wait for the last of
+ * their GOP caches to let go of it (up to two GOPs of every stream held, against one). A GOP at 4 Mbit/s and 2 s
+ * is ~4 slabs; that many released ones wait to be cut again (more are left to the GC).
+ */
+const SLAB_BYTES = 256 * 1024;
+const MAX_FREE_SLABS = 4;
 
 /** bytes of tags held while the codecs are worked out (normally well under 1 s of media); past it they count as known */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -118,7 +126,7 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
   constructor(init: PublishInit) {
     super({ ...init, query: Object.freeze({ ...init.query }) });
     this.socket = init.socket;
-    this.pool = init.pool ?? new SlabPool();
+    this.pool = init.pool ?? new SlabPool(SLAB_BYTES, MAX_FREE_SLABS);
     this.idleTimeoutMs = init.idleTimeoutMs;
     this.log = init.log;
     this.onReady = init.onReady;
