@@ -78,6 +78,8 @@ export interface PublishInit extends RtmpPublisher {
  */
 const SLAB_BYTES = 256 * 1024;
 const MAX_FREE_SLABS = 4;
+/** payloads lent to NMS at once (it uses at most 64 chunk streams, limits.ts) */
+const MAX_LENT = 64;
 
 /** bytes of tags held while the codecs are worked out (normally well under 1 s of media); past it they count as known */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -169,6 +171,11 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
    */
   payloadFor(type: number, length: number): Buffer | null {
     if (this.ended || (type !== 8 && type !== 9)) return null;
+    // one message per chunk stream is in progress; older entries are messages NMS dropped (a clock past 32 bits)
+    if (this.lentTags.length >= MAX_LENT) {
+      releaseBytes(this.lentTags.shift() as Buffer);
+      this.lentPayloads.shift();
+    }
     const tag = this.pool.alloc(11 + length + 4);
     holdBytes(tag);
     const payload = tag.subarray(11, 11 + length);
