@@ -6,6 +6,9 @@
  * beyond the idle service). Every stream's recording is checked afterwards (ffprobe of every file, total length).
  * Usage: node dist/bench/rtmp-bench.js [N list, default 1,8,16] [window s, default 30] [legs, default edgerec,ffmpeg,nginx]
  * Env RTMP_BENCH_CONF: extra service properties lines (`\n`-separated), e.g. to compare settings.
+ * Env RTMP_BENCH_NODE_ARGS: extra node options for the service (space-separated), e.g. `--trace-gc`: the edgerec leg
+ * then also prints the GCs the service ran during the window. The leg always prints the service's main thread vs its
+ * other threads (V8 workers, libuv pool) over the window.
  */
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,9 +31,9 @@ const NGINX_MODULE = '/usr/lib/nginx/modules/ngx_rtmp_module.so';
 const run = promisify(execFile);
 
 /** utime+stime (ticks) and RSS (kB) of one process, null when it is gone. */
-function procStat(pid: number): { ticks: number; rssKb: number } | null {
+function procStat(pid: number, tid?: number): { ticks: number; rssKb: number } | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // fields after ')' start at field 3 (state): utime is field 14, stime 15, rss (pages) 24
     return { ticks: Number(f[11]) + Number(f[12]), rssKb: Number(f[21]) * 4 };
@@ -163,7 +166,7 @@ async function benchEdgerec(n: number, clip: string): Promise<Result> {
     // displace some of them
     conf: `log_level=info\nrecord_rotation=10\nrtmp_max_pending_per_ip=64\nstream_record_policy_template={streamName}-{startTimeMillis}\n${extra}\n`,
     env: { EDGEREC_LOG_LEVEL: 'info' },
-    nodeArgs: prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [],
+    nodeArgs: [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...(process.env.RTMP_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)],
   });
   const pubs: Pub[] = [];
   try {
@@ -187,7 +190,15 @@ async function benchEdgerec(n: number, clip: string): Promise<Result> {
       throw new Error(`${String(err)}: recording ${Array.isArray(rec) ? rec.length : '?'}, streams ${JSON.stringify(streams).slice(0, 600)}, warnings ${JSON.stringify(logs).slice(0, 1500)}`);
     });
     await new Promise((r) => setTimeout(r, WARMUP_MS));
+    const gcs = (): { mc: number; sc: number } => ({ mc: s.proc.output().split('Mark-Compact').length, sc: s.proc.output().split('Scavenge').length });
+    const [gc0, main0] = [gcs(), procStat(s.proc.pid, s.proc.pid)?.ticks ?? 0];
     const m = await treeCpu(s.proc.pid, WINDOW_S);
+    const [gc1, main1] = [gcs(), procStat(s.proc.pid, s.proc.pid)?.ticks ?? 0];
+    const mainPct = ((main1 - main0) / CLK_TCK / WINDOW_S / n) * 100;
+    console.log(
+      `edgerec N=${n}: service main thread ${mainPct.toFixed(2)} %, its other threads ${(((m.rootCpuS / WINDOW_S / n) * 100) - mainPct).toFixed(2)} % of a core per stream` +
+        (gc1.sc > 1 || gc1.mc > 1 ? `; GC in the window: ${gc1.mc - gc0.mc} mark-compacts, ${gc1.sc - gc0.sc} scavenges; the last: ${s.proc.output().split('\n').filter((l) => l.includes('Mark-Compact')).pop() ?? ''}` : ''),
+    );
     const running = (await s.post('/rest-api/recorder/find_all')).body;
     if (!Array.isArray(running) || running.length !== n) throw new Error(`edgerec: ${n} recordings expected after the window, got ${JSON.stringify(running)}`);
     await stopPublishers(pubs);

@@ -51,6 +51,23 @@ export function spanReads(ranges: ReadonlyArray<{ readonly file?: number; readon
 }
 
 /**
+ * Copy blocks kept for the next copy: a recording's finalization copies every fragment (the service remuxes each
+ * stream's file at every rotation), and 2 MiB of fresh external memory per remux is what drives V8's full GCs once the
+ * RTMP path allocates nothing per tag (bench/README.md, session 8).
+ */
+const spare: Buffer[] = [];
+const MAX_SPARE = 2;
+
+function takeBlock(size: number): Buffer {
+  const i = spare.findIndex((b) => b.length === size);
+  return i >= 0 ? (spare.splice(i, 1)[0] as Buffer) : Buffer.allocUnsafeSlow(size);
+}
+
+function giveBlock(b: Buffer): void {
+  if (spare.length < MAX_SPARE) spare.push(b);
+}
+
+/**
  * Copy `ranges` (ascending, not overlapping) of `from` back to back into `to` from `pos`: reads of up to `block`
  * bytes that span small gaps (closed in place), each written while the next is read. Returns the end position.
  */
@@ -58,7 +75,7 @@ export async function copyRanges(from: ByteReader, to: FileHandle, ranges: Reado
   const { reads, segments } = spanReads(ranges, SPAN_GAP, block);
   const inRead: Array<Array<readonly [number, number]>> = reads.map(() => []);
   for (const segs of segments) for (const [k, at, len] of segs) inRead[k]?.push([at, len]);
-  const bufs = [Buffer.allocUnsafe(block), Buffer.allocUnsafe(block)];
+  const bufs = [takeBlock(block), takeBlock(block)];
   let pending: Promise<unknown> = Promise.resolve();
   for (const [k, r] of reads.entries()) {
     const data = await readAt(from, r.src, r.len, (bufs[k % 2] as Buffer).subarray(0, r.len));
@@ -72,6 +89,8 @@ export async function copyRanges(from: ByteReader, to: FileHandle, ranges: Reado
     pos += len;
   }
   await pending;
+  // only after a clean copy: a failed one may leave a write in flight that still reads its block
+  for (const b of bufs) giveBlock(b);
   return pos;
 }
 

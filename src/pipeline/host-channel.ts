@@ -47,14 +47,23 @@ export function encodeRequestFrame(req: HostRequest): Buffer {
  * MAX_FRAME_CHUNKS chunks are refused: the caller splits them into several frames.
  */
 export function encodePushFrame(id: string, src: string, chunks: readonly Uint8Array[]): Uint8Array[] {
-  if (chunks.length > MAX_FRAME_CHUNKS) throw new ChannelError(`push frame with ${chunks.length} chunks (allowed: at most ${MAX_FRAME_CHUNKS})`);
+  return [encodePushHead(id, src, chunks, 0, chunks.length), ...chunks];
+}
+
+/**
+ * The header of the push frame that carries `chunks[from .. to)` (written next, as they are): what encodePushFrame
+ * puts before them, without building the array of buffers.
+ */
+export function encodePushHead(id: string, src: string, chunks: readonly Uint8Array[], from: number, to: number): Buffer {
+  const count = to - from;
+  if (count > MAX_FRAME_CHUNKS) throw new ChannelError(`push frame with ${count} chunks (allowed: at most ${MAX_FRAME_CHUNKS})`);
   const idLen = Buffer.byteLength(id, 'latin1');
   const srcLen = Buffer.byteLength(src, 'latin1');
   if (idLen > 255 || srcLen > 255) throw new ChannelError(`push frame id/src longer than 255 bytes (${idLen}/${srcLen})`);
-  const headLen = 4 + 1 + 1 + idLen + 1 + srcLen + 2 + 4 * chunks.length;
+  const headLen = 4 + 1 + 1 + idLen + 1 + srcLen + 2 + 4 * count;
   const head = Buffer.allocUnsafe(headLen);
   let bytes = 0;
-  for (const c of chunks) bytes += c.byteLength;
+  for (let i = from; i < to; i++) bytes += (chunks[i] as Uint8Array).byteLength;
   head.writeUInt32BE(headLen - 4 + bytes, 0);
   let o = 4;
   head[o++] = KIND_PUSH;
@@ -62,13 +71,13 @@ export function encodePushFrame(id: string, src: string, chunks: readonly Uint8A
   o += head.write(id, o, 'latin1');
   head[o++] = srcLen;
   o += head.write(src, o, 'latin1');
-  head.writeUInt16BE(chunks.length, o);
+  head.writeUInt16BE(count, o);
   o += 2;
-  for (const c of chunks) {
-    head.writeUInt32BE(c.byteLength, o);
+  for (let i = from; i < to; i++) {
+    head.writeUInt32BE((chunks[i] as Uint8Array).byteLength, o);
     o += 4;
   }
-  return [head, ...chunks];
+  return head;
 }
 
 /** Reads frames from the channel's byte stream (pure, incremental). */

@@ -3,8 +3,9 @@ import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { AppError, errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
+import { holdBytes, releaseBytes } from '../lib/slab-pool';
 import { TypedEmitter } from '../lib/typed-emitter';
-import { CHANNEL_FD, MAX_FRAME_CHUNKS, encodePushFrame, encodeRequestFrame } from './host-channel';
+import { CHANNEL_FD, MAX_FRAME_CHUNKS, encodePushFrame, encodePushHead, encodeRequestFrame } from './host-channel';
 import { PipelineHandle, type HostLink } from './pipeline-handle';
 import type { HostEvent, HostMemory, HostRequest, PushItem, RtspFeedSpec } from './types';
 
@@ -47,6 +48,12 @@ export interface MediaHostOptions {
 const MAX_BATCH_BYTES = 1024 * 1024;
 const MAX_PUSH_BATCH_MS = 20;
 
+/** Pushes to one appsrc waiting for the batch numbered `gen`. */
+interface BatchItem extends PushItem {
+  readonly chunks: Uint8Array[];
+  readonly gen: number;
+}
+
 /** How a host process ended; `expected` when it was closed or drained. */
 export interface HostExit {
   readonly expected: boolean;
@@ -77,7 +84,13 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   /** the byte channel to the worker (host-channel.ts): every request goes through it, in order; IPC carries events back */
   private channel: Socket | null = null;
   /** waiting pushes by pipeline id + appsrc name, in first-push order */
-  private batch = new Map<string, { id: string; src: string; chunks: Uint8Array[] }>();
+  private batch: BatchItem[] = [];
+  /**
+   * items by pipeline id, then appsrc name (no key string built per push), kept across batches (an item belongs to
+   * the batch numbered `gen`); a pipeline's entry goes when it stops
+   */
+  private readonly batchIndex = new Map<string, Map<string, BatchItem>>();
+  private batchGen = 0;
   private batchBytes = 0;
   private batchTimer: { readonly cancel: () => void } | null = null;
   private pingSeq = 0;
@@ -102,6 +115,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     this.link = {
       pid: () => this.pid,
       send: (req) => this.send(req),
+      push: (id, src, data) => this.enqueue(id, src, data),
       overloaded: () => this.pendingBytes + (this.channel?.writableLength ?? 0) > this.o.maxPendingBytes,
     };
   }
@@ -282,10 +296,17 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private enqueue(id: string, src: string, data: Uint8Array): boolean {
     const child = this.child;
     if (!child || !child.connected) return false;
-    const key = `${id}\n${src}`;
-    const item = this.batch.get(key);
-    if (item) item.chunks.push(data);
-    else this.batch.set(key, { id, src, chunks: [data] });
+    // kept until the write that carries it completed (or failed): slab bytes (lib/slab-pool) are not cut again before
+    holdBytes(data);
+    let bySrc = this.batchIndex.get(id);
+    if (!bySrc) this.batchIndex.set(id, (bySrc = new Map()));
+    const item = bySrc.get(src);
+    if (item && item.gen === this.batchGen) item.chunks.push(data);
+    else {
+      const it: BatchItem = { id, src, chunks: [data], gen: this.batchGen };
+      bySrc.set(src, it);
+      this.batch.push(it);
+    }
     this.batchBytes += data.byteLength;
     this.pendingBytes += data.byteLength;
     if (this.batchBytes >= MAX_BATCH_BYTES) this.flush();
@@ -305,10 +326,11 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
   private flush(): void {
     this.batchTimer?.cancel();
     this.batchTimer = null;
-    if (this.batch.size === 0) return;
-    const items: PushItem[] = [...this.batch.values()];
+    if (this.batch.length === 0) return;
+    const items: PushItem[] = this.batch;
+    this.batch = [];
+    this.batchGen++;
     const bytes = this.batchBytes;
-    this.batch.clear();
     this.batchBytes = 0;
     // the batch's bytes are in pendingBytes already; write() releases them when the channel took them
     this.pendingBytes -= bytes;
@@ -317,17 +339,31 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
 
   private write(req: HostRequest, bytes: number): boolean {
     const child = this.child;
-    if (!child || !child.connected) return false;
     const channel = this.channel;
+    if (!child || !child.connected || (channel && (channel.destroyed || !channel.writable))) {
+      if (req.t === 'push-many') releaseItems(req.items);
+      return false;
+    }
     if (channel) {
-      if (channel.destroyed || !channel.writable) return false;
       // one writev per batch: frame headers and the tag buffers themselves, no serializer and no JS copy;
       // what the pipe has not taken yet is channel.writableLength (the back-pressure count)
       channel.cork();
       try {
         if (req.t === 'push-many') {
-          for (const it of req.items) {
-            for (let i = 0; i < it.chunks.length; i += MAX_FRAME_CHUNKS) for (const b of encodePushFrame(it.id, it.src, it.chunks.slice(i, i + MAX_FRAME_CHUNKS))) channel.write(b);
+          // a stream calls its write callbacks in order: the last one's means every chunk of the batch left (or failed)
+          const items = req.items;
+          const lastItem = items[items.length - 1];
+          for (const it of items) {
+            const n = it.chunks.length;
+            for (let i = 0; i < n; i += MAX_FRAME_CHUNKS) {
+              const end = Math.min(n, i + MAX_FRAME_CHUNKS);
+              channel.write(encodePushHead(it.id, it.src, it.chunks, i, end));
+              for (let k = i; k < end; k++) {
+                const c = it.chunks[k] as Uint8Array;
+                if (it === lastItem && k === n - 1) channel.write(c, () => releaseItems(items));
+                else channel.write(c);
+              }
+            }
           }
         }
         else if (req.t === 'push') for (const b of encodePushFrame(req.id, req.src, [req.data])) channel.write(b);
@@ -339,6 +375,8 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     }
     this.pendingBytes += bytes;
     try {
+      // the serializer copies the message before send() returns
+      if (req.t === 'push-many') setImmediate(() => releaseItems(req.items));
       child.send(req, (err) => {
         this.pendingBytes -= bytes;
         if (err) rootLog.debug({ err: errMessage(err), pid: child.pid }, 'IPC send failed');
@@ -375,7 +413,10 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
       default: {
         const h = this.handles.get(ev.id);
         if (!h) return;
-        if (ev.t === 'stopped') this.handles.delete(ev.id);
+        if (ev.t === 'stopped') {
+          this.handles.delete(ev.id);
+          this.batchIndex.delete(ev.id);
+        }
         h.deliver(ev);
         if (this.handles.size === 0 && this.draining && this.state === 'ready') this.retire();
       }
@@ -388,6 +429,7 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = null;
     this.flush(); // the channel is gone: this only drops the batch and its byte count
+    this.batchIndex.clear();
     const error = this.fatal ?? `media host exited [pid:${this.pid}, code:${code}, signal:${signal}]`;
     const log = rootLog.child({ component: 'media-host', pid: this.pid });
     if (expected) log.info({ code, signal }, 'media host exited');
@@ -398,4 +440,9 @@ export class MediaHost extends TypedEmitter<MediaHostEvents> {
     for (const h of handles) h.end(expected ? { reason: 'stopped', error: 'media host closed' } : { reason: 'host-died', error });
     this.emit('exit', { expected, code, signal, error: expected ? undefined : error });
   }
+}
+
+/** The batch's bytes are no longer read here (enqueue held each). */
+function releaseItems(items: readonly PushItem[]): void {
+  for (const it of items) for (const c of it.chunks) releaseBytes(c);
 }

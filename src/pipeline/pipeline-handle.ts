@@ -38,6 +38,8 @@ export interface PipelineHandleEvents extends Record<string, unknown[]> {
 export interface HostLink {
   pid(): number;
   send(req: HostRequest): boolean;
+  /** send({ t: 'push', id, src, data }) without the request object (one per pushed tag or frame) */
+  push(id: string, src: string, data: Uint8Array): boolean;
   /** the IPC backlog to the host is above its bound */
   overloaded(): boolean;
 }
@@ -92,7 +94,7 @@ export class PipelineHandle extends TypedEmitter<PipelineHandleEvents> {
       this.emit('warning', { message: `media host caught up; ${this.droppedBytes} bytes were dropped`, element: 'ipc' });
       this.droppedBytes = -1;
     }
-    return link.send({ t: 'push', id: this.id, src, data: buf });
+    return link.push(this.id, src, buf);
   }
 
   /** Ask for a clean end (EOS; the host stops it if EOS does not arrive in time). */

@@ -248,7 +248,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     let detach: (() => void) | null = null;
     h.on('started', () => {
       this.baseEpochMs = Date.now();
-      if (this.o.stream.attach) detach = this.o.stream.attach((src, data) => h.push(src, data));
+      if (this.o.stream.attach) detach = this.o.stream.attach((src, data) => h.push(src, data), { holds: true }); // MediaHost holds what it batches
       this.o.stream.requestKeyframe?.();
     });
     h.on('fragment-opened', (f) => this.onOpened(f.location, f.runningTimeNs));

@@ -42,6 +42,8 @@ declare module 'node-media-server/src/protocol/rtmp.js' {
     controlHandler(): void;
     /** decodes and dispatches an AMF command message; replaceable per instance */
     invokeHandler(): void;
+    /** hands a complete audio/video/data message (parserPacket) to onPacketCallback; replaceable per instance */
+    dataHandler(): void;
     onConnect(invokeMessage: InvokeMessage): void;
     onCreateStream(invokeMessage: InvokeMessage): void;
     /** chunk size set by the peer (128 until it sets one) */
@@ -57,6 +59,8 @@ declare module 'node-media-server/src/protocol/rtmp.js' {
 
   interface RtmpParserPacket {
     header: { fmt: number; cid: number; timestamp: number; length: number; type: number; stream_id: number };
+    /** the message's timestamp (ms; what NMS reports as dts) */
+    clock: number;
     /** the message bytes (valid up to header.length once complete) */
     payload: Buffer;
     capacity: number;

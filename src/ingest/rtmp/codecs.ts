@@ -16,14 +16,19 @@ export function scriptPayload(payload: Buffer): Buffer {
 
 /** One FLV tag (11-byte header, payload copied, PreviousTagSize) for a message of `type` 8/9/18 at `timestamp` ms. */
 export function flvTag(type: number, timestamp: number, payload: Buffer, alloc: (size: number) => Buffer = Buffer.allocUnsafe): Buffer {
-  const size = payload.length;
-  const tag = alloc(11 + size + 4);
+  const tag = alloc(11 + payload.length + 4);
+  payload.copy(tag, 11);
+  return frameFlvTag(type, timestamp, tag);
+}
+
+/** Writes the 11-byte tag header and the PreviousTagSize around the payload already at `tag[11 .. length - 4]`. */
+export function frameFlvTag(type: number, timestamp: number, tag: Buffer): Buffer {
+  const size = tag.length - 15;
   tag[0] = type;
   tag.writeUIntBE(size, 1, 3);
   tag.writeUIntBE(timestamp & 0xffffff, 4, 3);
   tag[7] = (timestamp >>> 24) & 0xff;
   tag.writeUIntBE(0, 8, 3);
-  payload.copy(tag, 11);
   tag.writeUInt32BE(11 + size, 11 + size);
   return tag;
 }

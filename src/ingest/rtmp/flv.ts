@@ -1,4 +1,5 @@
 import type { AudioCodec, VideoCodec } from '../../pipeline/types';
+import { holdBytes, releaseBytes } from '../../lib/slab-pool';
 import { audioCodecOf, isKeyframe, isSequenceHeader, videoCodecOf } from './codecs';
 
 /** One FLV tag with its 11-byte header and trailing PreviousTagSize, as bytes ready to re-send. */
@@ -16,15 +17,15 @@ export interface FlvTag {
 
 const HEADER_LEN = 9 + 4;
 
-/** The tag whose bytes (11-byte header, payload, PreviousTagSize) are `bytes`, flags read by codecs.ts. */
-export function tagOf(type: number, timestamp: number, bytes: Buffer): FlvTag {
-  const payload = bytes.subarray(11, bytes.length - 4);
+/** The tag whose bytes (11-byte header, payload, PreviousTagSize) are `bytes`, flags read by codecs.ts (from `payload`: the same bytes as the tag's, given when at hand). */
+export function tagOf(type: number, timestamp: number, bytes: Buffer, payload: Buffer = bytes.subarray(11, bytes.length - 4)): FlvTag {
   return { type, timestamp, bytes, keyframe: isKeyframe(type, payload), sequenceHeader: (type === 8 || type === 9) && isSequenceHeader(type, payload) };
 }
 
 /**
  * What a consumer joining a running stream needs to start cleanly: the last metadata tag, the sequence headers and
- * the tags since the last keyframe (audio-only: a short tail), bounded in bytes.
+ * the tags since the last keyframe (audio-only: a short tail), bounded in bytes. It holds the GOP's tag bytes
+ * (lib/slab-pool holdBytes) while it keeps them.
  */
 export class GopCache {
   private metadata: FlvTag | null = null;
@@ -59,23 +60,27 @@ export class GopCache {
       else this.audioConfig = tag;
       return;
     }
-    if (tag.keyframe) {
-      this.gop = [];
-      this.gopBytes = 0;
-    }
+    if (tag.keyframe) this.dropGop();
     // Audio-only streams have no keyframes: keep a short tail instead.
     if (!this.videoConfig && tag.type === 8 && this.gop.length > 50) {
       const dropped = this.gop.shift();
+      if (dropped) releaseBytes(dropped.bytes);
       this.gopBytes -= dropped?.bytes.length ?? 0;
     }
     if (this.videoConfig && this.gop.length === 0 && !tag.keyframe) return; // wait for a keyframe
     if (this.gopBytes + tag.bytes.length > this.maxGopBytes) {
-      this.gop = [];
-      this.gopBytes = 0;
+      this.dropGop();
       return;
     }
+    holdBytes(tag.bytes);
     this.gop.push(tag);
     this.gopBytes += tag.bytes.length;
+  }
+
+  private dropGop(): void {
+    for (const t of this.gop) releaseBytes(t.bytes);
+    this.gop = [];
+    this.gopBytes = 0;
   }
 }
 

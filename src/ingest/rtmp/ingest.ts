@@ -31,7 +31,16 @@ export interface RtmpIngestOptions {
   readonly limits?: () => RtmpLimits;
   /** bytes per socket read (one buffer reused by every connection; at least 256), default READ_BUFFER_BYTES; tests make it small */
   readonly readBufferBytes?: number;
+  /**
+   * a publishing connection is read at most this often (ms; 0 = as bytes arrive): after a read that did not fill
+   * half the buffer it waits for the ingest's next read tick, so one wake-up reads what ~this long of media sent
+   * (every publisher's in the same tick). Default READ_BATCH_MS.
+   */
+  readonly readBatchMs?: number;
 }
+
+/** Default RtmpIngestOptions.readBatchMs: 40 ms cost the service and host less than 20 in every interleaved pair (bench/README.md, session 8). */
+export const READ_BATCH_MS = 40;
 
 /** Why a connection that had not published was dropped. */
 export type PendingDrop = 'pending-cap' | 'deadline' | 'limit' | 'protocol';
@@ -85,6 +94,11 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
   private dropLogTimer: NodeJS.Timeout | null = null;
   /** every connection's reads land here, one after another, and are parsed at once (no Buffer per read) */
   private readonly readBuf: Buffer;
+  /** publishing connections that wait for the next read tick (readBatchMs), and whose publish they carry (same index) */
+  private waitingSockets: Socket[] = [];
+  private waitingPubs: Publish[] = [];
+  private readTimer: NodeJS.Timeout | null = null;
+  private readonly readBatchMs: number;
 
   constructor(private readonly o: RtmpIngestOptions) {
     super();
@@ -93,6 +107,7 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     this.boundPort = o.port;
     this.limits = o.limits ?? (() => DEFAULT_RTMP_LIMITS);
     this.readBuf = Buffer.allocUnsafeSlow(Math.max(256, Math.floor(o.readBufferBytes ?? READ_BUFFER_BYTES)));
+    this.readBatchMs = Math.max(0, o.readBatchMs ?? READ_BATCH_MS);
     this.pending = new PendingConnections(() => {
       const l = this.limits();
       return { total: l.maxPending, perIp: l.maxPendingPerIp };
@@ -147,6 +162,9 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
     this.closing ??= (async () => {
       const server = this.server;
       if (this.dropLogTimer) clearTimeout(this.dropLogTimer);
+      if (this.readTimer) clearTimeout(this.readTimer);
+      this.waitingSockets = [];
+      this.waitingPubs = [];
       const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       for (const s of this.sockets) s.destroy();
       await closed;
@@ -162,16 +180,36 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
    * read from it yet.
    */
   accept(accepted: Socket): void {
-    let onBytes: (chunk: Buffer) => void = () => {};
+    let onBytes: (chunk: Buffer) => boolean = () => true;
     const socket = withReadBuffer(accepted, this.readBuf, (chunk) => onBytes(chunk));
     if (socket) onBytes = this.onConnection(socket);
   }
 
-  /** Sets a new connection up; returns what parses its bytes (each chunk valid during the call only). */
-  private onConnection(socket: Socket): (chunk: Buffer) => void {
+  /**
+   * Reads `socket` again at the next read tick (unless its publish paused it meanwhile): what arrived until then is
+   * read in one wake-up.
+   */
+  private readLater(socket: Socket, pub: Publish): void {
+    this.waitingSockets.push(socket);
+    this.waitingPubs.push(pub);
+    this.readTimer ??= setTimeout(() => {
+      this.readTimer = null;
+      const sockets = this.waitingSockets;
+      const pubs = this.waitingPubs;
+      this.waitingSockets = [];
+      this.waitingPubs = [];
+      for (let i = 0; i < sockets.length; i++) {
+        const s = sockets[i] as Socket;
+        if (!s.destroyed && !(pubs[i] as Publish).stats().paused) s.resume();
+      }
+    }, this.readBatchMs);
+  }
+
+  /** Sets a new connection up; returns what parses its bytes (each chunk valid during the call only) and whether to read on now. */
+  private onConnection(socket: Socket): (chunk: Buffer) => boolean {
     if (this.closing) {
       socket.destroy();
-      return () => {};
+      return () => false;
     }
     const ip = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
     const peer = `${ip}:${socket.remotePort ?? 0}`;
@@ -228,7 +266,8 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       socket.once('close', () => clearTimeout(grace));
     };
     // Message lengths are checked before NMS allocates them; small until the publish is accepted.
-    guardParser(rtmp, this.limits, () => pub !== null);
+    // Media messages of an accepted publish are read straight into their tags (Publish.payloadFor).
+    guardParser(rtmp, this.limits, () => pub !== null, (type, length) => (pub && !done ? pub.payloadFor(type, length) : null));
     // The token is checked at the first command that carries it: connect (tcUrl/app), releaseStream, FCPublish, publish.
     rtmp.invokeHandler = () => {
       if (done) return;
@@ -274,8 +313,11 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       pub = new Publish({ id: randomUUID(), app: r.app, name: r.name, query: r.query, ip, login: r.query.login ?? '', socket, idleTimeoutMs: this.idleTimeoutMs, log: this.log, onReady });
       this.publishing.set(pub.name, pub); // the name is taken from here on, announced or not
     };
-    rtmp.onPacketCallback = (p) => {
-      if (pub && !done) pub.packet(p.codec_type, p.dts, p.data, p.size);
+    // media and data messages straight from the parser's state (NMS's dataHandler builds an AVPacket object per
+    // message, with flags we work out in codecs.ts): type, timestamp (NMS's clock), payload, length
+    rtmp.dataHandler = () => {
+      const pp = rtmp.parserPacket;
+      if (pub && !done) pub.packet(pp.header.type, pp.clock, pp.payload, pp.header.length);
     };
 
     socket.on('close', () => {
@@ -285,11 +327,19 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
       if (pub) this.endPublish(pub);
     });
     // NMS copies what it keeps out of `data` (handshake, chunk headers, message payloads): it may be reused after this
+    const half = this.readBuf.length / 2;
     return (data: Buffer) => {
-      if (done) return;
+      if (done) return true;
       try {
         const err = rtmp.parserData(data);
         if (err) throw new Error(err);
+        // a publisher is read once per read tick; a read that filled half the buffer means more is waiting: read on
+        const p = pub;
+        if (p && !done && this.readBatchMs > 0 && data.length < half && !socket.destroyed) {
+          this.readLater(socket, p);
+          return false;
+        }
+        return true;
       } catch (err) {
         done = true;
         if (!pub) {
@@ -297,10 +347,11 @@ export class RtmpIngest extends TypedEmitter<RtmpIngestEvents> {
           const limit = err instanceof RtmpLimitError;
           this.log.debug({ ip: peer, reason: errMessage(err) }, limit ? 'RTMP connection over a limit before publishing; dropping it' : 'RTMP protocol error before publishing; dropping the connection');
           this.dropPending(socket, limit ? 'limit' : 'protocol');
-          return;
+          return false;
         }
         this.log.warn({ ip: peer, stream: pub?.name, reason: errMessage(err) }, 'RTMP protocol error; dropping the connection');
         socket.destroy();
+        return false;
       }
     };
   }

@@ -49,6 +49,12 @@ export function messageRefusal(length: number, held: number, streams: number, pu
   return null;
 }
 
+/**
+ * Where a message of `type` and `length` bytes is read to, instead of node-media-server's own buffer for its chunk
+ * stream (null: there). The buffer is then the caller's: NMS fills it and hands it over once, in onPacketCallback.
+ */
+export type PayloadFor = (type: number, length: number) => Buffer | null;
+
 /** Whether a chunk size set by the peer is allowed; returns why not, or null. */
 export function chunkSizeRefusal(size: number, l: RtmpLimits): string | null {
   if (!Number.isInteger(size) || size < 1 || size > l.maxChunkSize) return `RTMP chunk size ${size}; allowed: 1–${l.maxChunkSize} (rtmp_max_chunk_size)`;
@@ -59,9 +65,12 @@ export function chunkSizeRefusal(size: number, l: RtmpLimits): string | null {
  * Bound node-media-server's parser on one connection: every message length is checked before its buffer is
  * allocated (NMS allocates a message's full length up front), and a chunk size set by the peer is checked when it
  * arrives. A crossing throws RtmpLimitError out of parserData(). `publishing()` lifts the pending bound.
+ * `payloadFor` may give a message its own buffer to be read into (the publish's tag slabs).
  */
-export function guardParser(rtmp: Rtmp, limits: () => RtmpLimits, publishing: () => boolean): void {
+export function guardParser(rtmp: Rtmp, limits: () => RtmpLimits, publishing: () => boolean, payloadFor?: PayloadFor): void {
   const alloc = rtmp.packetAlloc.bind(rtmp);
+  /** packets whose payload came from payloadFor: the bytes are the consumer's once the message is complete */
+  const lent = new WeakSet<object>();
   rtmp.packetAlloc = () => {
     const pp = rtmp.parserPacket;
     // every chunk stream keeps its buffer (NMS never shrinks it): this one then holds the larger of the two
@@ -69,6 +78,20 @@ export function guardParser(rtmp: Rtmp, limits: () => RtmpLimits, publishing: ()
     for (const p of rtmp.inPackets.values()) if (p !== pp) held += Math.max(0, p.capacity - NMS_SLACK);
     const why = messageRefusal(pp.header.length, held, rtmp.inPackets.size, publishing(), limits());
     if (why) throw new RtmpLimitError(why);
+    const own = payloadFor?.(pp.header.type, pp.header.length) ?? null;
+    if (own) {
+      // NMS writes the message's chunks straight into it (counted as held like NMS's own buffer, slack included)
+      pp.payload = own;
+      pp.capacity = pp.header.length + NMS_SLACK;
+      lent.add(pp);
+      return;
+    }
+    if (lent.has(pp)) {
+      // the last payload was lent: never write another message over it
+      lent.delete(pp);
+      pp.payload = Buffer.alloc(0);
+      pp.capacity = 0;
+    }
     alloc();
   };
   const control = rtmp.controlHandler.bind(rtmp);

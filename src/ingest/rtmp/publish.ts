@@ -5,7 +5,8 @@ import { errMessage } from '../../lib/errors';
 import { fieldsOf } from '../../lib/fields';
 import type { Publisher } from '../publish';
 import type { Codecs } from '../../pipeline/types';
-import { CodecTracker, flvHeader, flvTag, scriptPayload } from './codecs';
+import { holdBytes, pinBytes, releaseBytes, SlabPool } from '../../lib/slab-pool';
+import { CodecTracker, flvHeader, flvTag, frameFlvTag, isSequenceHeader, scriptPayload } from './codecs';
 import { type FlvTag, tagOf } from './flv';
 
 /**
@@ -39,8 +40,10 @@ export interface RtmpPublish extends RtmpPublisher {
    * `cb` gets every tag as it arrives, as an FlvTag (no FLV header: see codecs.ts flvHeader), the same order and
    * start as onData. The first tag subscriber gets the tags themselves (it may rewrite a tag's timestamp bytes in
    * place, as the timestamp guard does); later ones get copies. This is the recording path: no bytes re-parsed.
+   * A tag's bytes may be cut from a reused slab (lib/slab-pool): with `holds`, the subscriber keeps a tag past its
+   * call only with holdBytes()/releaseBytes(); without, the tags it gets are never reused (safe to keep).
    */
-  onTag(cb: (tag: FlvTag) => void): void;
+  onTag(cb: (tag: FlvTag) => void, opts?: { readonly holds?: boolean }): void;
   /** `cb` once when the publish ends (publisher left, vanished, was kicked, or the ingest closed) */
   onEnd(cb: () => void): void;
   /**
@@ -59,36 +62,24 @@ export interface RtmpPublish extends RtmpPublisher {
 /** What an RtmpSession needs to become a publish. */
 export interface PublishInit extends RtmpPublisher {
   readonly socket: Socket;
+  /** where media tags are cut from; default a pool of its own (tests share one) */
+  readonly pool?: SlabPool;
   readonly idleTimeoutMs: number;
   readonly log: Logger;
   /** called once when the codecs are known: the ingest announces the publish */
   readonly onReady: (pub: Publish) => void;
 }
 
+
 /**
- * Tag bytes are cut from slabs of this size (one external allocation per 256 KiB instead of one per tag: fewer
- * ArrayBuffers for V8 to track and sweep). A slab lives while any tag cut from it is held (GOP cache, a batch).
+ * Each publish cuts its tags from slabs of its own: a slab shared by several publishers would wait for the last of
+ * their GOP caches to let go of it (up to two GOPs of every stream held, against one). A GOP at 4 Mbit/s and 2 s
+ * is ~4 slabs; that many released ones wait to be cut again (more are left to the GC).
  */
 const SLAB_BYTES = 256 * 1024;
-/** tags larger than this get their own buffer (a slab is not wasted on one big keyframe) */
-const SLAB_MAX_TAG = SLAB_BYTES / 4;
-
-/** Buffers cut from a slab, one after another (never reused: a slab is dropped when full). */
-class TagSlab {
-  private slab: Buffer | null = null;
-  private used = 0;
-
-  alloc(size: number): Buffer {
-    if (size > SLAB_MAX_TAG) return Buffer.allocUnsafe(size);
-    if (!this.slab || this.used + size > this.slab.length) {
-      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-      this.used = 0;
-    }
-    const b = this.slab.subarray(this.used, this.used + size);
-    this.used += (size + 7) & ~7;
-    return b;
-  }
-}
+const MAX_FREE_SLABS = 4;
+/** payloads lent to NMS at once (it uses at most 64 chunk streams, limits.ts) */
+const MAX_LENT = 64;
 
 /** bytes of tags held while the codecs are worked out (normally well under 1 s of media); past it they count as known */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
@@ -106,8 +97,20 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
   private readonly tracker = new CodecTracker();
   private dataCbs: ((chunk: Buffer) => void)[] = [];
   private tagCbs: ((tag: FlvTag) => void)[] = [];
-  private readonly slab = new TagSlab();
-  private readonly alloc = (size: number) => this.slab.alloc(size);
+  /** whether the first tag subscriber holds what it keeps (onTag `holds`): then its tags' slabs may be reused */
+  private firstHolds = false;
+  /**
+   * Media tag bytes are cut from slabs (256 KiB, reused once no tag of theirs is held: lib/slab-pool) and NMS reads
+   * each media message straight into its tag (payloadFor): the one write of the media in the service.
+   */
+  private readonly pool: SlabPool;
+  private readonly alloc = (size: number) => this.pool.alloc(size);
+  /**
+   * payloads lent to NMS (payloadFor) and the whole tag around each (same index), held until its message is
+   * delivered: one or two at a time (a message per chunk stream), so arrays, not a Map that allocates as it shrinks
+   */
+  private readonly lentPayloads: Buffer[] = [];
+  private readonly lentTags: Buffer[] = [];
   private endCbs: (() => void)[] = [];
   /** tags from the first until the publish is announced; null after */
   private pending: FlvTag[] | null = [];
@@ -125,6 +128,7 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
   constructor(init: PublishInit) {
     super({ ...init, query: Object.freeze({ ...init.query }) });
     this.socket = init.socket;
+    this.pool = init.pool ?? new SlabPool(SLAB_BYTES, MAX_FREE_SLABS);
     this.idleTimeoutMs = init.idleTimeoutMs;
     this.log = init.log;
     this.onReady = init.onReady;
@@ -144,14 +148,40 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
     this.dataCbs.push(cb);
     this.callSafely('onData', cb, flvHeader(this.tracker.codecs()));
     const first = this.dataCbs.length === 1 && this.tagCbs.length === 0;
-    for (const t of this.startTags()) this.callSafely('onData', cb, first && this.pending ? t.bytes : Buffer.from(t.bytes));
+    for (const t of this.startTags()) {
+      if (first && this.pending) pinBytes(t.bytes);
+      this.callSafely('onData', cb, first && this.pending ? t.bytes : Buffer.from(t.bytes));
+    }
   }
 
-  onTag(cb: (tag: FlvTag) => void): void {
+  onTag(cb: (tag: FlvTag) => void, opts: { readonly holds?: boolean } = {}): void {
     if (this.ended) return;
     this.tagCbs.push(cb);
     const first = this.tagCbs.length === 1 && this.dataCbs.length === 0;
-    for (const t of this.startTags()) this.callSafely('onTag', cb, first && this.pending ? t : copyTag(t));
+    if (first) this.firstHolds = opts.holds === true;
+    for (const t of this.startTags()) {
+      if (first && this.pending && !this.firstHolds) pinBytes(t.bytes);
+      this.callSafely('onTag', cb, first && this.pending ? t : copyTag(t));
+    }
+  }
+
+  /**
+   * Where NMS reads an audio or video message of `length` bytes (RtmpIngest, via limits.ts guardParser): a view of
+   * a tag cut for it, so that the payload is written once, in place. Null when not publishing.
+   */
+  payloadFor(type: number, length: number): Buffer | null {
+    if (this.ended || (type !== 8 && type !== 9)) return null;
+    // one message per chunk stream is in progress; older entries are messages NMS dropped (a clock past 32 bits)
+    if (this.lentTags.length >= MAX_LENT) {
+      releaseBytes(this.lentTags.shift() as Buffer);
+      this.lentPayloads.shift();
+    }
+    const tag = this.pool.alloc(11 + length + 4);
+    holdBytes(tag);
+    const payload = tag.subarray(11, 11 + length);
+    this.lentPayloads.push(payload);
+    this.lentTags.push(tag);
+    return payload;
   }
 
   /** Held tags before the announcement; metadata and sequence headers after it. */
@@ -188,8 +218,25 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
 
   /** A media or data message from the RTMP parser; `data` is NMS's reused buffer, valid for `size` bytes. */
   packet(type: number, timestamp: number, data: Buffer, size: number): void {
+    const i = this.lentPayloads.indexOf(data);
+    if (i < 0) return this.message(type, timestamp, data, size, null);
+    const lent = this.lentTags[i] as Buffer;
+    const last = this.lentPayloads.length - 1;
+    this.lentPayloads[i] = this.lentPayloads[last] as Buffer;
+    this.lentTags[i] = this.lentTags[last] as Buffer;
+    this.lentPayloads.pop();
+    this.lentTags.pop();
+    try {
+      this.message(type, timestamp, data, size, lent);
+    } finally {
+      releaseBytes(lent);
+    }
+  }
+
+  /** A message; `lent`: the tag whose payload `data` is (read there by NMS), held during the call. */
+  private message(type: number, timestamp: number, data: Buffer, size: number, lent: Buffer | null): void {
     if (this.ended) return;
-    let payload = data.subarray(0, size);
+    let payload = data.length === size ? data : data.subarray(0, size);
     if (type === 18) {
       payload = scriptPayload(payload);
       if (!payload.subarray(0, ON_METADATA.length).equals(ON_METADATA)) return; // onFI, |RtmpSampleAccess, ...
@@ -203,8 +250,11 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
     }
     if (type !== 8 && type !== 9) return; // AMF3 data (15) and anything else has no place in FLV
     if (payload.length === 0) return;
-    // the one copy of the media in the service: NMS reuses `data`; the tag's flags come from codecs.ts
-    const tag = tagOf(type, timestamp, flvTag(type, timestamp, payload, this.alloc));
+    // the one write of the media in the service: NMS read it into `lent` (else it reuses `data`: one copy); the
+    // sequence headers, kept for the whole publish, get buffers of their own (a slab is not held by them)
+    const seq = isSequenceHeader(type, payload);
+    const bytes = lent && !seq ? frameFlvTag(type, timestamp, lent) : flvTag(type, timestamp, payload, seq ? Buffer.allocUnsafe : this.alloc);
+    const tag = tagOf(type, timestamp, bytes, payload);
     if (tag.sequenceHeader) {
       if (type === 8) this.audioConfigTag = tag;
       else this.videoConfigTag = tag;
@@ -222,7 +272,11 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
     this.dataCbs = [];
     this.tagCbs = [];
     this.endCbs = [];
+    for (const t of this.pending ?? []) releaseBytes(t.bytes);
     this.pending = null;
+    for (const tag of this.lentTags) releaseBytes(tag);
+    this.lentTags.length = 0;
+    this.lentPayloads.length = 0;
     for (const cb of cbs) this.callSafely('onEnd', cb, undefined);
   }
 
@@ -244,6 +298,7 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
     try {
       this.onReady(this);
     } finally {
+      for (const t of this.pending ?? []) releaseBytes(t.bytes);
       this.pending = null;
       this.pendingBytes = 0;
     }
@@ -253,6 +308,7 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
     this.bytes += tag.bytes.length;
     this.tags++;
     if (this.pending) {
+      holdBytes(tag.bytes);
       this.pending.push(tag);
       this.pendingBytes += tag.bytes.length;
       return;
@@ -261,6 +317,8 @@ export class Publish extends fieldsOf<RtmpPublisher>()('id', 'app', 'name', 'que
     // may rewrite the tag in place
     const tcbs = this.tagCbs;
     const cbs = this.dataCbs;
+    // the original goes to the first subscriber: its slab may be reused only if that one holds what it keeps
+    if (cbs.length + tcbs.length > 0 && !(tcbs.length > 0 && this.firstHolds)) pinBytes(tag.bytes);
     if (tcbs.length + cbs.length === 1) {
       if (tcbs[0]) this.callSafely('onTag', tcbs[0], tag);
       else if (cbs[0]) this.callSafely('onData', cbs[0], tag.bytes);

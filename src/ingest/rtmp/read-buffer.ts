@@ -13,11 +13,12 @@ interface WithHandle {
  * the same connection as a socket whose reads land in `buf` (Node's `onread` option, offered only to sockets Node
  * builds from a handle): no fresh Buffer per read for V8 to track and collect. `onBytes` gets a view of `buf`
  * valid during the call only (the next read overwrites it): it must copy what it keeps. One `buf` may serve every
- * socket of the process (each read and its callback run together on the main thread). 'end', 'close', 'error',
+ * socket of the process (each read and its callback run together on the main thread). `onBytes` returning false
+ * stops reading (as pause() does) until the socket's resume(). 'end', 'close', 'error',
  * 'timeout', pause(), resume(), write() and setTimeout() work as on any socket; 'data' is not emitted.
  * Returns null when the connection is already gone.
  */
-export function withReadBuffer(accepted: Socket, buf: Buffer, onBytes: (chunk: Buffer) => void): Socket | null {
+export function withReadBuffer(accepted: Socket, buf: Buffer, onBytes: (chunk: Buffer) => boolean | void): Socket | null {
   const old = accepted as unknown as WithHandle;
   const handle = old._handle;
   if (!handle || accepted.destroyed) {
@@ -31,10 +32,7 @@ export function withReadBuffer(accepted: Socket, buf: Buffer, onBytes: (chunk: B
     handle,
     onread: {
       buffer: buf,
-      callback: (n: number) => {
-        onBytes(buf.subarray(0, n));
-        return true;
-      },
+      callback: (n: number) => onBytes(buf.subarray(0, n)) !== false,
     },
   };
   return new Socket(opts as SocketConstructorOpts);

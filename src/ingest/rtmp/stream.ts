@@ -1,5 +1,6 @@
 import type { Codecs, SourceSpec } from '../../pipeline/types';
-import type { PushFn } from '../../recorder/stream';
+import type { AttachOptions, PushFn } from '../../recorder/stream';
+import { holdBytes, pinBytes, releaseBytes } from '../../lib/slab-pool';
 import type { Repair } from '../../pipeline/timestamp-guard';
 import { parseAacConfig } from '../../protocols/rtp/aac-depay';
 import { flvHeader, flvTag } from './codecs';
@@ -18,11 +19,13 @@ export interface RtmpStreamOptions {
 
 interface Consumer {
   readonly push: PushFn;
+  /** holds what it keeps (AttachOptions.holds); else what it is pushed is pinned (its slab never reused) */
+  readonly holds: boolean;
   /** timestamp of the first media tag sent, subtracted from every later one */
   base: number | null;
   /** a keyframe (or, audio-only, any audio) has been sent: media before it is skipped */
   started: boolean;
-  /** audio that arrived before the first keyframe: what is not older than the keyframe goes in after it */
+  /** audio that arrived before the first keyframe: what is not older than the keyframe goes in after it (held) */
   held: FlvTag[];
   /** an audio frame has been sent since the start */
   audioSent: boolean;
@@ -76,7 +79,8 @@ export class RtmpStream extends PushStream {
   ) {
     // every tag's timestamps are repaired once, at arrival, before the GOP cache and the consumers see them
     super(pub, 'rtmp', opts.onRepair);
-    pub.onTag((tag) => this.onTag(tag));
+    // the GOP cache and held audio hold the tags they keep; consumers hold or pin theirs
+    pub.onTag((tag) => this.onTag(tag), { holds: true });
   }
 
   /** The publish's codecs (codecs.ts, worked out once from its first tags and metadata). */
@@ -98,15 +102,38 @@ export class RtmpStream extends PushStream {
   }
 
   /** The FLV header, metadata and sequence headers at t=0, then the cached GOP and the live tags rebased to 0. */
-  attach(push: PushFn): () => void {
-    const c: Consumer = { push, base: null, started: false, held: [], audioSent: false };
+  attach(push: PushFn, opts: AttachOptions = {}): () => void {
+    const holds = opts.holds === true;
+    const c: Consumer = {
+      push: holds
+        ? push
+        : (src, b) => {
+            pinBytes(b);
+            push(src, b);
+          },
+      holds,
+      base: null,
+      started: false,
+      held: [],
+      audioSent: false,
+    };
     this.sendStart(c);
     this.consumers.add(c);
-    return () => this.consumers.delete(c);
+    return () => {
+      if (this.consumers.delete(c)) this.dropHeld(c);
+    };
   }
 
   protected dropConsumers(): void {
+    for (const c of this.consumers) this.dropHeld(c);
     this.consumers.clear();
+    // the GOP cache stays (a recording whose pipeline starts just after the end still gets it): its slabs are
+    // left to the GC with the stream
+  }
+
+  private dropHeld(c: Consumer): void {
+    for (const t of c.held) releaseBytes(t.bytes);
+    c.held = [];
   }
 
   private sendStart(c: Consumer): void {
@@ -127,8 +154,12 @@ export class RtmpStream extends PushStream {
       const audioOnly = this.cache.configs().video === null && t.type === 8;
       if (t.type === 8 && !audioOnly) {
         // held, bounded: the tags that belong after the keyframe (interleaving puts some before it) are kept
+        holdBytes(t.bytes);
         c.held.push(t);
-        if (c.held.length > (this.opts.audioHold ?? 100)) c.held.shift();
+        if (c.held.length > (this.opts.audioHold ?? 100)) {
+          const old = c.held.shift();
+          if (old) releaseBytes(old.bytes);
+        }
         return;
       }
       if (!(t.type === 9 && t.keyframe) && !audioOnly) return;
@@ -139,7 +170,7 @@ export class RtmpStream extends PushStream {
         if (a.timestamp < c.base) continue;
         this.sendAudio(c, a, false);
       }
-      c.held = [];
+      this.dropHeld(c);
       return;
     }
     // older than the file's first keyframe: the file starts with both tracks at the keyframe

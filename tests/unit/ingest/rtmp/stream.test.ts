@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { SlabPool } from '../../../../src/lib/slab-pool';
 import { flvTag } from '../../../../src/ingest/rtmp/codecs';
 import { type FlvTag, FlvParser, flvCodecs, tagOf } from '../../../../src/ingest/rtmp/flv';
 import type { RtmpPublish } from '../../../../src/ingest/rtmp/publish';
@@ -181,3 +183,57 @@ test('audio that starts with the video gets no filler', () => {
   assert.equal(audio.length, 1);
   assert.equal(audio[0]?.[13], 7, 'the publisher\'s own first frame, no filler before it');
 });
+
+// Session 8: the publish's tag bytes are cut from reused slabs (lib/slab-pool). Whatever keeps a tag must hold it
+// (the GOP cache) or get it pinned (a consumer that did not promise to hold): its bytes must not change while the
+// pool cuts the other slabs again.
+test('slab-cut tags: the GOP cache and a consumer that keeps what it is pushed see their bytes unchanged while the pool is cut again', () => {
+  const pool = new SlabPool(2048, 4, 512);
+  const slabTag = (type: number, ts: number, head: number[]) => {
+    const payload = Buffer.concat([Buffer.from(head), randomBytes(180)]);
+    return tagOf(type, ts, flvTag(type, ts, payload, (n) => pool.alloc(n)));
+  };
+  const { pub, emit } = fakePublish([tag(9, 0, avcConfig), tag(8, 0, aacConfig)]);
+  const s = new RtmpStream(pub);
+  // a recording attached at the start that keeps nothing past the call (it holds: MediaHost's way)
+  let live = 0;
+  s.attach(() => live++, { holds: true });
+  // a consumer that keeps what it is pushed without holding it
+  const kept: Buffer[] = [];
+  const detachKept = s.attach((_src, b) => kept.push(b));
+  const payloads = new Map<number, Buffer>(); // timestamp → payload as emitted
+  const send = (type: number, ts: number, head: number[]) => {
+    const t = slabTag(type, ts, head);
+    payloads.set(ts, Buffer.from(t.bytes.subarray(11, t.bytes.length - 4)));
+    emit(t); // the publish keeps nothing: what is not held or pinned may be cut again from here on
+  };
+  // starting at 0, tags go out rebased to themselves: both consumers get the slab-cut bytes, not copies
+  send(9, 0, key(1));
+  for (let i = 1; i < 50; i++) send(9, i * 40, inter(i));
+  detachKept(); // the second GOP is kept by the GOP cache alone
+  send(9, 2000, key(2));
+  for (let i = 1; i < 10; i++) send(9, 2000 + i * 40, inter(i));
+  // other publishes cut the pool meanwhile
+  for (let i = 0; i < 200; i++) pool.alloc(300).fill(0xee);
+  assert.ok(pool.stats().reused > 20, `the pool cut released slabs again: ${JSON.stringify(pool.stats())}`);
+  assert.ok(live > 40);
+  const check = (bufs: Buffer[], base: number, what: string) => {
+    for (const b of bufs) {
+      if (b.toString('latin1', 0, 3) === 'FLV' || b.length < 100) continue; // the header, the sequence headers
+      const ts = writtenTs(b);
+      const want = payloads.get(ts + base);
+      assert.ok(want?.equals(b.subarray(11, b.length - 4)), `${what}: tag written at ${ts} ms has other bytes than were emitted`);
+    }
+  };
+  assert.ok(kept.filter((b) => b.length >= 100).every((b) => b.buffer.byteLength === 2048), 'the consumer got the slab-cut bytes themselves');
+  check(kept, 0, 'a consumer that keeps its pushes');
+  // a recording attached now replays the cached GOP (the second one, rebased to 0)
+  const late: Buffer[] = [];
+  s.attach((_src, b) => late.push(Buffer.from(b)), { holds: true });
+  assert.equal(late.filter((b) => b.length >= 100).length, 10);
+  check(late, 2000, 'the GOP cache');
+});
+
+function writtenTs(b: Buffer): number {
+  return (b.readUIntBE(4, 3) | ((b[7] ?? 0) << 24)) >>> 0;
+}
