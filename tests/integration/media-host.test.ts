@@ -225,6 +225,33 @@ test('FLV tags split into frames by the host (no flvdemux): a playable MP4 with 
   assert.equal(await decodeErrors(file), '');
 });
 
+// A publisher that changes resolution sends a new sequence header. The host sets the new caps on its appsrc; the
+// outcome must be what flvdemux gave (GStreamer's fragmented mp4mux then writes the last caps' sample description).
+test('FLV tags split by the host: a new sequence header mid-stream (a resolution change) gives what flvdemux gave', async (t) => {
+  const dir = tmp(t);
+  const first = flvChunks(readFileSync(await makeClip({ video: 'h264', audio: 'aac', container: 'flv', size: '320x240' })));
+  const second = new FlvParser().push(readFileSync(await makeClip({ video: 'h264', audio: 'aac', container: 'flv' })));
+  // the second clip follows the first one: 6 s later
+  const moved = second.map((tag) => flvTag(tag.type, tag.timestamp + 6000, tag.bytes.subarray(11, tag.bytes.length - 4)));
+  const pool = await openPool(t, { size: 1 });
+  const outcome = async (name: string, launch: string): Promise<string> => {
+    const a = track(pool.run(name, launch));
+    await waitFor('started', () => a.started, 10_000);
+    for (const [i, c] of [...first, ...moved].entries()) {
+      a.h.push('src', c);
+      if (i % 16 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    a.h.eos();
+    await waitFor('exit', () => a.exit, 20_000);
+    assert.deepEqual(a.exit, { reason: 'eos' }, a.errors.join('; '));
+    const files = await Promise.all(a.closed.map((f) => probe(f.location)));
+    return JSON.stringify(files.map((p) => p.streams.map((st) => [st.codec_name, st.width ?? 0, st.height ?? 0])));
+  };
+  const split = await outcome('flv-caps', flvFramesLaunch(dir, 'r'));
+  assert.match(split, /"h264",640,360/, 'the new caps reached the muxer');
+  assert.equal(split, await outcome('flv-caps-demux', flvLaunch(dir, 'd')));
+});
+
 test('a malformed FLV tag: an error event naming it, the recording ends with what it had, the host lives on', async (t) => {
   const dir = tmp(t);
   const clip = readFileSync(await makeClip({ video: 'h264', audio: 'aac', container: 'flv' }));
