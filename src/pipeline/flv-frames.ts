@@ -1,0 +1,109 @@
+/**
+ * FLV tags → elementary frames, for the media host (host-worker.ts): an RTMP pipeline run by a media host has no
+ * flvdemux; the host splits what the service pushes into appsrc "src" (the FLV header, then whole FLV tags) into
+ * H.264 access units (appsrc FLV_VIDEO_SRC) and raw AAC frames (FLV_AUDIO_SRC), each with its PTS, and sets each
+ * appsrc's caps from the sequence headers (again at a new one: caps change mid-stream). Pure: no GStreamer here.
+ */
+
+/** What one FLV tag becomes. Caps come before the frames they describe; `data` is a view into the pushed bytes. */
+export type FlvFrame =
+  | { readonly kind: 'caps'; readonly track: 'video' | 'audio'; readonly caps: string }
+  | { readonly kind: 'frame'; readonly track: 'video' | 'audio'; readonly data: Buffer; readonly ptsNs: number };
+
+/** A malformed or unsupported tag: what was wrong, and what is allowed. */
+export class FlvTagError extends Error {}
+
+const FLV_SIGNATURE = 0x464c56; // "FLV"
+const TAG_HEADER = 11;
+const AUDIO = 8;
+const VIDEO = 9;
+const SCRIPT = 18;
+const AVC = 7;
+const AAC = 10;
+
+/** The caps of an H.264 track from its AVCDecoderConfigurationRecord (what flvdemux gives h264parse). */
+export function h264Caps(avcC: Buffer): string {
+  return `video/x-h264,stream-format=avc,alignment=au,codec_data=(buffer)${avcC.toString('hex')}`;
+}
+
+/** The caps of an AAC track from its AudioSpecificConfig (aacparse reads rate and channels from it). */
+export function aacCaps(asc: Buffer): string {
+  return `audio/mpeg,mpegversion=4,stream-format=raw,framed=true,codec_data=(buffer)${asc.toString('hex')}`;
+}
+
+/**
+ * The frames in `chunk`: the 13-byte FLV header (ignored) or one or more whole FLV tags, each with or without its
+ * 4-byte PreviousTagSize. Script tags and AVC end-of-sequence are skipped; a tag cut short, a filtered (encrypted)
+ * tag, a video codec other than H.264 (7), an enhanced-RTMP video tag or an audio format other than AAC (10) throws
+ * FlvTagError naming what was found and what is allowed; nothing of that chunk is returned then (the service
+ * pushes one tag per chunk).
+ * PTS: video = (timestamp + composition time) ms, audio = timestamp ms; a negative PTS is clamped to 0.
+ */
+export function flvFrames(chunk: Buffer): FlvFrame[] {
+  const out: FlvFrame[] = [];
+  let o = 0;
+  if (chunk.length >= 9 && chunk.readUIntBE(0, 3) === FLV_SIGNATURE) {
+    const headerSize = chunk.readUInt32BE(5);
+    if (headerSize < 9 || headerSize > chunk.length) throw new FlvTagError(`FLV header of ${chunk.length} bytes says its size is ${headerSize} [allowed: 9 to ${chunk.length}]`);
+    o = headerSize;
+    // PreviousTagSize0
+    if (chunk.length - o >= 4 && chunk.readUInt32BE(o) === 0) o += 4;
+  }
+  while (o < chunk.length) {
+    if (chunk.length - o < TAG_HEADER) throw new FlvTagError(`FLV tag cut short: ${chunk.length - o} bytes left at offset ${o}, a tag header is ${TAG_HEADER}`);
+    const type = chunk[o] ?? 0;
+    const size = chunk.readUIntBE(o + 1, 3);
+    const timestamp = (chunk.readUIntBE(o + 4, 3) | ((chunk[o + 7] ?? 0) << 24)) >>> 0;
+    const end = o + TAG_HEADER + size;
+    if (end > chunk.length) throw new FlvTagError(`FLV tag of type ${type} cut short: its header says ${size} bytes of data, ${chunk.length - o - TAG_HEADER} are there`);
+    const payload = chunk.subarray(o + TAG_HEADER, end);
+    if ((type & 0x20) !== 0) throw new FlvTagError(`FLV tag of type ${type} is filtered (encrypted) [allowed: plain audio 8, video 9, script 18]`);
+    if (type === VIDEO) video(payload, timestamp, out);
+    else if (type === AUDIO) audio(payload, timestamp, out);
+    else if (type !== SCRIPT) throw new FlvTagError(`FLV tag type ${type} is not known [allowed: 8 audio, 9 video, 18 script]`);
+    o = end;
+    // PreviousTagSize, when it is there (and says what it should)
+    if (chunk.length - o >= 4 && chunk.readUInt32BE(o) === TAG_HEADER + size) o += 4;
+  }
+  return out;
+}
+
+function video(p: Buffer, timestamp: number, out: FlvFrame[]): void {
+  if (p.length === 0) return;
+  const b0 = p[0] ?? 0;
+  if ((b0 & 0x80) !== 0) throw new FlvTagError(`enhanced-RTMP video tag (first byte 0x${b0.toString(16)}) [allowed: H.264, codec id 7]`);
+  const frameType = b0 >> 4;
+  const codec = b0 & 0x0f;
+  // frame type 5: video info / command frame, no picture
+  if (frameType === 5) return;
+  if (codec !== AVC) throw new FlvTagError(`FLV video codec id ${codec} [allowed: 7 (H.264)]`);
+  if (p.length < 5) throw new FlvTagError(`H.264 FLV video tag of ${p.length} bytes [allowed: 5 or more]`);
+  const packetType = p[1];
+  const body = p.subarray(5);
+  if (packetType === 0) {
+    if (body.length === 0) throw new FlvTagError('H.264 sequence header with no AVCDecoderConfigurationRecord');
+    out.push({ kind: 'caps', track: 'video', caps: h264Caps(body) });
+  } else if (packetType === 1) {
+    if (body.length === 0) return;
+    const cts = p.readIntBE(2, 3);
+    out.push({ kind: 'frame', track: 'video', data: body, ptsNs: Math.max(0, timestamp + cts) * 1e6 });
+  } else if (packetType !== 2) {
+    throw new FlvTagError(`AVC packet type ${packetType} [allowed: 0 sequence header, 1 NALUs, 2 end of sequence]`);
+  }
+}
+
+function audio(p: Buffer, timestamp: number, out: FlvFrame[]): void {
+  if (p.length === 0) return;
+  const format = (p[0] ?? 0) >> 4;
+  if (format !== AAC) throw new FlvTagError(`FLV sound format ${format} [allowed: 10 (AAC)]`);
+  if (p.length < 2) throw new FlvTagError('AAC FLV audio tag of 1 byte [allowed: 2 or more]');
+  const body = p.subarray(2);
+  if (p[1] === 0) {
+    if (body.length === 0) throw new FlvTagError('AAC sequence header with no AudioSpecificConfig');
+    out.push({ kind: 'caps', track: 'audio', caps: aacCaps(body) });
+  } else if (p[1] === 1) {
+    if (body.length > 0) out.push({ kind: 'frame', track: 'audio', data: body, ptsNs: timestamp * 1e6 });
+  } else {
+    throw new FlvTagError(`AAC packet type ${p[1]} [allowed: 0 AudioSpecificConfig, 1 raw frame]`);
+  }
+}
