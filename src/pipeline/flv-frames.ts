@@ -1,3 +1,5 @@
+import { AppError } from '../lib/errors';
+
 /**
  * FLV tags → elementary frames, for the media host (host-worker.ts): an RTMP pipeline run by a media host has no
  * flvdemux; the host splits what the service pushes into appsrc "src" (the FLV header, then whole FLV tags) into
@@ -10,8 +12,13 @@ export type FlvFrame =
   | { readonly kind: 'caps'; readonly track: 'video' | 'audio'; readonly caps: string }
   | { readonly kind: 'frame'; readonly track: 'video' | 'audio'; readonly data: Buffer; readonly ptsNs: number };
 
-/** A malformed or unsupported tag: what was wrong, and what is allowed. */
-export class FlvTagError extends Error {}
+/** A malformed or unsupported tag: what was wrong, and what is allowed (coded PEER_FAILED: the publisher sent it). */
+export class FlvTagError extends AppError {
+  override readonly name = 'FlvTagError';
+  constructor(message: string) {
+    super('PEER_FAILED', message);
+  }
+}
 
 const FLV_SIGNATURE = 0x464c56; // "FLV"
 const TAG_HEADER = 11;

@@ -469,26 +469,23 @@ function watch(): void {
 /** A push frame from the channel: a byte stream (FLV) goes in as the one buffer it arrived as, packets one by one. */
 function pushFrame(id: string, name: string, data: Buffer, lengths: readonly number[]): void {
   const r = running.get(id);
-  if (r?.flv && name === 'src') {
-    // the tags one by one (the binding copies each frame; no concatenation)
-    const chunks: Buffer[] = [];
-    let o = 0;
-    for (const l of lengths) {
-      chunks.push(data.subarray(o, o + l));
-      o += l;
-    }
-    return push({ id, src: name, chunks });
-  }
+  // FLV split by the host: the tags one by one (the binding copies each frame; no concatenation)
+  if (r?.flv && name === 'src') return push({ id, src: name, chunks: splitChunks(data, lengths) });
   const src = r && !r.done ? appsrc(r, name) : null;
   if (!src) return;
   if (src.stream || lengths.length === 1) return push({ id, src: name, chunks: [data] });
+  push({ id, src: name, chunks: splitChunks(data, lengths) });
+}
+
+/** The chunks of a push frame, as views of `data`. */
+function splitChunks(data: Buffer, lengths: readonly number[]): Buffer[] {
   const chunks: Buffer[] = [];
   let o = 0;
   for (const l of lengths) {
     chunks.push(data.subarray(o, o + l));
     o += l;
   }
-  push({ id, src: name, chunks });
+  return chunks;
 }
 
 /** Bytes per read of the request channel: one buffer, reused by every read (a pipe holds 64 KiB by default). */
