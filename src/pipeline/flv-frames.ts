@@ -1,4 +1,5 @@
 import { AppError } from '../lib/errors';
+import { audioCodecOf, FLV_AUDIO, FLV_SCRIPT, FLV_VIDEO, isSequenceHeader, videoCodecOf } from '../protocols/flv/codecs';
 
 /**
  * FLV tags → elementary frames, for the media host (host-worker.ts): an RTMP pipeline run by a media host has no
@@ -22,11 +23,6 @@ export class FlvTagError extends AppError {
 
 const FLV_SIGNATURE = 0x464c56; // "FLV"
 const TAG_HEADER = 11;
-const AUDIO = 8;
-const VIDEO = 9;
-const SCRIPT = 18;
-const AVC = 7;
-const AAC = 10;
 
 /** The caps of an H.264 track from its AVCDecoderConfigurationRecord (what flvdemux gives h264parse). */
 export function h264Caps(avcC: Buffer): string {
@@ -65,9 +61,9 @@ export function flvFrames(chunk: Buffer): FlvFrame[] {
     if (end > chunk.length) throw new FlvTagError(`FLV tag of type ${type} cut short: its header says ${size} bytes of data, ${chunk.length - o - TAG_HEADER} are there`);
     const payload = chunk.subarray(o + TAG_HEADER, end);
     if ((type & 0x20) !== 0) throw new FlvTagError(`FLV tag of type ${type} is filtered (encrypted) [allowed: plain audio 8, video 9, script 18]`);
-    if (type === VIDEO) video(payload, timestamp, out);
-    else if (type === AUDIO) audio(payload, timestamp, out);
-    else if (type !== SCRIPT) throw new FlvTagError(`FLV tag type ${type} is not known [allowed: 8 audio, 9 video, 18 script]`);
+    if (type === FLV_VIDEO) video(payload, timestamp, out);
+    else if (type === FLV_AUDIO) audio(payload, timestamp, out);
+    else if (type !== FLV_SCRIPT) throw new FlvTagError(`FLV tag type ${type} is not known [allowed: 8 audio, 9 video, 18 script]`);
     o = end;
     // PreviousTagSize, when it is there (and says what it should)
     if (chunk.length - o >= 4 && chunk.readUInt32BE(o) === TAG_HEADER + size) o += 4;
@@ -83,11 +79,11 @@ function video(p: Buffer, timestamp: number, out: FlvFrame[]): void {
   const codec = b0 & 0x0f;
   // frame type 5: video info / command frame, no picture
   if (frameType === 5) return;
-  if (codec !== AVC) throw new FlvTagError(`FLV video codec id ${codec} [allowed: 7 (H.264)]`);
+  if (videoCodecOf(p) !== 'H264') throw new FlvTagError(`FLV video codec id ${codec} [allowed: 7 (H.264)]`);
   if (p.length < 5) throw new FlvTagError(`H.264 FLV video tag of ${p.length} bytes [allowed: 5 or more]`);
   const packetType = p[1];
   const body = p.subarray(5);
-  if (packetType === 0) {
+  if (isSequenceHeader(FLV_VIDEO, p)) {
     if (body.length === 0) throw new FlvTagError('H.264 sequence header with no AVCDecoderConfigurationRecord');
     out.push({ kind: 'caps', track: 'video', caps: h264Caps(body) });
   } else if (packetType === 1) {
@@ -102,10 +98,11 @@ function video(p: Buffer, timestamp: number, out: FlvFrame[]): void {
 function audio(p: Buffer, timestamp: number, out: FlvFrame[]): void {
   if (p.length === 0) return;
   const format = (p[0] ?? 0) >> 4;
-  if (format !== AAC) throw new FlvTagError(`FLV sound format ${format} [allowed: 10 (AAC)]`);
+  // enhanced-RTMP audio (format 9) has another layout
+  if (format === 9 || audioCodecOf(p) !== 'AAC') throw new FlvTagError(`FLV sound format ${format} [allowed: 10 (AAC)]`);
   if (p.length < 2) throw new FlvTagError('AAC FLV audio tag of 1 byte [allowed: 2 or more]');
   const body = p.subarray(2);
-  if (p[1] === 0) {
+  if (isSequenceHeader(FLV_AUDIO, p)) {
     if (body.length === 0) throw new FlvTagError('AAC sequence header with no AudioSpecificConfig');
     out.push({ kind: 'caps', track: 'audio', caps: aacCaps(body) });
   } else if (p[1] === 1) {
