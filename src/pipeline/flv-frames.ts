@@ -81,18 +81,11 @@ function video(p: Buffer, timestamp: number, out: FlvFrame[]): void {
   if (frameType === 5) return;
   if (videoCodecOf(p) !== 'H264') throw new FlvTagError(`FLV video codec id ${codec} [allowed: 7 (H.264)]`);
   if (p.length < 5) throw new FlvTagError(`H.264 FLV video tag of ${p.length} bytes [allowed: 5 or more]`);
-  const packetType = p[1];
-  const body = p.subarray(5);
-  if (isSequenceHeader(FLV_VIDEO, p)) {
-    if (body.length === 0) throw new FlvTagError('H.264 sequence header with no AVCDecoderConfigurationRecord');
-    out.push({ kind: 'caps', track: 'video', caps: h264Caps(body) });
-  } else if (packetType === 1) {
-    if (body.length === 0) return;
-    const cts = p.readIntBE(2, 3);
-    out.push({ kind: 'frame', track: 'video', data: body, ptsNs: Math.max(0, timestamp + cts) * 1e6 });
-  } else if (packetType !== 2) {
-    throw new FlvTagError(`AVC packet type ${packetType} [allowed: 0 sequence header, 1 NALUs, 2 end of sequence]`);
-  }
+  const packetType = p[1] ?? 0;
+  if (packetType > 2) throw new FlvTagError(`AVC packet type ${packetType} [allowed: 0 sequence header, 1 NALUs, 2 end of sequence]`);
+  if (packetType === 2) return;
+  const config = isSequenceHeader(FLV_VIDEO, p);
+  trackTag(out, 'video', config, p.subarray(5), timestamp + p.readIntBE(2, 3), h264Caps, 'H.264 sequence header with no AVCDecoderConfigurationRecord');
 }
 
 function audio(p: Buffer, timestamp: number, out: FlvFrame[]): void {
@@ -101,13 +94,24 @@ function audio(p: Buffer, timestamp: number, out: FlvFrame[]): void {
   // enhanced-RTMP audio (format 9) has another layout
   if (format === 9 || audioCodecOf(p) !== 'AAC') throw new FlvTagError(`FLV sound format ${format} [allowed: 10 (AAC)]`);
   if (p.length < 2) throw new FlvTagError('AAC FLV audio tag of 1 byte [allowed: 2 or more]');
-  const body = p.subarray(2);
-  if (isSequenceHeader(FLV_AUDIO, p)) {
-    if (body.length === 0) throw new FlvTagError('AAC sequence header with no AudioSpecificConfig');
-    out.push({ kind: 'caps', track: 'audio', caps: aacCaps(body) });
-  } else if (p[1] === 1) {
-    if (body.length > 0) out.push({ kind: 'frame', track: 'audio', data: body, ptsNs: timestamp * 1e6 });
-  } else {
-    throw new FlvTagError(`AAC packet type ${p[1]} [allowed: 0 AudioSpecificConfig, 1 raw frame]`);
+  if (p[1] !== 0 && p[1] !== 1) throw new FlvTagError(`AAC packet type ${p[1]} [allowed: 0 AudioSpecificConfig, 1 raw frame]`);
+  trackTag(out, 'audio', isSequenceHeader(FLV_AUDIO, p), p.subarray(2), timestamp, aacCaps, 'AAC sequence header with no AudioSpecificConfig');
+}
+
+/** A track's tag body after its codec bytes: a decoder configuration becomes caps, anything else (not empty) a frame at `ptsMs`. */
+function trackTag(
+  out: FlvFrame[],
+  track: 'video' | 'audio',
+  config: boolean,
+  body: Buffer,
+  ptsMs: number,
+  caps: (config: Buffer) => string,
+  noConfig: string,
+): void {
+  if (config) {
+    if (body.length === 0) throw new FlvTagError(noConfig);
+    out.push({ kind: 'caps', track, caps: caps(body) });
+  } else if (body.length > 0) {
+    out.push({ kind: 'frame', track, data: body, ptsNs: Math.max(0, ptsMs) * 1e6 });
   }
 }
