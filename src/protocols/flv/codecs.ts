@@ -1,7 +1,7 @@
 /**
  * What an FLV tag's first payload bytes say (legacy and enhanced RTMP): which codec, whether it is a decoder
- * configuration (sequence header) or a keyframe. The one place edgerec reads FLV codec ids: the RTMP ingest
- * (src/ingest/rtmp) and the media host's FLV split (src/pipeline/flv-frames.ts) both ask here.
+ * configuration (sequence header) or a keyframe. The one place edgerec reads FLV codec ids (the RTMP ingest,
+ * src/ingest/rtmp, asks here; so would anything below it that reads FLV tags, e.g. a media host splitting them).
  */
 
 import type { AudioCodec, VideoCodec } from '../codecs';
@@ -9,7 +9,6 @@ import type { AudioCodec, VideoCodec } from '../codecs';
 /** FLV tag types (the first byte of a tag; RTMP message types 8, 9, 18). */
 export const FLV_AUDIO = 8;
 export const FLV_VIDEO = 9;
-export const FLV_SCRIPT = 18;
 
 /** Whether an audio (8) or video (9) payload is a decoder configuration (AAC/AVC/HEVC sequence header, enhanced-RTMP SequenceStart). */
 export function isSequenceHeader(type: number, payload: Buffer): boolean {
