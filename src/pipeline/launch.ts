@@ -55,6 +55,9 @@ function recordingSink(out: OutputSpec): string {
     'splitmuxsink name=mux async-finalize=true',
     `muxer-factory=${MUXER[out.container]}`,
     props ? `muxer-properties=${quote(props)}` : '',
+    // MP4: every muxed buffer is written at once (filesink holds 64 KiB by default): playback reads a file being
+    // recorded up to its last complete fragment, and a low-bitrate stream would otherwise lag by seconds
+    out.container === 'mp4' ? `sink-properties=${quote('properties,buffer-mode=(int)2')}` : '',
     `location=${quote(out.location)}`,
     out.maxSizeTimeNs > 0 ? `max-size-time=${Math.round(out.maxSizeTimeNs)}` : '',
     out.maxSizeBytes > 0 ? `max-size-bytes=${Math.round(out.maxSizeBytes)}` : '',

@@ -179,18 +179,28 @@ test('a publisher reconnecting makes two media sessions: the playback spans both
   }
 });
 
-test('a range that includes the file being recorded plays up to its last flushed fragment', async () => {
-  publish('live', clip, true);
-  const running = await waitFor(
-    'the second file of live to be recording for 3 s',
+/** The file of `stream` being recorded, once it has been recording for `ageMs` (and, with `second`, is not the first). */
+function recordingFor(stream: string, ageMs: number, second: boolean): Promise<Row> {
+  return waitFor(
+    `a file of ${stream} recording for ${ageMs} ms`,
     async () => {
-      const all = await rows('live');
+      const all = await rows(stream);
       const open = all.find((r) => r.state === 'recording');
-      return all.length >= 2 && open && Date.now() - open.start > 3000 ? open : null;
+      return (!second || all.length >= 2) && open && Date.now() - open.start > ageMs ? open : null;
     },
     40_000,
-    200,
+    100,
   );
+}
+
+// A file being recorded is readable one fragment (1 s) behind what the muxer holds: splitmuxsink holds a GOP (1 s
+// here) until the next keyframe, mp4mux closes a fragment on the first sample past it, and the file sink writes each
+// buffer at once (its default 64 KiB buffer delayed the last fragment until the next: at 100 KB/s up to a second
+// more, an audio-only stream 4 s). So video is readable ~2.2 s behind live, audio only ~1.1 s.
+test('a range that includes the file being recorded plays up to its last flushed fragment', async () => {
+  publish('live', clip, true);
+  // 4 s into a 5 s file: the fragment [1 s, 2 s) is out (about 3.2 s in); a rotation meanwhile only moves it on
+  const running = await recordingFor('live', 4000, true);
   const all = await rows('live');
   const from = firstOf(all).start + 1000;
   const to = Date.now() + 60_000;
@@ -200,12 +210,29 @@ test('a range that includes the file being recorded plays up to its last flushed
     const end = Number(got.headers.get('x-playback-end'));
     assert.ok(end > running.start + 1500, `${format}: the answer reaches into the running file (ends ${end - running.start} ms after it started)`);
     assert.ok(end <= asked + 500, `${format}: not past what was recorded`);
+    assert.ok(end >= asked - 3500, `${format}: the answer ends ${asked - end} ms before the request (a fragment and a GOP are ~2.2 s)`);
     assert.equal(await decodeErrors(got.path), '', `${format} decodes cleanly`);
     const dur = Number((await probe(got.path)).format.duration);
     const start = Number(got.headers.get('x-playback-start'));
     assert.ok(Math.abs(dur - (end - start) / 1000) < 0.3, `${format}: duration ${dur} s matches ${start}..${end}`);
     console.log(`${format}: running file included, answer ends ${((asked - end) / 1000).toFixed(2)} s before the request`);
   }
+});
+
+test('audio only (~16 KB/s): the file being recorded is readable about a second behind live, not a file-sink buffer behind', async () => {
+  const aclip = await makeClip({ video: null, audio: 'aac', seconds: 25 });
+  publish('quiet', aclip, true);
+  const running = await recordingFor('quiet', 3000, false);
+  const asked = Date.now();
+  const got = await fetchPlayback(`stream=quiet&from=${running.start}&to=${asked + 60_000}&format=fmp4`, 'quiet.mp4');
+  const end = Number(got.headers.get('x-playback-end'));
+  // with the file sink's 64 KiB buffer nothing of this file was readable until ~4 s in
+  assert.ok(end >= asked - 2500, `the answer ends ${asked - end} ms before the request (${end - running.start} ms into the running file)`);
+  assert.ok(end <= asked + 500, 'not past what was recorded');
+  const p = await probe(got.path);
+  assert.deepEqual(p.streams.map((x) => x.codec_name), ['aac']);
+  assert.ok(Math.abs(Number(p.format.duration) - (end - Number(got.headers.get('x-playback-start'))) / 1000) < 0.3, `duration ${p.format.duration} s matches the headers`);
+  console.log(`audio only: answer ends ${((asked - end) / 1000).toFixed(2)} s before the request, ${((end - running.start) / 1000).toFixed(2)} s into the running file`);
 });
 
 test('B-frames (composition offsets): across a join the frames still match the source, in both formats', async () => {

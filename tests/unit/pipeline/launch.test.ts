@@ -35,7 +35,7 @@ test('rtsp H.264 + AAC into MP4: rtspsrc settings, timestamper, fragmented mp4mu
   assert.match(s, /^rtspsrc name=src location="rtsp:\/\/user:pw@10\.0\.0\.5:554\/live" protocols=tcp latency=0 buffer-mode=none /);
   assert.match(s, /src\. ! application\/x-rtp,media=video ! rtph264depay ! h264parse ! video\/x-h264,stream-format=avc,alignment=au ! h264timestamper ! mux\.video/);
   assert.match(s, /src\. ! application\/x-rtp,media=audio ! rtpmp4gdepay ! aacparse ! audio\/mpeg,mpegversion=4,stream-format=raw ! mux\.audio_0/);
-  assert.match(s, / splitmuxsink name=mux async-finalize=true muxer-factory=mp4mux muxer-properties="properties,fragment-duration=\(uint\)1000" /);
+  assert.match(s, / splitmuxsink name=mux async-finalize=true muxer-factory=mp4mux muxer-properties="properties,fragment-duration=\(uint\)1000" sink-properties="properties,buffer-mode=\(int\)2" /);
   assert.match(s, / max-size-time=20000000000 max-size-bytes=52428800$/);
   assert.ok(!s.includes('avenc_aac'), 'AAC is copied, not transcoded');
 });
@@ -55,6 +55,7 @@ test('TS: byte-stream H.264 with SPS/PPS before every IDR, ADTS AAC, mpegtsmux',
   assert.match(s, /aacparse ! audio\/mpeg,mpegversion=4,stream-format=adts ! mux\.audio_0/);
   assert.match(s, /muxer-factory=mpegtsmux location="\/tmp\/rec\/seg-%05d\.ts" max-size-time=10000000000$/);
   assert.ok(!s.includes('muxer-properties'));
+  assert.ok(!s.includes('sink-properties'), 'TS keeps the file sink buffer (188-byte packets)');
 });
 
 test('Opus into MP4 (WebRTC): appsrc vrtp/artp with RTP caps, jitterbuffer, AAC at the configured rate/channels', () => {
