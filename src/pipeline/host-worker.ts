@@ -11,7 +11,8 @@ import { errMessage } from '../lib/errors';
 import { log as rootLog } from '../lib/log';
 import { RtspFeed } from './rtsp-feed';
 import { ChannelError, FrameReader } from './host-channel';
-import { AUDIO_GATE, KEY_PROBE } from './launch-source';
+import { AUDIO_GATE, FLV_AUDIO_SRC, FLV_VIDEO_SRC, KEY_PROBE } from './launch-source';
+import { flvFrames } from './flv-frames';
 import type { HostEvent, HostRequest, PushItem } from './types';
 import { WAL_SINK_PREFIX } from '../mp4/write-ahead';
 
@@ -64,8 +65,21 @@ interface Src {
 const LEVEL_CHECK_MS = 200;
 const LEVEL_CHECK_BYTES = 4 * 1024 * 1024;
 
+/** An FLV pipeline without flvdemux: what the service pushes into "src" is split into frames here (flv-frames.ts). */
+interface FlvSplit {
+  readonly video: Src | null;
+  readonly audio: Src | null;
+  /** the caps last set on each appsrc (from the last sequence header), null before the first */
+  videoCaps: string | null;
+  audioCaps: string | null;
+  /** frames dropped because their track's sequence header had not come yet */
+  early: number;
+}
+
 interface Running {
   readonly id: string;
+  /** FLV split into frames by the host (appsrcs FLV_VIDEO_SRC / FLV_AUDIO_SRC and no appsrc "src"), else null */
+  readonly flv: FlvSplit | null;
   readonly pipeline: Pipeline;
   readonly stallMs: number;
   readonly eosTimeoutMs: number;
@@ -113,6 +127,7 @@ function start(req: Extract<HostRequest, { t: 'start' }>): void {
   }
   const r: Running = {
     id: req.id,
+    flv: flvSplit(pipeline),
     pipeline,
     stallMs: Math.max(0, req.stallMs),
     eosTimeoutMs: req.eosTimeoutMs ?? DEFAULT_EOS_TIMEOUT_MS,
@@ -321,6 +336,7 @@ function requestStop(r: Running): void {
 function push(item: PushItem): void {
   const r = running.get(item.id);
   if (!r || r.done || r.eosRequested || r.stopRequested) return;
+  if (r.flv && item.src === 'src') return pushFlv(r, r.flv, item.chunks);
   const src = appsrc(r, item.src);
   if (!src) return;
   let bytes = 0;
@@ -344,6 +360,62 @@ function appsrc(r: Running, name: string): Src | null {
     if (!src) send({ t: 'warning', id: r.id, message: `no appsrc named "${name}" in the pipeline; its data is dropped`, element: name });
   }
   return src;
+}
+
+/** The FLV split of a pipeline that has appsrcs FLV_VIDEO_SRC / FLV_AUDIO_SRC and no appsrc "src"; else null. */
+function flvSplit(pipeline: Pipeline): FlvSplit | null {
+  if (pipeline.findChild('src')) return null;
+  const src = (name: string): Src | null => {
+    const el = pipeline.findChild(name);
+    return el && typeof el.push === 'function' ? { el: el as AppSrc, stream: false, level: 0, checkedAt: 0, sinceCheck: 0 } : null;
+  };
+  const video = src(FLV_VIDEO_SRC);
+  const audio = src(FLV_AUDIO_SRC);
+  return video || audio ? { video, audio, videoCaps: null, audioCaps: null, early: 0 } : null;
+}
+
+/** the PTS handed to the binding with each push (8 bytes, big-endian ns): read during the call, so one will do */
+const ptsBytes = Buffer.alloc(8);
+
+/**
+ * FLV chunks pushed for "src" (the header, then whole tags) into the track appsrcs: caps set at each sequence
+ * header, each frame pushed with its PTS. A tag that cannot be read is an error of the pipeline (reported once;
+ * the recording ends with what it has, as after any pipeline error), never of the host.
+ */
+function pushFlv(r: Running, flv: FlvSplit, chunks: readonly Uint8Array[]): void {
+  for (const c of chunks) {
+    let frames;
+    try {
+      frames = flvFrames(Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+    } catch (err) {
+      send({ t: 'error', id: r.id, message: `FLV tag refused: ${errMessage(err)}`, debug: '', element: 'src' });
+      if (!r.errored) {
+        r.errored = true;
+        requestEos(r, ERROR_EOS_TIMEOUT_MS);
+      }
+      return;
+    }
+    for (const f of frames) {
+      const video = f.track === 'video';
+      const src = video ? flv.video : flv.audio;
+      if (!src) continue;
+      const name = video ? FLV_VIDEO_SRC : FLV_AUDIO_SRC;
+      if (f.kind === 'caps') {
+        if ((video ? flv.videoCaps : flv.audioCaps) === f.caps) continue;
+        src.el.caps = f.caps;
+        if (video) flv.videoCaps = f.caps;
+        else flv.audioCaps = f.caps;
+        continue;
+      }
+      if ((video ? flv.videoCaps : flv.audioCaps) === null) {
+        if (flv.early++ === 0) send({ t: 'warning', id: r.id, message: `${f.track} frame before its sequence header: dropped (so are any more)`, element: name });
+        continue;
+      }
+      if (overflowing(r, name, src, f.data.length)) continue;
+      ptsBytes.writeBigUInt64BE(BigInt(f.ptsNs));
+      src.el.push(f.data, ptsBytes);
+    }
+  }
 }
 
 /** appsrc has no back-pressure: true (drop these bytes) while it holds more than MAX_APPSRC_BYTES; reported once per episode. */
@@ -397,16 +469,23 @@ function watch(): void {
 /** A push frame from the channel: a byte stream (FLV) goes in as the one buffer it arrived as, packets one by one. */
 function pushFrame(id: string, name: string, data: Buffer, lengths: readonly number[]): void {
   const r = running.get(id);
+  // FLV split by the host: the tags one by one (the binding copies each frame; no concatenation)
+  if (r?.flv && name === 'src') return push({ id, src: name, chunks: splitChunks(data, lengths) });
   const src = r && !r.done ? appsrc(r, name) : null;
   if (!src) return;
   if (src.stream || lengths.length === 1) return push({ id, src: name, chunks: [data] });
+  push({ id, src: name, chunks: splitChunks(data, lengths) });
+}
+
+/** The chunks of a push frame, as views of `data`. */
+function splitChunks(data: Buffer, lengths: readonly number[]): Buffer[] {
   const chunks: Buffer[] = [];
   let o = 0;
   for (const l of lengths) {
     chunks.push(data.subarray(o, o + l));
     o += l;
   }
-  push({ id, src: name, chunks });
+  return chunks;
 }
 
 /** Bytes per read of the request channel: one buffer, reused by every read (a pipe holds 64 KiB by default). */

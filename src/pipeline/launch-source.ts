@@ -8,6 +8,9 @@ const FLV_BRANCH_QUEUE_BYTES = 8 * 1024 * 1024;
 /** rtspsrc pipelines: the identity that sees the first video keyframe, and the valve holding audio until then (host-worker opens it). */
 export const KEY_PROBE = 'vkey';
 export const AUDIO_GATE = 'agate';
+/** FLV in a media host: the appsrcs the host pushes H.264 access units and AAC frames into (flv-frames.ts). */
+export const FLV_VIDEO_SRC = 'flvv';
+export const FLV_AUDIO_SRC = 'flva';
 
 /** Where each track of a source comes out as an encoded elementary stream, ready for `! parser ! ...`. */
 export interface SourceTaps {
@@ -76,7 +79,7 @@ export function rtpCaps(media: 'video' | 'audio', t: RtpTrack): string {
  * The taps of `source` for the given codecs. `depay=false` (nothing recorded) leaves RTP undepayloaded:
  * the tracks only go to fakesinks.
  */
-export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: AudioCodec | null, depay: boolean, keyframeStart = false): SourceTaps {
+export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: AudioCodec | null, depay: boolean, keyframeStart = false, flvFrames = false): SourceTaps {
   switch (source.kind) {
     case 'rtsp': {
       if (source.client === 'edgerec') {
@@ -116,6 +119,19 @@ export function sourceTaps(source: SourceSpec, video: VideoCodec | null, audio: 
     case 'flv': {
       if (video && video !== 'H264') throw new AppError('INTERNAL', `video codec ${video} cannot come from FLV [allowed: H264]`);
       if (audio && audio !== 'AAC' && audio !== 'MP3') throw new AppError('INTERNAL', `audio codec ${audio} cannot come from FLV [allowed: AAC, MP3]`);
+      if (flvFrames && audio !== 'MP3') {
+        // The media host parses the FLV tags itself and pushes each frame with its PTS (flv-frames.ts): no flvdemux,
+        // and no queues, which only a demuxer's one thread feeding both tracks needs; splitmuxsink queues each track.
+        // PTS only (the binding sets no DTS): H.264 gets a timestamper, as from RTP. Caps with codec_data are set by
+        // the host from each sequence header.
+        const app = (name: string, caps: string) => `appsrc name=${name} is-live=true format=time caps=${quote(caps)}`;
+        return {
+          head: '',
+          video: video ? app(FLV_VIDEO_SRC, 'video/x-h264,stream-format=avc,alignment=au') : null,
+          audio: audio ? app(FLV_AUDIO_SRC, 'audio/mpeg,mpegversion=4,stream-format=raw') : null,
+          fromRtp: true,
+        };
+      }
       // A demuxer feeding a muxer needs a queue per branch or it deadlocks (NOTES). Not queue's default 1 s: a
       // publisher whose audio starts seconds after its video (or the reverse) leaves one branch empty while
       // splitmuxsink holds the other until both reach the cut; the full 1 s queue then blocked flvdemux's one thread,

@@ -16,6 +16,11 @@ export interface DescribeOptions {
    * in a valve the media host opens at the first video buffer; gst-launch would never open it). Default false.
    */
   readonly keyframeStart?: boolean;
+  /**
+   * FLV (RTMP) sources with H.264 and AAC: the media host parses the pushed FLV tags into frames for appsrcs
+   * FLV_VIDEO_SRC / FLV_AUDIO_SRC instead of appsrc "src" + flvdemux (which gst-launch needs). Default false.
+   */
+  readonly flvFrames?: boolean;
 }
 
 const MUXER: Record<Container, string> = { mp4: 'mp4mux', ts: 'mpegtsmux', webm: 'webmmux' };
@@ -78,7 +83,7 @@ export function describePipeline(input: PipelineInput, opts: DescribeOptions = {
     return [taps.head, ...sinks].filter((p) => p !== '').join(' ');
   }
   checkCombo(codecs, output.container);
-  const taps = sourceTaps(source, codecs.video, codecs.audio, true, opts.keyframeStart === true);
+  const taps = sourceTaps(source, codecs.video, codecs.audio, true, opts.keyframeStart === true, opts.flvFrames === true);
   const h264Encoder = opts.h264Encoder ?? DEFAULT_H264_ENCODER;
   const parts = [taps.head];
   // write-ahead (MP4): every sample is also teed, as it enters the muxer, into a sidecar (src/mp4/write-ahead.ts)

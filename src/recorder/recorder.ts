@@ -230,7 +230,7 @@ export class Recorder extends TypedEmitter<RecorderEvents> {
     const walDir = this.dir;
     let launch: string;
     try {
-      launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output }, { h264Encoder: mjpegH264Encoder(), keyframeStart: true });
+      launch = describePipeline({ source: this.o.stream.source(), codecs: this.o.stream.codecs(), output }, { h264Encoder: mjpegH264Encoder(), keyframeStart: true, flvFrames: true });
     } catch (err) {
       this.log.error({ err: errMessage(err) }, 'cannot describe a pipeline for this stream');
       this.emit('exit', { reason: 'error', error: errMessage(err) });

@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { HostPool, type Fragment, type HostPoolOptions, type PipelineExit, type PipelineHandle } from '../../src/pipeline/host-pool';
 import { decodeErrors, makeClip, probe } from '../helpers/media';
 import { start, waitFor } from '../helpers/proc';
+import { describePipeline } from '../../src/pipeline/launch';
+import { FlvParser } from '../../src/ingest/rtmp/flv';
+import { flvHeader, flvTag } from '../../src/ingest/rtmp/codecs';
 
 const MUX = 'async-finalize=true muxer-factory=mp4mux muxer-properties="properties,fragment-duration=1000"';
 
@@ -180,6 +183,99 @@ test('FLV pushed through appsrc becomes a playable MP4', async (t) => {
   assert.deepEqual(p.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
   const duration = Number(p.format.duration);
   assert.ok(duration > 5.5 && duration < 6.5, `duration ${duration}`);
+});
+
+/** An RTMP recording's pipeline as the recorder describes it for a media host: no flvdemux, the host splits the tags. */
+function flvFramesLaunch(dir: string, prefix: string): string {
+  const output = { container: 'mp4' as const, location: `${dir}/${prefix}%05d.mp4`, maxSizeTimeNs: 0, maxSizeBytes: 0, aac: { sampleRate: 44100, channels: 2, bitrateMode: 5 }, webm: { clusterMs: 0, clusterBytes: 0 } };
+  return describePipeline({ source: { kind: 'flv' }, codecs: { video: 'H264', audio: 'AAC' }, output }, { flvFrames: true });
+}
+
+/** The FLV header then one chunk per tag, as the service pushes an RTMP stream (stream.ts). */
+function flvChunks(clip: Buffer): Buffer[] {
+  const tags = new FlvParser().push(clip);
+  return [flvHeader({ video: 'H264', audio: 'AAC' }), ...tags.map((tag) => tag.bytes)];
+}
+
+test('FLV tags split into frames by the host (no flvdemux): a playable MP4 with both tracks, B-frames included', async (t) => {
+  const dir = tmp(t);
+  const clip = readFileSync(await makeClip({ video: 'h264', audio: 'aac', container: 'flv', bframes: true }));
+  const pool = await openPool(t, { size: 1 });
+  const launch = flvFramesLaunch(dir, 'f');
+  assert.ok(!launch.includes('flvdemux'), launch);
+  const a = track(pool.run('flv-frames', launch));
+  await waitFor('started', () => a.started, 10_000);
+  const chunks = flvChunks(clip);
+  assert.ok(chunks.length > 300, `${chunks.length} tags`);
+  for (const [i, c] of chunks.entries()) {
+    assert.equal(a.h.push('src', c), true);
+    if (i % 16 === 0) await new Promise((r) => setTimeout(r, 1));
+  }
+  a.h.eos();
+  await waitFor('exit', () => a.exit, 20_000);
+  assert.deepEqual(a.exit, { reason: 'eos' }, a.errors.join('; '));
+  assert.deepEqual(a.errors, []);
+  const file = join(dir, 'f00000.mp4');
+  const p = await probe(file);
+  assert.deepEqual(p.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
+  for (const st of p.streams) {
+    const d = Number(st.duration);
+    assert.ok(d > 5.5 && d < 6.5, `${st.codec_name} duration ${d}`);
+  }
+  assert.equal(await decodeErrors(file), '');
+});
+
+// A publisher that changes resolution sends a new sequence header. The host sets the new caps on its appsrc; the
+// outcome must be what flvdemux gave (GStreamer's fragmented mp4mux then writes the last caps' sample description).
+test('FLV tags split by the host: a new sequence header mid-stream (a resolution change) gives what flvdemux gave', async (t) => {
+  const dir = tmp(t);
+  const first = flvChunks(readFileSync(await makeClip({ video: 'h264', audio: 'aac', container: 'flv', size: '320x240' })));
+  const second = new FlvParser().push(readFileSync(await makeClip({ video: 'h264', audio: 'aac', container: 'flv' })));
+  // the second clip follows the first one: 6 s later
+  const moved = second.map((tag) => flvTag(tag.type, tag.timestamp + 6000, tag.bytes.subarray(11, tag.bytes.length - 4)));
+  const pool = await openPool(t, { size: 1 });
+  const outcome = async (name: string, launch: string): Promise<string> => {
+    const a = track(pool.run(name, launch));
+    await waitFor('started', () => a.started, 10_000);
+    for (const [i, c] of [...first, ...moved].entries()) {
+      a.h.push('src', c);
+      if (i % 16 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    a.h.eos();
+    await waitFor('exit', () => a.exit, 20_000);
+    assert.deepEqual(a.exit, { reason: 'eos' }, a.errors.join('; '));
+    const files = await Promise.all(a.closed.map((f) => probe(f.location)));
+    return JSON.stringify(files.map((p) => p.streams.map((st) => [st.codec_name, st.width ?? 0, st.height ?? 0])));
+  };
+  const split = await outcome('flv-caps', flvFramesLaunch(dir, 'r'));
+  assert.match(split, /"h264",640,360/, 'the new caps reached the muxer');
+  assert.equal(split, await outcome('flv-caps-demux', flvLaunch(dir, 'd')));
+});
+
+test('a malformed FLV tag: an error event naming it, the recording ends with what it had, the host lives on', async (t) => {
+  const dir = tmp(t);
+  const clip = readFileSync(await makeClip({ video: 'h264', audio: 'aac', container: 'flv' }));
+  const pool = await openPool(t, { size: 1 });
+  const a = track(pool.run('flv-bad', flvFramesLaunch(dir, 'b')));
+  await waitFor('started', () => a.started, 10_000);
+  const pid = pool.stats()[0]?.pid;
+  const chunks = flvChunks(clip);
+  const half = Math.floor(chunks.length / 2);
+  for (const c of chunks.slice(0, half)) a.h.push('src', c);
+  // a tag whose header promises more bytes than it has, then a video tag of codec id 12 (HEVC the legacy way)
+  a.h.push('src', flvTag(9, 3000, Buffer.from([0x17, 1, 0, 0, 0, 0, 0, 0, 9])).subarray(0, 15));
+  await waitFor('exit', () => a.exit, 15_000);
+  assert.match(a.errors.join('; '), /^src: FLV tag refused: FLV tag of type 9 cut short: its header says 9 bytes of data, 4 are there/);
+  const p = await probe(join(dir, 'b00000.mp4'));
+  assert.deepEqual(p.streams.map((s) => s.codec_name).sort(), ['aac', 'h264']);
+  // the same host runs the next pipeline, and refuses an H.265 tag the same way
+  const b = track(pool.run('flv-hevc', flvFramesLaunch(dir, 'c')));
+  await waitFor('started', () => b.started, 10_000);
+  assert.equal(pool.stats()[0]?.pid, pid, 'same host process');
+  for (const c of chunks.slice(0, 20)) b.h.push('src', c);
+  b.h.push('src', flvTag(9, 1000, Buffer.from([0x1c, 1, 0, 0, 0, 0, 0, 0, 1, 0x26])));
+  await waitFor('exit', () => b.exit, 15_000);
+  assert.match(b.errors.join('; '), /FLV video codec id 12 \[allowed: 7 \(H\.264\)\]/);
 });
 
 // The host reads its request channel into one reused buffer: a frame still incomplete at the end of a read must be

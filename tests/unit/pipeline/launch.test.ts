@@ -86,6 +86,14 @@ test('FLV: appsrc "src" with video/x-flv caps into flvdemux "demux", a queue per
   assert.throws(() => d({ kind: 'flv' }, { video: 'VP8', audio: null }, out('webm')), /VP8 cannot come from FLV \[allowed: H264\]/);
 });
 
+test('FLV in a media host (flvFrames): appsrcs flvv/flva straight into the parsers, no flvdemux, no queues; MP3 keeps flvdemux', () => {
+  const s = describePipeline({ source: { kind: 'flv' }, codecs: { video: 'H264', audio: 'AAC' }, output: out('mp4') }, { flvFrames: true });
+  assert.match(s, /^appsrc name=flvv is-live=true format=time caps="video\/x-h264,stream-format=avc,alignment=au" ! h264parse ! video\/x-h264,stream-format=avc,alignment=au ! h264timestamper ! mux\.video appsrc name=flva is-live=true format=time caps="audio\/mpeg,mpegversion=4,stream-format=raw" ! aacparse /);
+  assert.ok(!s.includes('flvdemux') && !s.includes('queue'), s);
+  const mp3 = describePipeline({ source: { kind: 'flv' }, codecs: { video: 'H264', audio: 'MP3' }, output: out('mp4') }, { flvFrames: true });
+  assert.match(mp3, /^appsrc name=src is-live=true format=time caps=video\/x-flv ! flvdemux name=demux /);
+});
+
 test('VP8 + Opus into WebM with the cluster duration; G.711 into WebM becomes Opus', () => {
   const s = d(RTP_VP8, { video: 'VP8', audio: 'OPUS' }, out('webm'));
   assert.match(s, /encoding-name=\(string\)VP8,payload=\(int\)97" ! rtpjitterbuffer mode=none ! rtpvp8depay ! mux\.video /);
