@@ -1,7 +1,5 @@
 import type { AudioCodec, Codecs, VideoCodec } from '../../pipeline/types';
-import { audioCodecOf, videoCodecOf } from '../../protocols/flv/codecs';
-
-export { audioCodecOf, isKeyframe, isSequenceHeader, videoCodecOf } from '../../protocols/flv/codecs';
+import { audioCodecOf, FLV_AUDIO, FLV_VIDEO, videoCodecOf } from '../../protocols/flv/codecs';
 
 /** The 13-byte FLV file header (signature, version 1, track flags, PreviousTagSize0 = 0); unknown codecs flag both tracks. */
 export function flvHeader(codecs: Codecs | null): Buffer {
@@ -64,8 +62,8 @@ export class CodecTracker {
   /** An audio (8) or video (9) tag; returns the codecs when this tag made them known, else null. */
   tag(type: number, timestamp: number, payload: Buffer): Codecs | null {
     if (this.result) return null;
-    if (type === 9 && this.video === undefined) this.video = videoCodecOf(payload);
-    if (type === 8 && this.audio === undefined) this.audio = audioCodecOf(payload);
+    if (type === FLV_VIDEO && this.video === undefined) this.video = videoCodecOf(payload);
+    if (type === FLV_AUDIO && this.audio === undefined) this.audio = audioCodecOf(payload);
     this.firstTs ??= timestamp;
     const seenV = this.video !== undefined;
     const seenA = this.audio !== undefined;

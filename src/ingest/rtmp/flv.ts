@@ -1,6 +1,6 @@
 import type { AudioCodec, VideoCodec } from '../../pipeline/types';
 import { holdBytes, releaseBytes } from '../../lib/slab-pool';
-import { audioCodecOf, isKeyframe, isSequenceHeader, videoCodecOf } from './codecs';
+import { audioCodecOf, isKeyframe, isSequenceHeader, videoCodecOf } from '../../protocols/flv/codecs';
 
 /** One FLV tag with its 11-byte header and trailing PreviousTagSize, as bytes ready to re-send. */
 export interface FlvTag {

@@ -6,7 +6,8 @@ import { fieldsOf } from '../../lib/fields';
 import type { Publisher } from '../publish';
 import type { Codecs } from '../../pipeline/types';
 import { holdBytes, pinBytes, releaseBytes, SlabPool } from '../../lib/slab-pool';
-import { CodecTracker, flvHeader, flvTag, frameFlvTag, isSequenceHeader, scriptPayload } from './codecs';
+import { isSequenceHeader } from '../../protocols/flv/codecs';
+import { CodecTracker, flvHeader, flvTag, frameFlvTag, scriptPayload } from './codecs';
 import { type FlvTag, tagOf } from './flv';
 
 /**
